@@ -1,0 +1,1 @@
+"""ChurnOps monitor service."""

@@ -1,0 +1,1 @@
+"""ChurnOps scorer service."""

@@ -1,0 +1,9 @@
+"""CLI commands of the trainer service, added to `churnops` through an entry point."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this service's commands to the churnops CLI."""

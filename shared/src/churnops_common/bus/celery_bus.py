@@ -1,0 +1,29 @@
+"""Publishing over Celery by task name: producers need no service code, only the routing table."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Celery
+
+from churnops_common.events import Event, stable_id, to_wire
+from churnops_common.routing import subscriptions_for
+
+log = logging.getLogger(__name__)
+
+
+class CeleryBus:
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+
+    def publish(self, event: Event) -> None:
+        payload = to_wire(event)
+        for sub in subscriptions_for(event):
+            # A task id fixed by (event, task): a re-published event is recognisable in Flower.
+            self.app.send_task(
+                sub.task_name,
+                args=[payload],
+                queue=sub.queue,
+                task_id=stable_id(event.event_id, sub.task_name),
+            )
+            log.info("published %s %s -> %s", event.event_type, event.event_id, sub.task_name)

@@ -1,0 +1,104 @@
+"""Celery apps: one producer app (publish only) and one worker app per service queue.
+
+Reliability settings (see the brief): late acks, requeue when a worker dies, prefetch 1, a
+visibility timeout above the longest task, explicit queues only, JSON only, retries with
+exponential backoff on transient I/O, a dead-letter row after the last retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Mapping
+from typing import Any
+
+from celery import Celery, Task
+from celery.signals import worker_process_init
+from kombu import Queue
+
+from churnops_common.bus.base import Handler
+from churnops_common.bus.celery_bus import CeleryBus
+from churnops_common.dispatch import handle_message
+from churnops_common.routing import SERVICE_QUEUES, subscriptions_of_queue
+from churnops_common.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def make_celery(name: str, settings: Settings | None = None) -> Celery:
+    settings = settings or get_settings()
+    app = Celery(name, broker=settings.redis_url, set_as_current=False)
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        # A task that failed for good was dead-lettered by the handler path; ack it.
+        task_acks_on_failure_or_timeout=True,
+        worker_prefetch_multiplier=1,
+        broker_transport_options={"visibility_timeout": settings.task_visibility_timeout_s},
+        broker_connection_retry_on_startup=True,
+        task_queues=[Queue(q) for q in SERVICE_QUEUES],
+        task_create_missing_queues=False,
+        task_default_queue=SERVICE_QUEUES[0],
+        worker_hijack_root_logger=False,
+        enable_utc=True,
+        timezone="UTC",
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+    )
+    return app
+
+
+def backoff_seconds(retries: int, base: float = 2.0, cap: float = 300.0) -> float:
+    """Exponential backoff with full jitter: 2, 4, 8 ... seconds, capped."""
+    return random.uniform(0, min(cap, base * 2**retries))  # noqa: S311 - jitter, not crypto
+
+
+_RUNTIMES: dict[str, Any] = {}
+
+
+def worker_runtime(app: Celery) -> Any:
+    """The worker process's Runtime, built lazily after fork (no I/O at import time)."""
+    from churnops_common.runtime import Runtime
+
+    runtime = _RUNTIMES.get(app.main)
+    if runtime is None:
+        runtime = Runtime.from_settings(get_settings(), CeleryBus(app))
+        _RUNTIMES[app.main] = runtime
+    return runtime
+
+
+@worker_process_init.connect
+def _reset_after_fork(**_: Any) -> None:
+    # Connections must not be shared with the parent process.
+    _RUNTIMES.clear()
+
+
+def create_worker_app(queue: str, handlers: Mapping[str, Handler]) -> Celery:
+    """A Celery app for one service queue with one task per subscription in the routing table."""
+    subs = {s.task_name: s for s in subscriptions_of_queue(queue)}
+    unknown = set(handlers) - set(subs)
+    if unknown:
+        raise KeyError(f"handlers for tasks not routed to queue {queue!r}: {sorted(unknown)}")
+    app = make_celery(f"churnops-{queue}")
+    for task_name, handler in handlers.items():
+        _register(app, task_name, handler)
+    return app
+
+
+def _register(app: Celery, task_name: str, handler: Handler) -> None:
+    settings = get_settings()
+
+    @app.task(name=task_name, bind=True, max_retries=settings.task_max_retries)
+    def run(self: Task, payload: Any) -> str:
+        attempt = self.request.retries + 1
+        final = self.request.retries >= (self.max_retries or 0)
+        try:
+            outcome = handle_message(task_name, payload, handler, worker_runtime(app),
+                                     final_attempt=final, attempt=attempt)
+        except Exception as exc:  # transient, and attempts remain
+            raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+        return outcome.status

@@ -1,0 +1,211 @@
+"""The `churnops` command. Shared commands live here; services add theirs via entry points."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from churnops_common.settings import ConfigError, Settings, get_settings
+
+app = typer.Typer(
+    name="churnops",
+    help="ChurnOps: event-driven churn prediction. Embedded mode needs nothing but Python.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The monitoring database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+console = Console(stderr=True)
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")]
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as one line, exit code 2."""
+
+
+def emit(result: dict[str, Any], as_json: bool, human: Callable[[dict[str, Any]], None]) -> None:
+    """Human output on stderr-friendly rich text, or exactly one JSON line on stdout."""
+    if as_json:
+        print(json.dumps(result, default=str))
+    else:
+        human(result)
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option(help="Output file, .csv or .parquet.")],
+    rows: Annotated[int, typer.Option(min=1, help="Number of customers.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same file.")] = 0,
+    drift: Annotated[float, typer.Option(min=0.0, max=1.0, help="0 = reference, 1 = drifted.")]
+    = 0.0,
+    no_target: Annotated[bool, typer.Option("--no-target", help="Leave out `churned`.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Write a deterministic synthetic churn table (columns: data/data_descriptions.csv)."""
+    from churnops_common.synthetic import generate as make
+
+    frame = make(rows, seed=seed, drift=drift)
+    if no_target:
+        frame = frame.drop(columns=["churned"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".parquet":
+        frame.to_parquet(out, index=False)
+    elif out.suffix == ".csv":
+        frame.to_csv(out, index=False)
+    else:
+        raise UserError(f"--out must end in .csv or .parquet, not {out.suffix or 'nothing'!r}")
+    result = {"out": str(out), "rows": rows, "seed": seed, "drift": drift,
+              "churn_rate": None if no_target else round(float(frame["churned"].mean()), 4)}
+    emit(result, as_json, lambda r: console.print(f"wrote {r['rows']} rows to {r['out']}"))
+
+
+@db_app.command("upgrade")
+def db_upgrade(as_json: JsonFlag = False) -> None:
+    """Apply the numbered migrations in sql/ (Postgres) or create the tables (SQLite)."""
+    from churnops_common.db.engine import make_engine
+    from churnops_common.db.migrations import upgrade
+
+    settings = get_settings()
+    engine = make_engine(settings.monitoring_url())
+    applied = upgrade(engine)
+    result = {"applied": applied, "database": engine.url.render_as_string(hide_password=True)}
+    emit(result, as_json, lambda r: console.print(
+        f"applied {', '.join(r['applied'])}" if r["applied"] else "monitoring schema up to date"))
+
+
+@app.command()
+def config(as_json: JsonFlag = False) -> None:
+    """Show the effective settings (secrets masked)."""
+    settings = get_settings()
+    values = json.loads(settings.model_dump_json())
+    emit(values, as_json, lambda r: [console.print(f"{k} = {v}") for k, v in r.items()])
+
+
+@app.command()
+def bridge(
+    as_json: JsonFlag = False,
+) -> None:
+    """Run the MinIO bridge: Redis notifications in, DataLanded events out (until stopped)."""
+    from redis import Redis
+
+    from churnops_common.bridge import Bridge, wait_for_redis
+    from churnops_common.bus.celery_bus import CeleryBus
+    from churnops_common.celery_app import make_celery
+
+    settings = get_settings()
+    redis = Redis.from_url(settings.redis_url)
+    wait_for_redis(redis)
+    worker = Bridge(redis, CeleryBus(make_celery("churnops-bridge", settings)),
+                    settings.minio_notify_redis_key, settings.minio_landing_bucket)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    logging.getLogger(__name__).info("bridge watching %s", settings.minio_notify_redis_key)
+    stats = worker.run(stop)
+    emit(vars(stats), as_json, lambda r: console.print(f"bridge stopped: {r}"))
+
+
+@app.command()
+def drop(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    kind: Annotated[str, typer.Option(help="new_data, labels or training.")] = "new_data",
+    name: Annotated[str | None, typer.Option(help="Object name (default: the file's).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Drop a file into the landing bucket. Embedded mode processes it at once."""
+    from churnops_common.bridge import KIND_PREFIXES
+    from churnops_common.events import DataKind
+
+    kinds: dict[str, DataKind] = {k.rstrip("/"): v for k, v in KIND_PREFIXES.items()}
+    if kind not in kinds:
+        raise UserError(f"--kind must be one of {', '.join(kinds)}, not {kind!r}")
+    settings = get_settings()
+    if settings.is_stack:
+        from churnops_common.storage import object_store_from_settings
+
+        key = f"{kind}/{name or file.name}"
+        info = object_store_from_settings(settings).put_file(
+            settings.minio_landing_bucket, key, file)
+        result: dict[str, Any] = {"object": info.uri, "etag": info.etag,
+                                  "note": "MinIO's notification starts the pipeline"}
+    else:
+        from churnops_common.embedded import EmbeddedPlatform
+
+        platform = EmbeddedPlatform(settings)
+        event = platform.drop(file, kinds[kind], name)
+        handled = platform.run()
+        result = {"object": event.object.uri, "etag": event.object.etag,
+                  "events": [e.event_type for e in platform.bus.published],
+                  "handled": handled}
+    emit(result, as_json, lambda r: console.print(r))
+
+
+@app.command()
+def demo(
+    home: Annotated[Path | None, typer.Option(help="Folder for the demo's state (wiped first).")]
+    = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run the whole lifecycle in embedded mode and print a summary."""
+    from churnops_common.demo import run_demo
+
+    settings = Settings(churnops_mode="embedded",
+                        churnops_home=home or Path(".churnops") / "demo")
+    progress: Callable[[str], None] = (lambda line: console.print(line, highlight=False))
+    summary = run_demo(settings, progress)
+    emit(summary.to_dict(), as_json, _print_summary)
+
+
+def _print_summary(result: dict[str, Any]) -> None:
+    console.rule("ChurnOps demo")
+    for key in ("stages", "batches_scored", "rejected", "psi_breaches", "retrains",
+                "promotions", "champion_version", "events_handled", "dead_letters", "seconds"):
+        console.print(f"{key:>18}: {result[key]}")
+    for reason in result["rejections"]:
+        console.print(f"{'rejected because':>18}: {reason}")
+    console.print(f"{'state kept in':>18}: {result['home']}")
+
+
+def _install_plugins() -> None:
+    from churnops_common.plugins import register_cli_plugins
+
+    register_cli_plugins(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from churnops_common.logs import configure_logging
+
+    configure_logging()
+    _install_plugins()
+    try:
+        app(args=argv, standalone_mode=False)
+    except (UserError, ConfigError, FileNotFoundError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        return 2
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    except Exception as exc:  # click's own usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            return 130
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The monitoring store: tables (SQLAlchemy Core), migrations, and the processed-events ledger."""

@@ -1,0 +1,181 @@
+"""The monitoring tables as SQLAlchemy Core metadata, mirroring `sql/` for Postgres.
+
+On Postgres they live in schema `monitoring` (created by the SQL migrations); on SQLite, the
+same tables are created from this metadata with the schema name mapped away.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+SCHEMA = "monitoring"
+metadata = MetaData(schema=SCHEMA)
+
+# JSONB on Postgres, JSON text elsewhere.
+Json = JSON().with_variant(JSONB(), "postgresql")
+# BIGSERIAL on Postgres, INTEGER PRIMARY KEY (rowid alias) on SQLite.
+Serial = BigInteger().with_variant(Integer(), "sqlite")
+TZ = DateTime(timezone=True)
+
+schema_migrations = Table(
+    "schema_migrations",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("name", Text, nullable=False),
+    Column("checksum", Text, nullable=False),
+    Column("applied_at", TZ, nullable=False),
+)
+
+processed_events = Table(
+    "processed_events",
+    metadata,
+    Column("id", Serial, primary_key=True),
+    Column("task_name", Text, nullable=False),
+    Column("idempotency_key", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("correlation_id", Text, nullable=False, index=True),
+    Column("status", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("followups", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Column("started_at", TZ, nullable=False),
+    Column("finished_at", TZ),
+    UniqueConstraint("task_name", "idempotency_key", name="uq_processed_events_task_key"),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Serial, primary_key=True),
+    Column("task_name", Text, nullable=False),
+    Column("event_id", Text),
+    Column("correlation_id", Text, index=True),
+    Column("payload", Text, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("created_at", TZ, nullable=False),
+)
+
+quality_runs = Table(
+    "quality_runs",
+    metadata,
+    Column("run_id", Text, primary_key=True),
+    Column("bucket", Text, nullable=False),
+    Column("object_key", Text, nullable=False),
+    Column("etag", Text, nullable=False),
+    Column("kind", Text),
+    Column("status", Text, nullable=False),
+    Column("reason", Text),
+    Column("rows", BigInteger),
+    Column("max_psi", Float),
+    Column("psi_breached", Boolean, nullable=False, default=False),
+    Column("warnings", Json, nullable=False, default=list),
+    Column("details", Json, nullable=False, default=dict),
+    Column("report_uri", Text),
+    Column("correlation_id", Text, nullable=False),
+    Column("created_at", TZ, nullable=False),
+)
+
+feature_psi = Table(
+    "feature_psi",
+    metadata,
+    Column("run_id", Text, ForeignKey(f"{SCHEMA}.quality_runs.run_id"), nullable=False),
+    Column("feature", Text, nullable=False),
+    Column("psi", Float, nullable=False),
+    Column("breached", Boolean, nullable=False),
+    PrimaryKeyConstraint("run_id", "feature"),
+)
+
+scoring_runs = Table(
+    "scoring_runs",
+    metadata,
+    Column("run_id", Text, primary_key=True),
+    Column("input_bucket", Text, nullable=False),
+    Column("input_key", Text, nullable=False),
+    Column("input_etag", Text, nullable=False),
+    Column("predictions_uri", Text, nullable=False),
+    Column("model_name", Text, nullable=False),
+    Column("model_version", Text, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("duration_s", Float, nullable=False),
+    Column("score_mean", Float),
+    Column("score_p50", Float),
+    Column("score_p90", Float),
+    Column("high_risk_share", Float),
+    Column("roc_auc", Float),
+    Column("pr_auc", Float),
+    Column("correlation_id", Text, nullable=False),
+    Column("created_at", TZ, nullable=False),
+    UniqueConstraint(
+        "input_bucket", "input_key", "input_etag", "model_name", "model_version",
+        name="uq_scoring_runs_input_model",
+    ),
+)
+
+segment_metrics = Table(
+    "segment_metrics",
+    metadata,
+    Column("id", Serial, primary_key=True),
+    Column("run_id", Text, nullable=False),
+    Column("model_version", Text),
+    Column("segment_column", Text, nullable=False),
+    Column("segment_value", Text, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("positive_rate", Float),
+    Column("mean_score", Float),
+    Column("false_positive_rate", Float),
+    Column("false_negative_rate", Float),
+    Column("roc_auc", Float),
+    Column("flagged", Boolean, nullable=False, default=False),
+    Column("computed_at", TZ, nullable=False),
+    UniqueConstraint("run_id", "segment_column", "segment_value", name="uq_segment_metrics"),
+)
+
+model_promotions = Table(
+    "model_promotions",
+    metadata,
+    Column("id", Serial, primary_key=True),
+    Column("model_name", Text, nullable=False),
+    Column("challenger_version", Text, nullable=False),
+    Column("champion_version", Text),
+    Column("challenger_pr_auc", Float, nullable=False),
+    Column("champion_pr_auc", Float),
+    Column("decision", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("trigger", Text),
+    Column("correlation_id", Text, nullable=False),
+    Column("decided_at", TZ, nullable=False),
+    UniqueConstraint("model_name", "challenger_version", name="uq_model_promotions_challenger"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Serial, primary_key=True),
+    Column("alert_key", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("payload", Json, nullable=False, default=dict),
+    Column("status", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Column("correlation_id", Text),
+    Column("created_at", TZ, nullable=False),
+    UniqueConstraint("alert_key", name="uq_alerts_key"),
+)

@@ -1,0 +1,128 @@
+"""`churnops demo`: the whole lifecycle in embedded mode, with whatever stages are installed.
+
+Train a first champion, score three batches, reject a malformed file, detect drift on a
+labelled drifted batch, retrain, promote the better model and rescore. Each step is an event
+dropped into the in-process bus; the stages react exactly as the workers would.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from churnops_common.dispatch import Outcome
+from churnops_common.embedded import EmbeddedPlatform
+from churnops_common.events import DataKind, Event
+from churnops_common.settings import Settings
+from churnops_common.synthetic import generate
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class DemoSummary:
+    stages: list[str]
+    batches_scored: int = 0
+    rejected: int = 0
+    rejections: list[str] = field(default_factory=list)
+    psi_breaches: int = 0
+    retrains: int = 0
+    promotions: int = 0
+    champion_version: str | None = None
+    events_handled: int = 0
+    dead_letters: int = 0
+    seconds: float = 0.0
+    home: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DemoStep:
+    title: str
+    kind: DataKind
+    name: str
+    rows: int
+    seed: int
+    drift: float = 0.0
+    with_target: bool = False
+    malformed: bool = False
+
+
+STEPS = (
+    DemoStep("training set lands: train the first champion", "training", "train-0001.csv",
+             8000, 1, with_target=True),
+    DemoStep("batch 1 lands: validate and score", "new_data", "batch-0001.csv", 2000, 11),
+    DemoStep("batch 2 lands: validate and score", "new_data", "batch-0002.csv", 2000, 12),
+    DemoStep("batch 3 lands: validate and score", "new_data", "batch-0003.csv", 2000, 13),
+    DemoStep("a malformed file lands: reject it with its reason", "new_data",
+             "batch-0004-broken.csv", 0, 0, malformed=True),
+    DemoStep("a drifted, labelled batch lands: PSI breach, retrain, promote, rescore",
+             "new_data", "batch-0005-drifted.csv", 8000, 15, drift=1.0, with_target=True),
+)
+
+
+def _write_step_file(step: DemoStep, folder: Path) -> Path:
+    path = folder / step.name
+    if step.malformed:
+        # Semicolons instead of commas, and no id column: a classic export mistake.
+        path.write_text("region;age;tenure_months\nnorth;41;12\nsouth;35;3\n", encoding="utf-8")
+        return path
+    frame = generate(step.rows, seed=step.seed, drift=step.drift)
+    if not step.with_target:
+        frame = frame.drop(columns=["churned"])
+    frame.to_csv(path, index=False)
+    return path
+
+
+def run_demo(settings: Settings, progress: Progress = print) -> DemoSummary:
+    home = Path(settings.churnops_home)
+    if home.exists():
+        shutil.rmtree(home)
+    started = time.perf_counter()
+    platform = EmbeddedPlatform(settings)
+    summary = DemoSummary(stages=platform.stages, home=str(home))
+    progress(f"embedded platform in {home} with stages: {', '.join(platform.stages) or 'none'}")
+
+    def report(task_name: str, outcome: Outcome) -> None:
+        summary.events_handled += 1
+        if outcome.status == "dead_lettered":
+            summary.dead_letters += 1
+        follow = ", ".join(e.event_type for e in outcome.followups) or "-"
+        stage = task_name.split(".")[1]
+        name = outcome.event.event_type if outcome.event else "?"
+        progress(f"    {stage:<8} {name:<18} -> {follow}")
+
+    with tempfile.TemporaryDirectory(prefix="churnops-demo-") as tmp:
+        for number, step in enumerate(STEPS, 1):
+            progress(f"[{number}/{len(STEPS)}] {step.title}")
+            platform.drop(_write_step_file(step, Path(tmp)), step.kind)
+            platform.run(on_outcome=report)
+
+    _tally(platform.bus.published, summary)
+    summary.seconds = round(time.perf_counter() - started, 1)
+    return summary
+
+
+def _tally(events: list[Event], summary: DemoSummary) -> None:
+    for event in events:
+        match event.event_type:
+            case "BatchScored":
+                summary.batches_scored += 1
+            case "DataRejected":
+                summary.rejected += 1
+                summary.rejections.append(str(getattr(event, "reason", "")))
+            case "PsiBreached":
+                summary.psi_breaches += 1
+            case "ModelPromoted":
+                summary.retrains += 1
+                summary.promotions += 1
+                summary.champion_version = str(getattr(event, "model_version", ""))
+            case "ModelRejected":
+                summary.retrains += 1

@@ -1,0 +1,57 @@
+"""Embedded mode: every installed stage in this process, over the in-process bus.
+
+Nothing to install but Python: a local folder is the object store, SQLite the monitoring store.
+The handlers are the same functions the Celery workers run.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import Callable
+from pathlib import Path
+
+from churnops_common.bus.local_bus import LocalBus
+from churnops_common.db.migrations import upgrade
+from churnops_common.dispatch import Outcome
+from churnops_common.events import DataKind, DataLanded, Event, ObjectRef
+from churnops_common.plugins import load_handlers
+from churnops_common.runtime import Runtime
+from churnops_common.settings import Settings
+from churnops_common.storage import validate_key
+
+
+class EmbeddedPlatform:
+    def __init__(self, settings: Settings, services: set[str] | None = None) -> None:
+        if settings.is_stack:
+            raise ValueError("EmbeddedPlatform runs in embedded mode only")
+        self.settings = settings
+        self.bus = LocalBus(load_handlers(services))
+        self.runtime = Runtime.from_settings(settings, self.bus)
+        upgrade(self.runtime.engine)
+        self.runtime.store.ensure_buckets(settings.buckets)
+
+    @property
+    def stages(self) -> list[str]:
+        return sorted({name.split(".")[1] for name in self.bus.handlers})
+
+    def drop(self, path: Path, kind: DataKind, name: str | None = None) -> DataLanded:
+        """Put a file into `landing/<kind>/` and announce it, as MinIO's notification would."""
+        key = validate_key(f"{kind}/{name or path.name}")
+        content_type = mimetypes.guess_type(path.name)[0]
+        info = self.runtime.store.put_file(self.settings.minio_landing_bucket, key, path,
+                                           content_type)
+        ref = ObjectRef(bucket=info.bucket, key=info.key, etag=info.etag, size=info.size)
+        event = DataLanded.start_chain(ref.versioned_uri, object=ref, kind=kind,
+                                       content_type=content_type, source="embedded")
+        self.bus.publish(event)
+        return event
+
+    def publish(self, event: Event) -> None:
+        self.bus.publish(event)
+
+    def run(self, on_outcome: Callable[[str, Outcome], None] | None = None) -> int:
+        """Deliver queued events (and their follow-ups) until nothing is left."""
+        return self.bus.run_until_idle(self.runtime, on_outcome=on_outcome)
+
+    def events_of(self, event_type: str) -> list[Event]:
+        return [e for e in self.bus.published if e.event_type == event_type]

@@ -1,0 +1,1 @@
+"""Modelling contract shared by the trainer (writes it) and the scorer (reads it)."""

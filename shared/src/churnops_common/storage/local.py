@@ -1,0 +1,148 @@
+"""Embedded-mode object store: one folder per bucket under a root, with validated keys."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from churnops_common.storage.base import (
+    InvalidObjectKey,
+    ObjectInfo,
+    ObjectNotFound,
+    ObjectStore,
+    validate_bucket,
+    validate_key,
+)
+
+_META_DIR = ".meta"  # etags live beside the data, outside every bucket's namespace
+_CHUNK = 1 << 20
+
+
+def _md5_of(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class LocalObjectStore(ObjectStore):
+    """Objects as files under `root/<bucket>/<key>`; etags are content MD5s, as S3 gives."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).resolve()
+
+    def _path(self, bucket: str, key: str) -> Path:
+        validate_bucket(bucket)
+        validate_key(key)
+        bucket_dir = self.root / bucket
+        path = (bucket_dir / key).resolve()
+        # Belt and braces: symlinks inside the root must not lead out of the bucket either.
+        if not path.is_relative_to(bucket_dir.resolve()):
+            raise InvalidObjectKey(f"object key {key!r} escapes bucket {bucket!r}")
+        return path
+
+    def _meta_path(self, bucket: str, key: str) -> Path:
+        return self.root / _META_DIR / bucket / f"{key}.json"
+
+    def ensure_buckets(self, buckets: Iterable[str]) -> None:
+        for bucket in buckets:
+            (self.root / validate_bucket(bucket)).mkdir(parents=True, exist_ok=True)
+
+    def _bucket_dir(self, bucket: str) -> Path:
+        path = self.root / validate_bucket(bucket)
+        if not path.is_dir():
+            raise ObjectNotFound(f"bucket {bucket!r} does not exist")
+        return path
+
+    def put_file(
+        self, bucket: str, key: str, path: Path, content_type: str | None = None
+    ) -> ObjectInfo:
+        dest = self._path(bucket, key)
+        self._bucket_dir(bucket)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        # Write beside the destination, then rename: readers never see half a file.
+        with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False, prefix=".put-") as tmp:
+            with Path(path).open("rb") as source:
+                shutil.copyfileobj(source, tmp, _CHUNK)
+        os.replace(tmp.name, dest)
+        return self._record(bucket, key, dest)
+
+    def put_bytes(
+        self, bucket: str, key: str, data: bytes, content_type: str | None = None
+    ) -> ObjectInfo:
+        dest = self._path(bucket, key)
+        self._bucket_dir(bucket)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False, prefix=".put-") as tmp:
+            tmp.write(data)
+        os.replace(tmp.name, dest)
+        return self._record(bucket, key, dest)
+
+    def _record(self, bucket: str, key: str, path: Path) -> ObjectInfo:
+        stat = path.stat()
+        info = ObjectInfo(
+            bucket, key, _md5_of(path), stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC)
+        )
+        meta = self._meta_path(bucket, key)
+        meta.parent.mkdir(parents=True, exist_ok=True)
+        meta.write_text(json.dumps({"etag": info.etag, "size": stat.st_size,
+                                    "mtime_ns": stat.st_mtime_ns}))
+        return info
+
+    def get_bytes(self, bucket: str, key: str) -> bytes:
+        path = self._existing(bucket, key)
+        return path.read_bytes()
+
+    def _existing(self, bucket: str, key: str) -> Path:
+        path = self._path(bucket, key)
+        if not path.is_file():
+            raise ObjectNotFound(f"s3://{bucket}/{key} does not exist")
+        return path
+
+    def download(self, bucket: str, key: str, dest: Path) -> ObjectInfo:
+        path = self._existing(bucket, key)
+        shutil.copyfile(path, dest)
+        info = self.stat(bucket, key)
+        assert info is not None
+        return info
+
+    def stat(self, bucket: str, key: str) -> ObjectInfo | None:
+        path = self._path(bucket, key)
+        if not path.is_file():
+            return None
+        stat = path.stat()
+        meta = self._meta_path(bucket, key)
+        if meta.is_file():
+            cached = json.loads(meta.read_text())
+            if cached["size"] == stat.st_size and cached["mtime_ns"] == stat.st_mtime_ns:
+                return ObjectInfo(bucket, key, cached["etag"], stat.st_size,
+                                  datetime.fromtimestamp(stat.st_mtime, UTC))
+        return self._record(bucket, key, path)  # written by hand: compute and cache its etag
+
+    def list_objects(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
+        bucket_dir = self._bucket_dir(bucket)
+        keys = sorted(
+            p.relative_to(bucket_dir).as_posix()
+            for p in bucket_dir.rglob("*")
+            if p.is_file() and not p.name.startswith(".put-")
+        )
+        for key in keys:
+            if key.startswith(prefix):
+                info = self.stat(bucket, key)
+                if info is not None:
+                    yield info
+
+    def copy(self, bucket: str, key: str, dest_bucket: str, dest_key: str) -> ObjectInfo:
+        return self.put_file(dest_bucket, dest_key, self._existing(bucket, key))
+
+    @contextmanager
+    def local_path(self, bucket: str, key: str) -> Iterator[Path]:
+        yield self._existing(bucket, key)
