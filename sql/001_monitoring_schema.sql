@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS monitoring.quality_runs (
     status         TEXT        NOT NULL CHECK (status IN ('accepted', 'rejected')),
     reason         TEXT,
     rows           BIGINT,
+    has_target     BOOLEAN     NOT NULL DEFAULT FALSE,
     max_psi        DOUBLE PRECISION,
     psi_breached   BOOLEAN     NOT NULL DEFAULT FALSE,
     warnings       JSONB       NOT NULL DEFAULT '[]'::jsonb,

@@ -203,6 +203,7 @@ class ModelPromoted(Event):
     challenger_pr_auc: float
     champion_pr_auc: float | None = None
     previous_version: str | None = None
+    training_data: ObjectRef | None = None  # the table it was fitted on (for the baseline)
 
 
 class ModelRejected(Event):
@@ -214,6 +215,20 @@ class ModelRejected(Event):
     challenger_pr_auc: float
     champion_pr_auc: float | None
     reason: str
+
+
+class ScoreChunkRequested(Event):
+    """Score rows [row_start, row_stop) of a large batch; scorer replicas share the chunks."""
+
+    event_type: Literal["ScoreChunkRequested"] = "ScoreChunkRequested"
+    input: ObjectRef
+    scoring_run_id: str
+    model_name: str
+    model_version: str
+    chunk_index: int = Field(ge=0)
+    chunk_count: int = Field(ge=1)
+    row_start: int = Field(ge=0)
+    row_stop: int = Field(ge=0)
 
 
 class MonitoringRequested(Event):
@@ -235,6 +250,7 @@ AnyEvent = Annotated[
     | PerformanceDegraded
     | ModelPromoted
     | ModelRejected
+    | ScoreChunkRequested
     | MonitoringRequested,
     Field(discriminator="event_type"),
 ]
@@ -244,7 +260,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     for cls in (
         DataLanded, SweepRequested, QualityRequested, DataValidated, DataRejected, PsiBreached,
         BatchScored, RetrainRequested, PerformanceDegraded, ModelPromoted, ModelRejected,
-        MonitoringRequested,
+        ScoreChunkRequested, MonitoringRequested,
     )
 }
 

@@ -39,6 +39,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     _sub("DataValidated", MONITOR),  # labels: join to predictions
     _sub("DataValidated", TRAINER),  # training: a new training set
     _sub("ModelPromoted", SCORER),  # hot swap, optional rescore
+    _sub("ScoreChunkRequested", SCORER),  # one chunk of a large batch
     _sub("ModelPromoted", QUALITY),  # refresh the baseline profile
     _sub("ModelPromoted", MONITOR),  # alert
     _sub("PsiBreached", TRAINER),

@@ -83,6 +83,7 @@ quality_runs = Table(
     Column("status", Text, nullable=False),
     Column("reason", Text),
     Column("rows", BigInteger),
+    Column("has_target", Boolean, nullable=False, default=False),
     Column("max_psi", Float),
     Column("psi_breached", Boolean, nullable=False, default=False),
     Column("warnings", Json, nullable=False, default=list),

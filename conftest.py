@@ -1,0 +1,103 @@
+"""Fixtures for every test in the repository (services' tests included).
+
+Real services: tests marked `services` use this machine's Redis and Postgres. Where one is
+absent they skip with the reason, unless CHURNOPS_REQUIRE_SERVICES=1 (CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+DATASETS = ROOT.parent / "shared" / "datasets"
+FIXTURES = ROOT.parent / "shared" / "fixtures"
+POSTGRES_URL = os.environ.get(
+    "CHURNOPS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("CHURNOPS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def service_missing(reason: str) -> None:
+    """Skip on a laptop without the service; fail in CI, where it must be there."""
+    if os.environ.get("CHURNOPS_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"required service absent: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test reads the developer's .env or writes into the working tree."""
+    from churnops_common.settings import get_settings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CHURNOPS_HOME", str(tmp_path / "home"))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def embedded_settings(tmp_path: Path):  # type: ignore[no-untyped-def]
+    from churnops_common.settings import Settings
+
+    return Settings(churnops_mode="embedded", churnops_home=tmp_path / "home", _env_file=None)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    import sqlalchemy as sa
+
+    try:
+        engine = sa.create_engine(POSTGRES_URL)
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:
+        service_missing(f"Postgres at {POSTGRES_URL} unreachable: {exc.__class__.__name__}")
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def postgres_url(postgres_admin_url: str) -> Iterator[str]:
+    """A fresh, empty database for one test, dropped afterwards."""
+    import sqlalchemy as sa
+
+    name = f"churnops_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = postgres_admin_url.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except Exception as exc:
+        service_missing(f"Redis at {REDIS_URL} unreachable: {exc.__class__.__name__}")
+    return REDIS_URL
+
+
+@pytest.fixture
+def datasets_dir() -> Path:
+    if not DATASETS.is_dir():
+        pytest.skip(f"real datasets not found at {DATASETS} (they live beside the repository)")
+    return DATASETS
+
+
+@pytest.fixture
+def minio_fixtures_dir() -> Path:
+    if not FIXTURES.is_dir():
+        pytest.skip(f"MinIO fixtures not found at {FIXTURES} (they live beside the repository)")
+    return FIXTURES / "minio"
