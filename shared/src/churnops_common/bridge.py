@@ -92,10 +92,14 @@ def _event_from_record(record: Any, landing_bucket: str) -> DataLanded | None:
     if kind is None:
         log.info("ignoring %s/%s: not under %s", bucket, key, ", ".join(KIND_PREFIXES))
         return None
-    ref = ObjectRef(bucket=bucket, key=key, etag=str(obj.get("eTag", "")).strip('"'),
-                    size=obj.get("size"))
+    ref = ObjectRef(
+        bucket=bucket, key=key, etag=str(obj.get("eTag", "")).strip('"'), size=obj.get("size")
+    )
     return DataLanded.start_chain(
-        ref.versioned_uri, object=ref, kind=kind, content_type=obj.get("contentType"),
+        ref.versioned_uri,
+        object=ref,
+        kind=kind,
+        content_type=obj.get("contentType"),
         source="notification",
     )
 
@@ -130,7 +134,13 @@ class Bridge:
 
     def step(self, timeout: float = 1.0) -> bool:
         """Move and handle one element; False when none arrived within the timeout."""
-        element = self.redis.blmove(self.source_key, self.processing_key, timeout, "LEFT", "RIGHT")
+        element = self.redis.blmove(
+            self.source_key,
+            self.processing_key,
+            timeout,  # type: ignore[arg-type]
+            "LEFT",
+            "RIGHT",
+        )
         if element is None:
             return False
         self._handle(element)  # type: ignore[arg-type]
@@ -144,7 +154,7 @@ class Bridge:
             log.error("parked malformed notification (%s): %.200r", exc, element)
             pipe = self.redis.pipeline()
             pipe.rpush(self.parked_key, element)
-            pipe.lrem(self.processing_key, 1, element)
+            pipe.lrem(self.processing_key, 1, element)  # type: ignore[arg-type]
             pipe.execute()
             self.stats.parked += 1
             return
@@ -152,7 +162,7 @@ class Bridge:
             self.bus.publish(event)
             log.info("DataLanded %s (%s)", event.object.versioned_uri, event.kind)
         self.stats.published += len(events)
-        self.redis.lrem(self.processing_key, 1, element)
+        self.redis.lrem(self.processing_key, 1, element)  # type: ignore[arg-type]
 
     def run(self, stop: threading.Event | None = None, poll_s: float = 1.0) -> BridgeStats:
         """Run until `stop` is set; survives broker hiccups by retrying the element it holds."""

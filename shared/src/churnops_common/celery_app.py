@@ -14,7 +14,7 @@ from typing import Any
 
 from celery import Celery, Task
 from celery.signals import worker_process_init
-from kombu import Queue
+from kombu import Queue  # type: ignore[attr-defined]
 
 from churnops_common.bus.base import Handler
 from churnops_common.bus.celery_bus import CeleryBus
@@ -40,7 +40,7 @@ def make_celery(name: str, settings: Settings | None = None) -> Celery:
         worker_prefetch_multiplier=1,
         broker_transport_options={"visibility_timeout": settings.task_visibility_timeout_s},
         broker_connection_retry_on_startup=True,
-        task_queues=[Queue(q) for q in SERVICE_QUEUES],
+        task_queues=[Queue(q) for q in SERVICE_QUEUES],  # type: ignore[no-untyped-call]
         task_create_missing_queues=False,
         task_default_queue=SERVICE_QUEUES[0],
         worker_hijack_root_logger=False,
@@ -54,7 +54,7 @@ def make_celery(name: str, settings: Settings | None = None) -> Celery:
 
 def backoff_seconds(retries: int, base: float = 2.0, cap: float = 300.0) -> float:
     """Exponential backoff with full jitter: 2, 4, 8 ... seconds, capped."""
-    return random.uniform(0, min(cap, base * 2**retries))  # noqa: S311 - jitter, not crypto
+    return random.uniform(0, min(cap, base * 2**retries))
 
 
 _RUNTIMES: dict[str, Any] = {}
@@ -71,7 +71,7 @@ def worker_runtime(app: Celery) -> Any:
     return runtime
 
 
-@worker_process_init.connect
+@worker_process_init.connect  # type: ignore[untyped-decorator]
 def _reset_after_fork(**_: Any) -> None:
     # Connections must not be shared with the parent process.
     _RUNTIMES.clear()
@@ -92,13 +92,21 @@ def create_worker_app(queue: str, handlers: Mapping[str, Handler]) -> Celery:
 def _register(app: Celery, task_name: str, handler: Handler) -> None:
     settings = get_settings()
 
-    @app.task(name=task_name, bind=True, max_retries=settings.task_max_retries)
+    @app.task(  # type: ignore[untyped-decorator]
+        name=task_name, bind=True, max_retries=settings.task_max_retries
+    )
     def run(self: Task, payload: Any) -> str:
         attempt = self.request.retries + 1
         final = self.request.retries >= (self.max_retries or 0)
         try:
-            outcome = handle_message(task_name, payload, handler, worker_runtime(app),
-                                     final_attempt=final, attempt=attempt)
+            outcome = handle_message(
+                task_name,
+                payload,
+                handler,
+                worker_runtime(app),
+                final_attempt=final,
+                attempt=attempt,
+            )
         except Exception as exc:  # transient, and attempts remain
             raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
         return outcome.status

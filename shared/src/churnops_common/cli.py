@@ -47,8 +47,9 @@ def generate(
     out: Annotated[Path, typer.Option(help="Output file, .csv or .parquet.")],
     rows: Annotated[int, typer.Option(min=1, help="Number of customers.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same file.")] = 0,
-    drift: Annotated[float, typer.Option(min=0.0, max=1.0, help="0 = reference, 1 = drifted.")]
-    = 0.0,
+    drift: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="0 = reference, 1 = drifted.")
+    ] = 0.0,
     no_target: Annotated[bool, typer.Option("--no-target", help="Leave out `churned`.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -65,8 +66,13 @@ def generate(
         frame.to_csv(out, index=False)
     else:
         raise UserError(f"--out must end in .csv or .parquet, not {out.suffix or 'nothing'!r}")
-    result = {"out": str(out), "rows": rows, "seed": seed, "drift": drift,
-              "churn_rate": None if no_target else round(float(frame["churned"].mean()), 4)}
+    result = {
+        "out": str(out),
+        "rows": rows,
+        "seed": seed,
+        "drift": drift,
+        "churn_rate": None if no_target else round(float(frame["churned"].mean()), 4),
+    }
     emit(result, as_json, lambda r: console.print(f"wrote {r['rows']} rows to {r['out']}"))
 
 
@@ -80,8 +86,13 @@ def db_upgrade(as_json: JsonFlag = False) -> None:
     engine = make_engine(settings.monitoring_url())
     applied = upgrade(engine)
     result = {"applied": applied, "database": engine.url.render_as_string(hide_password=True)}
-    emit(result, as_json, lambda r: console.print(
-        f"applied {', '.join(r['applied'])}" if r["applied"] else "monitoring schema up to date"))
+    emit(
+        result,
+        as_json,
+        lambda r: console.print(
+            f"applied {', '.join(r['applied'])}" if r["applied"] else "monitoring schema up to date"
+        ),
+    )
 
 
 @app.command()
@@ -89,7 +100,12 @@ def config(as_json: JsonFlag = False) -> None:
     """Show the effective settings (secrets masked)."""
     settings = get_settings()
     values = json.loads(settings.model_dump_json())
-    emit(values, as_json, lambda r: [console.print(f"{k} = {v}") for k, v in r.items()])
+
+    def show(result: dict[str, Any]) -> None:
+        for key, value in result.items():
+            console.print(f"{key} = {value}")
+
+    emit(values, as_json, show)
 
 
 @app.command()
@@ -106,8 +122,12 @@ def bridge(
     settings = get_settings()
     redis = Redis.from_url(settings.redis_url)
     wait_for_redis(redis)
-    worker = Bridge(redis, CeleryBus(make_celery("churnops-bridge", settings)),
-                    settings.minio_notify_redis_key, settings.minio_landing_bucket)
+    worker = Bridge(
+        redis,
+        CeleryBus(make_celery("churnops-bridge", settings)),
+        settings.minio_notify_redis_key,
+        settings.minio_landing_bucket,
+    )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -136,41 +156,61 @@ def drop(
 
         key = f"{kind}/{name or file.name}"
         info = object_store_from_settings(settings).put_file(
-            settings.minio_landing_bucket, key, file)
-        result: dict[str, Any] = {"object": info.uri, "etag": info.etag,
-                                  "note": "MinIO's notification starts the pipeline"}
+            settings.minio_landing_bucket, key, file
+        )
+        result: dict[str, Any] = {
+            "object": info.uri,
+            "etag": info.etag,
+            "note": "MinIO's notification starts the pipeline",
+        }
     else:
         from churnops_common.embedded import EmbeddedPlatform
 
         platform = EmbeddedPlatform(settings)
         event = platform.drop(file, kinds[kind], name)
         handled = platform.run()
-        result = {"object": event.object.uri, "etag": event.object.etag,
-                  "events": [e.event_type for e in platform.bus.published],
-                  "handled": handled}
+        result = {
+            "object": event.object.uri,
+            "etag": event.object.etag,
+            "events": [e.event_type for e in platform.bus.published],
+            "handled": handled,
+        }
     emit(result, as_json, lambda r: console.print(r))
 
 
 @app.command()
 def demo(
-    home: Annotated[Path | None, typer.Option(help="Folder for the demo's state (wiped first).")]
-    = None,
+    home: Annotated[
+        Path | None, typer.Option(help="Folder for the demo's state (wiped first).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Run the whole lifecycle in embedded mode and print a summary."""
     from churnops_common.demo import run_demo
 
-    settings = Settings(churnops_mode="embedded",
-                        churnops_home=home or Path(".churnops") / "demo")
-    progress: Callable[[str], None] = (lambda line: console.print(line, highlight=False))
+    settings = Settings(churnops_mode="embedded", churnops_home=home or Path(".churnops") / "demo")
+
+    def progress(line: str) -> None:
+        console.print(line, highlight=False)
+
     summary = run_demo(settings, progress)
     emit(summary.to_dict(), as_json, _print_summary)
 
 
 def _print_summary(result: dict[str, Any]) -> None:
     console.rule("ChurnOps demo")
-    for key in ("stages", "batches_scored", "rejected", "psi_breaches", "retrains",
-                "promotions", "champion_version", "events_handled", "dead_letters", "seconds"):
+    for key in (
+        "stages",
+        "batches_scored",
+        "rejected",
+        "psi_breaches",
+        "retrains",
+        "promotions",
+        "champion_version",
+        "events_handled",
+        "dead_letters",
+        "seconds",
+    ):
         console.print(f"{key:>18}: {result[key]}")
     for reason in result["rejections"]:
         console.print(f"{'rejected because':>18}: {reason}")
@@ -189,21 +229,13 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     _install_plugins()
     try:
-        app(args=argv, standalone_mode=False)
+        # Standalone: typer reports its own usage errors (exit 2) and raises SystemExit.
+        app(args=argv, prog_name="churnops")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except (UserError, ConfigError, FileNotFoundError, ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         return 2
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    except Exception as exc:  # click's own usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            return 130
-        raise
     return 0
 
 

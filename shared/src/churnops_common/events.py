@@ -136,7 +136,7 @@ class DataValidated(Event):
 
 
 class DataRejected(Event):
-    """A landed file failed validation. The original stays; a quarantine copy sits beside the reason."""
+    """A landed file failed validation; the original stays, a quarantine copy holds the reason."""
 
     event_type: Literal["DataRejected"] = "DataRejected"
     object: ObjectRef
@@ -258,9 +258,19 @@ AnyEvent = Annotated[
 EVENT_TYPES: dict[str, type[Event]] = {
     event_type_of(cls): cls
     for cls in (
-        DataLanded, SweepRequested, QualityRequested, DataValidated, DataRejected, PsiBreached,
-        BatchScored, RetrainRequested, PerformanceDegraded, ModelPromoted, ModelRejected,
-        ScoreChunkRequested, MonitoringRequested,
+        DataLanded,
+        SweepRequested,
+        QualityRequested,
+        DataValidated,
+        DataRejected,
+        PsiBreached,
+        BatchScored,
+        RetrainRequested,
+        PerformanceDegraded,
+        ModelPromoted,
+        ModelRejected,
+        ScoreChunkRequested,
+        MonitoringRequested,
     )
 }
 
@@ -277,5 +287,3 @@ def parse_event(payload: Any) -> Event:
 def to_wire(event: Event) -> dict[str, Any]:
     """JSON-safe dict for the broker."""
     return event.model_dump(mode="json")
-
-

@@ -16,8 +16,21 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Values that mean "nobody set this": copied from an example file or a tutorial.
 PLACEHOLDER_SECRETS = frozenset(
-    {"", "changeme", "change-me", "change_me", "password", "secret", "minioadmin", "admin",
-     "postgres", "airflow", "xxx", "todo", "replace-me"}
+    {
+        "",
+        "changeme",
+        "change-me",
+        "change_me",
+        "password",
+        "secret",
+        "minioadmin",
+        "admin",
+        "postgres",
+        "airflow",
+        "xxx",
+        "todo",
+        "replace-me",
+    }
 )
 
 
@@ -26,17 +39,19 @@ class ConfigError(RuntimeError):
 
 
 class Settings(BaseSettings):
-    """Every knob of the platform. Field names match the environment variables (case-insensitive)."""
+    """Every knob of the platform; field names are the environment variables (any case)."""
 
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
     )
 
     churnops_mode: Literal["embedded", "stack"] = Field(
-        "embedded", description="embedded: no services needed; stack: Redis, Postgres, MinIO, MLflow."
+        "embedded",
+        description="embedded: no services needed; stack: Redis, Postgres, MinIO, MLflow.",
     )
     churnops_home: Path = Field(
-        Path(".churnops"), description="Embedded mode: folder for the object store and SQLite files."
+        Path(".churnops"),
+        description="Embedded mode: folder for the object store and SQLite files.",
     )
 
     # Postgres: monitoring schema and the MLflow backend (stack mode).
@@ -47,7 +62,7 @@ class Settings(BaseSettings):
     postgres_db: str = "churnops"
     mlflow_postgres_db: str = "mlflow"
     monitoring_db_url: str | None = Field(
-        None, description="Overrides the monitoring database URL built from the POSTGRES_* values."
+        None, description="Overrides the monitoring database URL built from POSTGRES_* values."
     )
 
     # Airflow (only its own containers read these; listed so one .env serves the stack).
@@ -61,7 +76,8 @@ class Settings(BaseSettings):
         "minio:events", description="Redis list that MinIO's notification target pushes to."
     )
     task_visibility_timeout_s: int = Field(
-        4 * 3600, description="Redis redelivers an unacked task after this long: above the longest task."
+        4 * 3600,
+        description="Redis redelivers an unacked task after this long: above the longest task.",
     )
     task_max_retries: int = 5
 
@@ -94,8 +110,99 @@ class Settings(BaseSettings):
     )
     baseline_share: float = Field(0.2, gt=0, le=1)
 
+    # Data quality (the quality service): how strict validation is.
+    quality_max_file_mb: float = Field(
+        1024.0, gt=0, description="Landed files larger than this are rejected unread."
+    )
+    quality_max_bad_value_share: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of rows with text in a numeric column tolerated (as missing, with a"
+        " warning) before the file is rejected; 0 rejects any.",
+    )
+    quality_allow_duplicate_ids: bool = Field(
+        False, description="Accept repeated ids with a warning instead of rejecting the file."
+    )
+    quality_reject_unseen_categories: bool = Field(
+        False, description="Reject (instead of warn) on categories absent from the baseline."
+    )
+    quality_null_rate_jump: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="Warn when a column's null rate exceeds the baseline's by this.",
+    )
+    quality_mlflow_enabled: bool = Field(
+        True, description="Log an MLflow run `data_quality_psi` per quality run."
+    )
+
+    # Trainer: when a retrain may run, and how it is validated.
+    retrain_cooldown_s: float = Field(
+        3600.0,
+        ge=0,
+        description="Minimum seconds between two drift/performance-triggered retrains.",
+    )
+    retrain_min_new_labelled_rows: int = Field(
+        500,
+        ge=0,
+        description="Drift/performance retrains need this many labelled rows newer than the"
+        " last training; schedule, manual and new training sets bypass it.",
+    )
+    holdout_share: float = Field(
+        0.4,
+        gt=0,
+        lt=1,
+        description="Share of the most recent labelled batch held out for the promotion gate.",
+    )
+    optuna_storage_url: str | None = Field(
+        None,
+        description="Optuna RDB storage; default: the monitoring Postgres in stack mode,"
+        " in memory in embedded mode.",
+    )
+    trainer_n_jobs: int = Field(2, ge=1, description="Threads per model fit in the trainer.")
+
     # Alerts.
     alert_webhook_url: str | None = None
+    alert_timeout_s: float = Field(
+        3.0, gt=0, description="Seconds one webhook attempt may take before it is abandoned."
+    )
+    alert_max_attempts: int = Field(3, ge=1, description="Webhook attempts per alert.")
+    alert_budget_s: float = Field(
+        10.0, gt=0, description="Upper bound on the time one alert may spend, retries included."
+    )
+
+    # Monitor: live performance, segments and the drift report.
+    monitor_decision_threshold: float = Field(
+        0.5,
+        gt=0,
+        lt=1,
+        description="Churn probability at or above which a customer counts as"
+        " predicted to churn (precision/recall, error rates).",
+    )
+    monitor_top_k_share: float = Field(
+        0.1, gt=0, le=1, description="Precision at top K: K is this share of the labelled rows."
+    )
+    monitor_min_roc_auc: float = Field(
+        0.70, ge=0, le=1, description="PerformanceDegraded when live ROC-AUC falls below this."
+    )
+    monitor_min_pr_auc: float = Field(
+        0.40, ge=0, le=1, description="PerformanceDegraded when live PR-AUC falls below this."
+    )
+    monitor_min_labelled_rows: int = Field(
+        100, ge=1, description="Fewer labelled rows than this never raise PerformanceDegraded."
+    )
+    monitor_segment_columns: str = Field(
+        "",
+        description="Comma-separated segment columns; empty: low-cardinality categoricals"
+        " plus quantile buckets of the model's key numeric columns.",
+    )
+    monitor_window_days: int = Field(
+        7, ge=1, description="The monitoring report covers batches scored in this many days."
+    )
+    monitor_report_max_rows: int = Field(
+        50_000, ge=100, description="Row cap per side of the drift report (sampled beyond)."
+    )
 
     @property
     def buckets(self) -> tuple[str, ...]:
@@ -130,7 +237,8 @@ class Settings(BaseSettings):
     def _postgres_url(self, database: str) -> str:
         password = self.postgres_password.get_secret_value()
         auth = f"{self.postgres_user}:{password}" if password else self.postgres_user
-        return f"postgresql+psycopg://{auth}@{self.postgres_host}:{self.postgres_port}/{database}"
+        host = f"{self.postgres_host}:{self.postgres_port}"
+        return f"postgresql+psycopg://{auth}@{host}/{database}"
 
     def missing_stack_secrets(self) -> list[str]:
         """Names of the secrets stack mode needs that are unset or still placeholders."""
@@ -158,5 +266,5 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, validated for their mode. Tests call `get_settings.cache_clear()`."""
+    """The process-wide settings, validated for their mode (tests call `cache_clear()`)."""
     return Settings().check()

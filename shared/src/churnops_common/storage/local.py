@@ -69,9 +69,11 @@ class LocalObjectStore(ObjectStore):
         self._bucket_dir(bucket)
         dest.parent.mkdir(parents=True, exist_ok=True)
         # Write beside the destination, then rename: readers never see half a file.
-        with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False, prefix=".put-") as tmp:
-            with Path(path).open("rb") as source:
-                shutil.copyfileobj(source, tmp, _CHUNK)
+        with (
+            tempfile.NamedTemporaryFile(dir=dest.parent, delete=False, prefix=".put-") as tmp,
+            Path(path).open("rb") as source,
+        ):
+            shutil.copyfileobj(source, tmp, _CHUNK)
         os.replace(tmp.name, dest)
         return self._record(bucket, key, dest)
 
@@ -93,8 +95,9 @@ class LocalObjectStore(ObjectStore):
         )
         meta = self._meta_path(bucket, key)
         meta.parent.mkdir(parents=True, exist_ok=True)
-        meta.write_text(json.dumps({"etag": info.etag, "size": stat.st_size,
-                                    "mtime_ns": stat.st_mtime_ns}))
+        meta.write_text(
+            json.dumps({"etag": info.etag, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns})
+        )
         return info
 
     def get_bytes(self, bucket: str, key: str) -> bytes:
@@ -123,8 +126,13 @@ class LocalObjectStore(ObjectStore):
         if meta.is_file():
             cached = json.loads(meta.read_text())
             if cached["size"] == stat.st_size and cached["mtime_ns"] == stat.st_mtime_ns:
-                return ObjectInfo(bucket, key, cached["etag"], stat.st_size,
-                                  datetime.fromtimestamp(stat.st_mtime, UTC))
+                return ObjectInfo(
+                    bucket,
+                    key,
+                    cached["etag"],
+                    stat.st_size,
+                    datetime.fromtimestamp(stat.st_mtime, UTC),
+                )
         return self._record(bucket, key, path)  # written by hand: compute and cache its etag
 
     def list_objects(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:

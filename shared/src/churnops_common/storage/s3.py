@@ -70,7 +70,10 @@ class S3ObjectStore(ObjectStore):
     ) -> ObjectInfo:
         self._check(bucket, key)
         self.client.put_object(
-            bucket, key, io.BytesIO(data), len(data),
+            bucket,
+            key,
+            io.BytesIO(data),
+            len(data),
             content_type=content_type or "application/octet-stream",
         )
         return self._stat_or_raise(bucket, key)

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from churnops_common.cli import main
+
+
+def _last_json(capsys: pytest.CaptureFixture[str]) -> dict:  # type: ignore[type-arg]
+    out = capsys.readouterr().out.strip().splitlines()
+    return json.loads(out[-1])
+
+
+def test_generate_writes_csv_and_parquet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(
+            ["generate", "--rows", "300", "--seed", "2", "--out", str(tmp_path / "a.csv"), "--json"]
+        )
+        == 0
+    )
+    result = _last_json(capsys)
+    assert result["rows"] == 300
+    assert len(pd.read_csv(tmp_path / "a.csv")) == 300
+    assert (
+        main(
+            [
+                "generate",
+                "--rows",
+                "50",
+                "--drift",
+                "1",
+                "--no-target",
+                "--out",
+                str(tmp_path / "b.parquet"),
+            ]
+        )
+        == 0
+    )
+    assert "churned" not in pd.read_parquet(tmp_path / "b.parquet").columns
+
+
+def test_user_errors_are_one_line_with_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["generate", "--rows", "10", "--out", str(tmp_path / "a.txt")]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and ".csv or .parquet" in err and "Traceback" not in err
+    assert main(["generate", "--rows", "0", "--out", str(tmp_path / "a.csv")]) == 2
+
+
+def test_stack_mode_without_secrets_says_what_to_set(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("CHURNOPS_MODE", "stack")
+    assert main(["db", "upgrade"]) == 2
+    err = capsys.readouterr().err
+    assert "POSTGRES_PASSWORD" in err and "Traceback" not in err
+
+
+def test_db_upgrade_embedded_is_idempotent(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["db", "upgrade", "--json"]) == 0
+    assert "001_monitoring_schema" in _last_json(capsys)["applied"]
+    assert main(["db", "upgrade", "--json"]) == 0
+    assert _last_json(capsys)["applied"] == []
+
+
+def test_drop_embedded_and_bad_kind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "x.csv"
+    source.write_text("customer_id,age\nC1,3\n")
+    assert main(["drop", str(source), "--kind", "bogus"]) == 2
+    assert "--kind must be one of" in capsys.readouterr().err
+    assert main(["drop", str(source), "--kind", "new_data", "--json"]) == 0
+    result = _last_json(capsys)
+    assert result["object"] == "s3://landing/new_data/x.csv"
+    assert result["events"][0] == "DataLanded"

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnops_common.synthetic import generate
+
+
+def test_same_seed_same_table_other_seed_other_table() -> None:
+    pd.testing.assert_frame_equal(generate(500, seed=3), generate(500, seed=3))
+    assert not generate(500, seed=3).equals(generate(500, seed=4))
+
+
+def test_shape_rates_and_missing_values() -> None:
+    frame = generate(20_000, seed=1)
+    assert frame["customer_id"].is_unique
+    assert 0.15 <= frame["churned"].mean() <= 0.25
+    assert set(frame["churned"].unique()) == {0, 1}
+    assert frame["satisfaction_score"].isna().mean() > 0.02
+    assert frame["region"].nunique() == 5
+    drifted = generate(20_000, seed=1, drift=1.0)
+    assert 0.15 <= drifted["churned"].mean() <= 0.30
+    assert drifted["monthly_charges"].mean() > frame["monthly_charges"].mean() + 10
+    assert (drifted["contract"] == "month-to-month").mean() > (
+        frame["contract"] == "month-to-month"
+    ).mean() + 0.15
+
+
+def test_columns_are_documented() -> None:
+    from pathlib import Path
+
+    docs = pd.read_csv(Path(__file__).resolve().parents[2] / "data" / "data_descriptions.csv")
+    assert list(docs["column"]) == list(generate(10).columns)
+
+
+@pytest.mark.slow
+def test_a_model_trained_before_drift_degrades_and_retraining_recovers() -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.metrics import average_precision_score
+
+    def xy(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        features = frame.drop(columns=["customer_id", "churned"])
+        for column in features.columns:
+            if not pd.api.types.is_numeric_dtype(features[column]):
+                features[column] = features[column].astype("category")
+        return features, frame["churned"].to_numpy()
+
+    model_args = {"categorical_features": "from_dtype", "random_state": 0}
+    x_ref, y_ref = xy(generate(15_000, seed=1))
+    x_new, y_new = xy(generate(15_000, seed=2, drift=1.0))
+    x_test, y_test = xy(generate(5_000, seed=3, drift=1.0))
+    before = HistGradientBoostingClassifier(**model_args).fit(x_ref, y_ref)
+    after = HistGradientBoostingClassifier(**model_args).fit(x_new, y_new)
+    pr_before = average_precision_score(y_test, before.predict_proba(x_test)[:, 1])
+    pr_after = average_precision_score(y_test, after.predict_proba(x_test)[:, 1])
+    assert pr_after > pr_before + 0.08
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="rows"):
+        generate(0)
+    with pytest.raises(ValueError, match="drift"):
+        generate(10, drift=1.5)
