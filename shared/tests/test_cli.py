@@ -79,3 +79,39 @@ def test_drop_embedded_and_bad_kind(tmp_path: Path, capsys: pytest.CaptureFixtur
     result = _last_json(capsys)
     assert result["object"] == "s3://landing/new_data/x.csv"
     assert result["events"][0] == "DataLanded"
+
+
+def test_request_and_dead_letters_and_replay(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["request", "nonsense"]) == 2
+    assert "request must be one of" in capsys.readouterr().err
+    assert main(["request", "sweep", "--json"]) == 0
+    assert _last_json(capsys)["published"] == "SweepRequested"
+    assert main(["dead-letters", "--json"]) == 0
+    assert isinstance(_last_json(capsys)["dead_letters"], list)
+    assert main(["replay", "999999"]) == 2
+    assert "no dead letter with id 999999" in capsys.readouterr().err
+
+
+def test_replay_publishes_a_parked_event_again(capsys: pytest.CaptureFixture[str]) -> None:
+    from churnops_common.db.engine import make_engine
+    from churnops_common.db.ledger import Ledger
+    from churnops_common.db.migrations import upgrade
+    from churnops_common.events import MonitoringRequested, to_wire
+    from churnops_common.settings import get_settings
+
+    engine = make_engine(get_settings().monitoring_url())
+    upgrade(engine)
+    event = MonitoringRequested()
+    Ledger(engine).dead_letter(
+        "churnops.monitor.on_monitoring_requested",
+        to_wire(event),
+        "S3 was down for too long",
+        event=event,
+    )
+    assert main(["dead-letters", "--json"]) == 0
+    [parked] = _last_json(capsys)["dead_letters"]
+    assert parked["error"] == "S3 was down for too long"
+    assert main(["replay", str(parked["id"]), "--json"]) == 0
+    result = _last_json(capsys)
+    assert result["event_id"] == event.event_id
+    assert result["events"] == ["MonitoringRequested"]

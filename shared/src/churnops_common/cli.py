@@ -178,6 +178,117 @@ def drop(
     emit(result, as_json, lambda r: console.print(r))
 
 
+REQUESTS = {
+    "sweep": "SweepRequested",
+    "quality": "QualityRequested",
+    "retrain": "RetrainRequested",
+    "monitoring": "MonitoringRequested",
+}
+
+
+@app.command()
+def request(
+    what: Annotated[str, typer.Argument(help="sweep, quality, retrain or monitoring.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Publish a kickoff event now, as the Airflow schedules do (retrain: reason=manual)."""
+    from churnops_common.events import EVENT_TYPES
+
+    if what not in REQUESTS:
+        raise UserError(f"request must be one of {', '.join(REQUESTS)}, not {what!r}")
+    fields: dict[str, Any] = {"reason": "manual"} if what == "retrain" else {}
+    event = EVENT_TYPES[REQUESTS[what]](**fields)
+    result = _publish(event)
+    emit(result, as_json, lambda r: console.print(r))
+
+
+def _publish(event: Any) -> dict[str, Any]:
+    """Stack: send to the workers by task name. Embedded: handle it here and now."""
+    settings = get_settings()
+    if settings.is_stack:
+        from churnops_common.bus.celery_bus import CeleryBus
+        from churnops_common.celery_app import make_celery
+
+        CeleryBus(make_celery("churnops-cli", settings)).publish(event)
+        return {
+            "published": event.event_type,
+            "event_id": event.event_id,
+            "correlation_id": event.correlation_id,
+        }
+    from churnops_common.embedded import EmbeddedPlatform
+
+    platform = EmbeddedPlatform(settings)
+    platform.publish(event)
+    handled = platform.run()
+    return {
+        "published": event.event_type,
+        "event_id": event.event_id,
+        "correlation_id": event.correlation_id,
+        "handled": handled,
+        "events": [e.event_type for e in platform.bus.published],
+    }
+
+
+@app.command("dead-letters")
+def dead_letters_cmd(
+    limit: Annotated[int, typer.Option(min=1, help="How many, newest first.")] = 20,
+    as_json: JsonFlag = False,
+) -> None:
+    """List parked messages with the reason each could not be handled."""
+    import sqlalchemy as sa
+
+    from churnops_common.db.engine import make_engine
+    from churnops_common.db.tables import dead_letters
+
+    engine = make_engine(get_settings().monitoring_url())
+    query = sa.select(dead_letters).order_by(dead_letters.c.id.desc()).limit(limit)
+    with engine.connect() as conn:
+        rows = [dict(row._mapping) for row in conn.execute(query)]
+    for row in rows:
+        row.pop("payload")
+    result: dict[str, Any] = {"dead_letters": rows}
+
+    def show(r: dict[str, Any]) -> None:
+        if not r["dead_letters"]:
+            console.print("no dead letters")
+        for row in r["dead_letters"]:
+            console.print(
+                f"#{row['id']} {row['created_at']:%Y-%m-%d %H:%M} {row['task_name']}: "
+                f"{row['error']}",
+                highlight=False,
+            )
+
+    emit(result, as_json, show)
+
+
+@app.command()
+def replay(
+    dead_letter_id: Annotated[int, typer.Argument(help="The dead letter's id.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Publish a dead-lettered event again, once its cause is fixed."""
+    import sqlalchemy as sa
+
+    from churnops_common.db.engine import make_engine
+    from churnops_common.db.tables import dead_letters
+    from churnops_common.events import parse_event
+
+    engine = make_engine(get_settings().monitoring_url())
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(dead_letters).where(dead_letters.c.id == dead_letter_id)
+        ).one_or_none()
+    if row is None:
+        raise UserError(f"no dead letter with id {dead_letter_id}")
+    try:
+        event = parse_event(row.payload)
+    except ValueError as exc:
+        raise UserError(
+            f"dead letter {dead_letter_id} holds an invalid event; it cannot be replayed: {exc}"
+        ) from exc
+    emit(_publish(event), as_json, lambda r: console.print(r))
+
+
 @app.command()
 def demo(
     home: Annotated[
