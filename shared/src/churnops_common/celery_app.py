@@ -92,8 +92,10 @@ def create_worker_app(queue: str, handlers: Mapping[str, Handler]) -> Celery:
 def _register(app: Celery, task_name: str, handler: Handler) -> None:
     settings = get_settings()
 
+    # shared=False: a shared task is also registered on every app created later in the same
+    # process (tests, embedded runs), where it would shadow that app's own handler.
     @app.task(  # type: ignore[untyped-decorator]
-        name=task_name, bind=True, max_retries=settings.task_max_retries
+        name=task_name, bind=True, max_retries=settings.task_max_retries, shared=False
     )
     def run(self: Task, payload: Any) -> str:
         attempt = self.request.retries + 1

@@ -56,15 +56,34 @@ class DemoStep:
 
 
 STEPS = (
-    DemoStep("training set lands: train the first champion", "training", "train-0001.csv",
-             8000, 1, with_target=True),
+    DemoStep(
+        "training set lands: train the first champion",
+        "training",
+        "train-0001.csv",
+        8000,
+        1,
+        with_target=True,
+    ),
     DemoStep("batch 1 lands: validate and score", "new_data", "batch-0001.csv", 2000, 11),
     DemoStep("batch 2 lands: validate and score", "new_data", "batch-0002.csv", 2000, 12),
     DemoStep("batch 3 lands: validate and score", "new_data", "batch-0003.csv", 2000, 13),
-    DemoStep("a malformed file lands: reject it with its reason", "new_data",
-             "batch-0004-broken.csv", 0, 0, malformed=True),
-    DemoStep("a drifted, labelled batch lands: PSI breach, retrain, promote, rescore",
-             "new_data", "batch-0005-drifted.csv", 8000, 15, drift=1.0, with_target=True),
+    DemoStep(
+        "a malformed file lands: reject it with its reason",
+        "new_data",
+        "batch-0004-broken.csv",
+        0,
+        0,
+        malformed=True,
+    ),
+    DemoStep(
+        "a drifted, labelled batch lands: PSI breach, retrain, promote, rescore",
+        "new_data",
+        "batch-0005-drifted.csv",
+        8000,
+        15,
+        drift=1.0,
+        with_target=True,
+    ),
 )
 
 

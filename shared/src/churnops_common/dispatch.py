@@ -69,17 +69,20 @@ def handle_message(
             claim.followups = len(followups)
     except Exception as exc:
         if is_transient(exc) and not final_attempt:
-            log.warning("%s: transient error on attempt %d, will retry: %s", task_name, attempt,
-                        exc)
+            log.warning(
+                "%s: transient error on attempt %d, will retry: %s", task_name, attempt, exc
+            )
             raise
         reason = f"{type(exc).__name__}: {exc}"
-        log.exception("%s: giving up on %s after %d attempt(s)", task_name, event.event_id,
-                      attempt)
-        runtime.ledger.dead_letter(task_name, payload, reason[:4000], event=event,
-                                   attempts=attempt)
+        log.exception("%s: giving up on %s after %d attempt(s)", task_name, event.event_id, attempt)
+        runtime.ledger.dead_letter(task_name, payload, reason[:4000], event=event, attempts=attempt)
         return Outcome("dead_lettered", event, detail=reason)
-    log.info("%s: handled %s -> %s", task_name, event.event_id,
-             [f.event_type for f in followups] or "no follow-ups")
+    log.info(
+        "%s: handled %s -> %s",
+        task_name,
+        event.event_id,
+        [f.event_type for f in followups] or "no follow-ups",
+    )
     return Outcome("done", event, followups)
 
 

@@ -38,11 +38,13 @@ class EmbeddedPlatform:
         """Put a file into `landing/<kind>/` and announce it, as MinIO's notification would."""
         key = validate_key(f"{kind}/{name or path.name}")
         content_type = mimetypes.guess_type(path.name)[0]
-        info = self.runtime.store.put_file(self.settings.minio_landing_bucket, key, path,
-                                           content_type)
+        info = self.runtime.store.put_file(
+            self.settings.minio_landing_bucket, key, path, content_type
+        )
         ref = ObjectRef(bucket=info.bucket, key=info.key, etag=info.etag, size=info.size)
-        event = DataLanded.start_chain(ref.versioned_uri, object=ref, kind=kind,
-                                       content_type=content_type, source="embedded")
+        event = DataLanded.start_chain(
+            ref.versioned_uri, object=ref, kind=kind, content_type=content_type, source="embedded"
+        )
         self.bus.publish(event)
         return event
 

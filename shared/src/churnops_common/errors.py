@@ -25,7 +25,11 @@ def is_transient(exc: BaseException) -> bool:
     from urllib3.exceptions import HTTPError as Urllib3Error
 
     transient: tuple[type[BaseException], ...] = (
-        RedisConnectionError, RedisTimeoutError, OperationalError, DisconnectionError, Urllib3Error,
+        RedisConnectionError,
+        RedisTimeoutError,
+        OperationalError,
+        DisconnectionError,
+        Urllib3Error,
     )
     if isinstance(exc, transient):
         return True
@@ -33,4 +37,8 @@ def is_transient(exc: BaseException) -> bool:
 
     if isinstance(exc, ServerError):
         return True
-    return isinstance(exc, S3Error) and exc.code in {"SlowDown", "InternalError", "ServiceUnavailable"}
+    return isinstance(exc, S3Error) and exc.code in {
+        "SlowDown",
+        "InternalError",
+        "ServiceUnavailable",
+    }

@@ -19,7 +19,8 @@ def configure_mlflow(settings: Settings) -> str:
     if settings.mlflow_s3_endpoint_url:
         os.environ["MLFLOW_S3_ENDPOINT_URL"] = settings.mlflow_s3_endpoint_url
         os.environ.setdefault("AWS_ACCESS_KEY_ID", settings.minio_root_user)
-        os.environ.setdefault("AWS_SECRET_ACCESS_KEY",
-                              settings.minio_root_password.get_secret_value())
+        os.environ.setdefault(
+            "AWS_SECRET_ACCESS_KEY", settings.minio_root_password.get_secret_value()
+        )
     mlflow.set_tracking_uri(uri)
     return uri

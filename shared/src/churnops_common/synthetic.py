@@ -54,28 +54,37 @@ def generate(rows: int, seed: int = 0, drift: float = 0.0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     d = drift
 
-    region = rng.choice(REGIONS, rows, p=_mix(np.array([.25, .2, .2, .2, .15]),
-                                                np.array([.15, .45, .15, .15, .10]), d))
+    region = rng.choice(
+        REGIONS,
+        rows,
+        p=_mix(np.array([0.25, 0.2, 0.2, 0.2, 0.15]), np.array([0.15, 0.45, 0.15, 0.15, 0.10]), d),
+    )
     age = np.clip(rng.normal(46 - 9 * d, 14, rows), 18, 90).round().astype(int)
-    contract = rng.choice(CONTRACTS, rows, p=_mix(np.array([.5, .27, .23]),
-                                                    np.array([.75, .15, .10]), d))
+    contract = rng.choice(
+        CONTRACTS, rows, p=_mix(np.array([0.5, 0.27, 0.23]), np.array([0.75, 0.15, 0.10]), d)
+    )
     tenure = np.clip(rng.exponential(32 - 14 * d, rows), 0, 72).round().astype(int)
-    internet = rng.choice(INTERNET, rows, p=_mix(np.array([.42, .38, .20]),
-                                                   np.array([.60, .30, .10]), d))
+    internet = rng.choice(
+        INTERNET, rows, p=_mix(np.array([0.42, 0.38, 0.20]), np.array([0.60, 0.30, 0.10]), d)
+    )
     base_price = np.select([internet == "fiber", internet == "dsl"], [70.0, 50.0], 22.0)
     monthly = np.round(base_price * (1 + 0.25 * d) + rng.gamma(2.0, 6.0, rows), 2)
     total = np.round(monthly * np.maximum(tenure, 1) * rng.normal(1.0, 0.03, rows), 2)
-    payment = rng.choice(PAYMENTS, rows, p=_mix(np.array([.34, .22, .22, .22]),
-                                                  np.array([.45, .15, .20, .20]), d))
+    payment = rng.choice(
+        PAYMENTS,
+        rows,
+        p=_mix(np.array([0.34, 0.22, 0.22, 0.22]), np.array([0.45, 0.15, 0.20, 0.20]), d),
+    )
     support_calls = rng.poisson(1.1 + 1.4 * d, rows)
-    products = rng.choice([1, 2, 3, 4], rows, p=[.45, .33, .15, .07])
-    paperless = rng.choice(np.array(["yes", "no"]), rows, p=[.6, .4])
+    products = rng.choice([1, 2, 3, 4], rows, p=[0.45, 0.33, 0.15, 0.07])
+    paperless = rng.choice(np.array(["yes", "no"]), rows, p=[0.6, 0.4])
     usage = np.round(rng.gamma(3.0, 3.5 - 1.0 * d, rows), 2)
     last_login = np.round(rng.exponential(9 + 6 * d, rows), 1)
     satisfaction = np.clip(rng.normal(3.6 - 0.5 * d, 1.0, rows).round(), 1, 5).astype(int)
 
     logit = (
-        1.2 * (contract == "month-to-month") - 0.9 * (contract == "two-year")
+        1.2 * (contract == "month-to-month")
+        - 0.9 * (contract == "two-year")
         - 0.035 * tenure
         + (0.012 + 0.03 * d) * (monthly - 65)  # price sensitivity grows with drift
         + (0.25 + 0.35 * d) * support_calls
@@ -93,26 +102,32 @@ def generate(rows: int, seed: int = 0, drift: float = 0.0) -> pd.DataFrame:
     probability = _sigmoid(logit + _calibrate_intercept(logit, target_rate))
     churned = (rng.random(rows) < probability).astype(int)
 
-    frame = pd.DataFrame({
-        "customer_id": [f"C{seed:04d}-{i:07d}" for i in range(rows)],
-        "region": region,
-        "age": age,
-        "tenure_months": tenure,
-        "contract": contract,
-        "internet_service": internet,
-        "payment_method": payment,
-        "paperless_billing": paperless,
-        "monthly_charges": monthly,
-        "total_charges": total,
-        "num_products": products,
-        "support_calls": support_calls,
-        "avg_weekly_usage_hours": usage,
-        "days_since_last_login": last_login,
-        "satisfaction_score": satisfaction.astype(float),
-        "churned": churned,
-    })
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"C{seed:04d}-{i:07d}" for i in range(rows)],
+            "region": region,
+            "age": age,
+            "tenure_months": tenure,
+            "contract": contract,
+            "internet_service": internet,
+            "payment_method": payment,
+            "paperless_billing": paperless,
+            "monthly_charges": monthly,
+            "total_charges": total,
+            "num_products": products,
+            "support_calls": support_calls,
+            "avg_weekly_usage_hours": usage,
+            "days_since_last_login": last_login,
+            "satisfaction_score": satisfaction.astype(float),
+            "churned": churned,
+        }
+    )
     # Real data has holes: a few percent missing in some columns.
-    for column, share in (("total_charges", 0.01), ("avg_weekly_usage_hours", 0.03),
-                          ("days_since_last_login", 0.02), ("satisfaction_score", 0.05)):
+    for column, share in (
+        ("total_charges", 0.01),
+        ("avg_weekly_usage_hours", 0.03),
+        ("days_since_last_login", 0.02),
+        ("satisfaction_score", 0.05),
+    ):
         frame.loc[rng.random(rows) < share, column] = np.nan
     return frame

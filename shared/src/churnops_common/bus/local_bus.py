@@ -50,8 +50,9 @@ class LocalBus:
             if delivered >= max_messages:
                 raise RuntimeError(f"more than {max_messages} messages: an event loop?")
             task_name, payload = self.pending.popleft()
-            outcome = handle_message(task_name, payload, self.handlers[task_name], runtime,
-                                     final_attempt=True)
+            outcome = handle_message(
+                task_name, payload, self.handlers[task_name], runtime, final_attempt=True
+            )
             delivered += 1
             if on_outcome is not None:
                 on_outcome(task_name, outcome)

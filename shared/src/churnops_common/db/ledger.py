@@ -72,8 +72,9 @@ class Ledger:
             return
         lock_id = _lock_id(task_name, key)
         with self.engine.connect() as conn:
-            locked = bool(conn.execute(text("SELECT pg_try_advisory_lock(:id)"),
-                                       {"id": lock_id}).scalar())
+            locked = bool(
+                conn.execute(text("SELECT pg_try_advisory_lock(:id)"), {"id": lock_id}).scalar()
+            )
             conn.commit()
             try:
                 yield locked
@@ -128,8 +129,9 @@ class Ledger:
                     processed_events.c.task_name == task_name,
                     processed_events.c.idempotency_key == key,
                 )
-                .values(status=status, followups=followups, error=error,
-                        finished_at=datetime.now(UTC))
+                .values(
+                    status=status, followups=followups, error=error, finished_at=datetime.now(UTC)
+                )
             )
 
     def dead_letter(
@@ -148,7 +150,8 @@ class Ledger:
                 dead_letters.insert().values(
                     task_name=task_name,
                     event_id=event.event_id if event else _payload_field(payload, "event_id"),
-                    correlation_id=event.correlation_id if event
+                    correlation_id=event.correlation_id
+                    if event
                     else _payload_field(payload, "correlation_id"),
                     payload=text_payload,
                     error=error,
@@ -170,7 +173,8 @@ class Ledger:
             }
             counts["dead_letters"] = int(
                 conn.execute(
-                    select(func.count()).select_from(dead_letters)
+                    select(func.count())
+                    .select_from(dead_letters)
                     .where(dead_letters.c.correlation_id == correlation_id)
                 ).scalar_one()
             )
