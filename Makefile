@@ -15,7 +15,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 RUN := $(UV) run --frozen
 export UV_PYTHON := $(PY312)
 
-.PHONY: help setup demo test lint typecheck check bench clean
+.PHONY: help setup demo test system-test lint typecheck check bench clean up down logs
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -35,7 +35,15 @@ demo: setup ## Run the whole lifecycle in embedded mode (no services needed)
 	$(RUN) churnops demo
 
 test: setup ## Run the test suite (service tests skip when Redis/Postgres are absent)
-	$(RUN) pytest $(PYTEST_ARGS)
+	$(RUN) pytest -m "not system" $(PYTEST_ARGS)
+
+system-test: setup ## The stack as local processes (commands from compose.yaml): lifecycle, faults
+	$(RUN) pytest -m system tests/system $(PYTEST_ARGS)
+
+bench: setup ## Benchmarks: PSI vs Evidently, training vs baselines, scoring vs naive path
+	$(RUN) python services/quality/benchmarks/bench_psi.py
+	$(RUN) python services/trainer/benchmarks/bench_train.py
+	$(RUN) python services/scorer/benchmarks/bench_score.py
 
 lint: setup ## ruff
 	$(RUN) ruff check .
@@ -45,6 +53,19 @@ typecheck: setup ## mypy (strict) on every package
 	$(RUN) mypy shared/src services/*/src
 
 check: lint typecheck test ## Everything CI runs
+
+COMPOSE ?= docker compose
+
+up: ## Build and start the full stack in the background (needs Docker and a filled-in .env)
+	@test -f .env || { echo "no .env: cp .env.example .env and fill in the required secrets" >&2; exit 1; }
+	$(COMPOSE) up -d --build $(if $(SCALE),--scale $(SCALE))
+	@echo "MinIO console http://127.0.0.1:9001  MLflow http://127.0.0.1:5001  Airflow http://127.0.0.1:18080  Flower http://127.0.0.1:5555"
+
+down: ## Stop the stack (data stays in its volumes; `docker compose down -v` wipes them)
+	$(COMPOSE) down
+
+logs: ## Follow the stack's logs (one service: make logs SERVICE=scorer)
+	$(COMPOSE) logs --follow --tail=200 $(SERVICE)
 
 clean: ## Remove the environment and local state
 	rm -rf .venv $(TOOLS) .churnops .pytest_cache .mypy_cache .ruff_cache
