@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     quality_mlflow_enabled: bool = Field(
         True, description="Log an MLflow run `data_quality_psi` per quality run."
     )
+    quality_pdf_enabled: bool = Field(
+        True, description="Also render each quality report as PDF (WeasyPrint, where it runs)."
+    )
 
     # Trainer: when a retrain may run, and how it is validated.
     retrain_cooldown_s: float = Field(
@@ -160,7 +163,53 @@ class Settings(BaseSettings):
         description="Optuna RDB storage; default: the monitoring Postgres in stack mode,"
         " in memory in embedded mode.",
     )
-    trainer_n_jobs: int = Field(2, ge=1, description="Threads per model fit in the trainer.")
+    trainer_n_jobs: int = Field(
+        1, ge=1, description="Threads per model fit in the trainer. Small tables train fastest on"
+        " one: OpenMP threads spin and stall on a busy machine.",
+    )
+
+    # Scorer: streaming batch scoring, splitting big files, reasons, retention list.
+    scorer_chunk_rows: int = Field(
+        50_000, ge=1, description="Rows read, scored and written at a time (bounds memory)."
+    )
+    scorer_split_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=1,
+        description="Batches larger than this (bytes) are split into ScoreChunkRequested tasks"
+        " that several scorer replicas share.",
+    )
+    scorer_task_rows: int = Field(
+        500_000, ge=1, description="Rows per chunk task when a large batch is split."
+    )
+    scorer_write_csv: bool = Field(
+        False, description="Also write predictions.csv beside the Parquet predictions."
+    )
+    scorer_rescore_on_promotion: bool = Field(
+        True, description="Rescore the latest scored batch with a newly promoted champion."
+    )
+    scorer_pr_auc_margin: float = Field(
+        0.05,
+        ge=0,
+        description="RetrainRequested(performance) when a labelled batch's PR-AUC is below the"
+        " champion's holdout PR-AUC by more than this.",
+    )
+    scorer_risk_medium: float = Field(
+        0.3, gt=0, lt=1, description="Churn probability from which the risk band is medium."
+    )
+    scorer_risk_high: float = Field(
+        0.6, gt=0, lt=1, description="Churn probability from which the risk band is high."
+    )
+    scorer_reasons: Literal["shap", "path"] = Field(
+        "path",
+        description="Per-row reasons: path = decision-path attribution from the model's own"
+        " trees (additive, about the cost of a predict); shap = exact TreeSHAP"
+        " (ChurnPipeline.contributions; hundreds of times slower on deep trees).",
+    )
+    retention_value_column: str | None = Field(
+        "monthly_charges",
+        description="Expected loss = probability x this column (when the batch has it).",
+    )
+    retention_top_k: int = Field(1000, ge=1, description="Customers in each retention list.")
 
     # Alerts.
     alert_webhook_url: str | None = None

@@ -1,9 +1,135 @@
-"""CLI commands of the quality service, added to `churnops` through an entry point."""
+"""CLI commands of the quality service, added to `churnops` through an entry point.
+
+churnops psi REFERENCE CURRENT [--json]   per-feature PSI of CURRENT against REFERENCE
+churnops validate FILE [--kind K] [--json] check FILE against the current baseline schema
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+
+from churnops_common.cli import JsonFlag, UserError, console, emit
+from churnops_common.events import DataKind
+from churnops_common.settings import get_settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+FileArg = Annotated[Path, typer.Argument(dir_okay=False, help="A CSV or Parquet file.")]
 
 
 def register(app: typer.Typer) -> None:
     """Add this service's commands to the churnops CLI."""
+    app.command("psi")(psi)
+    app.command("validate")(validate)
+
+
+def psi(reference: FileArg, current: FileArg, as_json: JsonFlag = False) -> None:
+    """PSI of each feature of CURRENT against REFERENCE (fixed bins from the reference)."""
+    from churnops_quality.profile import build_profile
+    from churnops_quality.psi import compute_psi
+    from churnops_quality.reading import FileProblem, iter_table, precheck, read_whole
+    from churnops_quality.schema import infer_schema
+
+    settings = get_settings()
+    max_bytes = int(settings.quality_max_file_mb * 2**20)
+    try:
+        ref_facts = precheck(_existing(reference), max_bytes)
+        frame = read_whole(reference, ref_facts, settings.id_column)
+        schema = infer_schema(frame, settings.id_column, settings.target_column)
+        profile = build_profile(frame, schema)
+        del frame
+        cur_facts = precheck(_existing(current), max_bytes)
+        chunks = iter_table(current, cur_facts, schema.id_column)
+        result = compute_psi(profile, chunks if as_json else _with_progress(chunks))
+    except FileProblem as problem:
+        raise UserError(problem.reason) from None
+    if not result.features:
+        raise UserError("no feature of the reference is present in the current file")
+    features = {f.name: round(f.psi, 6) for f in result.features}
+    output = {"features": features, "max_psi": max(features.values())}
+    emit(output, as_json, lambda r: _print_psi(r, settings.psi_threshold))
+
+
+def validate(
+    file: FileArg,
+    kind: Annotated[str, typer.Option(help="new_data, labels or training.")] = "new_data",
+    as_json: JsonFlag = False,
+) -> None:
+    """Check FILE against the current baseline schema: exit 0 accepted, 1 rejected."""
+    from churnops_common.storage import object_store_from_settings
+    from churnops_quality.baseline import load_baseline
+    from churnops_quality.checks import check_file
+
+    kinds: dict[str, DataKind] = {
+        "new_data": "new_data",
+        "labels": "labels",
+        "training": "training",
+    }
+    if kind not in kinds:
+        raise UserError(f"--kind must be new_data, labels or training, not {kind!r}")
+    settings = get_settings()
+    baseline = load_baseline(object_store_from_settings(settings), settings)
+    result = check_file(_existing(file), kinds[kind], baseline, settings)
+    verdict = result.verdict
+    output: dict[str, Any] = {
+        "file": str(file),
+        "status": verdict.status,
+        "reason": verdict.reason or None,
+        "rows": verdict.rows,
+        "has_target": verdict.has_target,
+        "warnings": list(verdict.warnings),
+        "issues": [i.model_dump() for i in verdict.issues],
+        "baseline_version": baseline.version if baseline else None,
+        "max_psi": result.psi.max_psi if result.psi else None,
+        "psi": result.psi.by_feature if result.psi else {},
+    }
+    emit(output, as_json, _print_verdict)
+    if verdict.status == "rejected":
+        raise SystemExit(1)
+
+
+def _with_progress(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """Pass chunks through while a transient progress line counts the rows (on stderr)."""
+    columns = (SpinnerColumn(), TextColumn("{task.description}"))
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("PSI: 0 rows", total=None)
+        rows = 0
+        for chunk in chunks:
+            yield chunk
+            rows += len(chunk)
+            progress.update(task, description=f"PSI: {rows:,} rows")
+
+
+def _existing(path: Path) -> Path:
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    return path
+
+
+def _print_psi(result: dict[str, Any], threshold: float) -> None:
+    table = Table("feature", "PSI", title="PSI against the reference")
+    for name, value in sorted(result["features"].items(), key=lambda kv: -kv[1]):
+        style = "bold red" if value >= threshold else ""
+        table.add_row(name, f"{value:.4f}", style=style)
+    console.print(table)
+    console.print(f"max PSI {result['max_psi']:.4f} (threshold {threshold})")
+
+
+def _print_verdict(result: dict[str, Any]) -> None:
+    if result["status"] == "rejected":
+        console.print(f"[red]rejected[/red]: {result['reason']}", highlight=False)
+    else:
+        console.print(
+            f"[green]accepted[/green]: {result['rows']} rows"
+            + (f", max PSI {result['max_psi']:.4f}" if result["max_psi"] else ""),
+            highlight=False,
+        )
+    for warning in result["warnings"]:
+        console.print(f"  warning: {warning}", highlight=False)

@@ -2,7 +2,103 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+
+from churnops_common.bridge import KIND_PREFIXES
 from churnops_common.bus import Handler
+from churnops_common.events import (
+    DataKind,
+    DataLanded,
+    Event,
+    ModelPromoted,
+    ObjectRef,
+    QualityRequested,
+    SweepRequested,
+    stable_id,
+)
+from churnops_common.runtime import Runtime
+from churnops_quality.refresh import refresh_baseline
+from churnops_quality.service import followups, run_quality
+from churnops_quality.sweep import sweep
+
+log = logging.getLogger(__name__)
+
+
+def run_id_for(*parts: str) -> str:
+    """A quality run id fixed by what is checked: a redelivery rewrites the same run."""
+    return "q-" + str(stable_id("quality-run", *parts))[:18]
+
+
+def on_data_landed(event: Event, runtime: Runtime) -> Sequence[Event]:
+    assert isinstance(event, DataLanded)
+    outcome = run_quality(
+        runtime, event.object, event.kind, run_id_for(event.idempotency_key), event.correlation_id
+    )
+    return followups(event, outcome)
+
+
+def on_sweep_requested(event: Event, runtime: Runtime) -> Sequence[Event]:
+    assert isinstance(event, SweepRequested)
+    found = sweep(event, runtime)
+    log.info(
+        "sweep%s: %d unprocessed landed object(s)",
+        f" of {event.prefix!r}" if event.prefix else "",
+        len(found),
+    )
+    return found
+
+
+def on_quality_requested(event: Event, runtime: Runtime) -> Sequence[Event]:
+    """Re-check the named object, or the newest new_data object: a new run, no re-announce."""
+    assert isinstance(event, QualityRequested)
+    target = event.object or _latest(runtime)
+    if target is None:
+        log.info("quality requested, but no new_data has landed yet")
+        return []
+    kind = _kind_of(target.key)
+    outcome = run_quality(
+        runtime,
+        target,
+        kind,
+        run_id_for(event.event_id, target.versioned_uri),
+        event.correlation_id,
+    )
+    return followups(event, outcome, announce=False)
+
+
+def on_model_promoted(event: Event, runtime: Runtime) -> Sequence[Event]:
+    assert isinstance(event, ModelPromoted)
+    if event.training_data is None:
+        log.info(
+            "model %s v%s promoted without training_data: baseline kept",
+            event.model_name,
+            event.model_version,
+        )
+        return []
+    refresh_baseline(runtime, event.training_data)
+    return []
+
+
+def _latest(runtime: Runtime) -> ObjectRef | None:
+    objects = list(runtime.store.list_objects(runtime.settings.minio_landing_bucket, "new_data/"))
+    if not objects:
+        return None
+    newest = max(objects, key=lambda o: (o.last_modified is not None, o.last_modified, o.key))
+    return ObjectRef(bucket=newest.bucket, key=newest.key, etag=newest.etag, size=newest.size)
+
+
+def _kind_of(key: str) -> DataKind:
+    for prefix, kind in KIND_PREFIXES.items():
+        if key.startswith(prefix):
+            return kind
+    return "new_data"
+
 
 # task name (from churnops_common.routing) -> handler
-HANDLERS: dict[str, Handler] = {}
+HANDLERS: dict[str, Handler] = {
+    "churnops.quality.on_data_landed": on_data_landed,
+    "churnops.quality.on_sweep_requested": on_sweep_requested,
+    "churnops.quality.on_quality_requested": on_quality_requested,
+    "churnops.quality.on_model_promoted": on_model_promoted,
+}

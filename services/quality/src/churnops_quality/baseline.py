@@ -1,0 +1,142 @@
+"""The baseline: schema + profile + a stratified sample, versioned in the models bucket.
+
+Layout (models bucket):
+    quality/baseline/current.json          {"version": N, "source": "bucket/key@etag", ...}
+    quality/baseline/v000N/schema.json     column roles, categories, ranges, null rates
+    quality/baseline/v000N/profile.json    fixed bins + reference counts per feature (for PSI)
+    quality/baseline/v000N/sample.parquet  BASELINE_SHARE of the training rows, stratified
+The pointer is written last, so readers never see half a baseline.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from churnops_common.settings import Settings
+from churnops_common.storage import ObjectStore
+from churnops_quality.profile import Profile, build_profile
+from churnops_quality.schema import Schema, infer_schema
+
+log = logging.getLogger(__name__)
+
+PREFIX = "quality/baseline"
+POINTER = f"{PREFIX}/current.json"
+SAMPLE_SEED = 20_240_601
+
+
+@dataclass(frozen=True)
+class Baseline:
+    version: int
+    source: str
+    schema: Schema
+    profile: Profile
+
+    @property
+    def prefix(self) -> str:
+        return f"{PREFIX}/v{self.version:04d}"
+
+
+def stratified_sample(frame: pd.DataFrame, share: float, target: str | None) -> pd.DataFrame:
+    """`share` of the rows, the same share from each outcome class (deterministic)."""
+    if share >= 1:
+        return frame
+    if target and target in frame.columns:
+        parts = [
+            group.sample(frac=share, random_state=SAMPLE_SEED)
+            for _, group in frame.groupby(frame[target].astype("string"), dropna=False)
+        ]
+        return pd.concat(parts).sort_index()
+    return frame.sample(frac=share, random_state=SAMPLE_SEED).sort_index()
+
+
+def build_baseline(
+    frame: pd.DataFrame, settings: Settings, source: str, version: int
+) -> tuple[Baseline, pd.DataFrame]:
+    schema = infer_schema(frame, settings.id_column, settings.target_column, source=source)
+    profile = build_profile(frame, schema)
+    sample = stratified_sample(frame, settings.baseline_share, schema.target_column)
+    return Baseline(version, source, schema, profile), sample
+
+
+def current_version(store: ObjectStore, settings: Settings) -> tuple[int, str] | None:
+    """(version, source) of the current baseline, or None when there is none yet."""
+    bucket = settings.minio_models_bucket
+    if not store.exists(bucket, POINTER):
+        return None
+    pointer = json.loads(store.get_bytes(bucket, POINTER))
+    return int(pointer["version"]), str(pointer["source"])
+
+
+def load_baseline(
+    store: ObjectStore, settings: Settings, cache: dict[str, object] | None = None
+) -> Baseline | None:
+    """The current baseline, from the per-process cache while the pointer is unchanged."""
+    bucket = settings.minio_models_bucket
+    info = store.stat(bucket, POINTER)
+    if info is None:
+        return None
+    cache_key = f"quality.baseline:{info.etag}"
+    if cache is not None and isinstance(cache.get(cache_key), Baseline):
+        return cache[cache_key]  # type: ignore[return-value]
+    pointer = json.loads(store.get_bytes(bucket, POINTER))
+    prefix = f"{PREFIX}/v{int(pointer['version']):04d}"
+    schema = Schema.model_validate_json(store.get_bytes(bucket, f"{prefix}/schema.json"))
+    profile = Profile.model_validate_json(store.get_bytes(bucket, f"{prefix}/profile.json"))
+    baseline = Baseline(int(pointer["version"]), str(pointer["source"]), schema, profile)
+    if cache is not None:
+        for key in [k for k in cache if k.startswith("quality.baseline:")]:
+            del cache[key]
+        cache[cache_key] = baseline
+    return baseline
+
+
+def save_baseline(
+    store: ObjectStore, settings: Settings, baseline: Baseline, sample: pd.DataFrame
+) -> None:
+    bucket = settings.minio_models_bucket
+    buffer = io.BytesIO()
+    sample.to_parquet(buffer, index=False)
+    store.put_bytes(
+        bucket,
+        f"{baseline.prefix}/sample.parquet",
+        buffer.getvalue(),
+        "application/vnd.apache.parquet",
+    )
+    store.put_bytes(
+        bucket,
+        f"{baseline.prefix}/schema.json",
+        baseline.schema.model_dump_json(indent=1).encode(),
+        "application/json",
+    )
+    store.put_bytes(
+        bucket,
+        f"{baseline.prefix}/profile.json",
+        baseline.profile.model_dump_json().encode(),
+        "application/json",
+    )
+    pointer = {
+        "version": baseline.version,
+        "source": baseline.source,
+        "created_at": datetime.now(UTC).isoformat(),
+        "rows": baseline.profile.rows,
+        "sample_rows": len(sample),
+    }
+    store.put_bytes(bucket, POINTER, json.dumps(pointer).encode(), "application/json")
+    log.info(
+        "baseline v%d saved from %s (%d rows, %d features)",
+        baseline.version,
+        baseline.source,
+        baseline.profile.rows,
+        len(baseline.profile.features),
+    )
+
+
+def next_version(store: ObjectStore, settings: Settings) -> int:
+    current = current_version(store, settings)
+    return 1 if current is None else current[0] + 1

@@ -1,0 +1,209 @@
+"""Reading a landed file safely: cheap checks before parsing, then bounded chunks.
+
+Every problem found here is a `FileProblem` with a one-line reason a person can act on and
+details (which column, how many rows, example values) for the rejection event and the run row.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from churnops_common.tabular import table_format
+
+CHUNK_ROWS = 200_000
+_BLOCK = 1 << 20
+_OTHER_DELIMITERS = (";", "\t", "|")
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+class FileProblem(Exception):
+    """A file that cannot be accepted; `reason` is the one line shown to people."""
+
+    def __init__(self, code: str, reason: str, **details: Any) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.details: dict[str, Any] = {"code": code, **details}
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    format: str  # "csv" | "parquet"
+    columns: list[str]
+    size: int
+    parquet_rows: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def precheck(path: Path, max_bytes: int, id_column: str | None = None) -> FileFacts:
+    """Size, emptiness, encoding, delimiter and header, without parsing any row."""
+    size = path.stat().st_size
+    check_size(size, max_bytes)
+    if table_format(path) == "parquet":
+        return _parquet_facts(path, size)
+    with path.open("rb") as handle:
+        if handle.read(4) == _ZIP_MAGIC:
+            raise FileProblem(
+                "not_a_table",
+                "this is a ZIP/Excel file, not CSV or Parquet: export it as CSV (UTF-8) or Parquet",
+            )
+    check_utf8(path)
+    return _csv_facts(path, size, id_column)
+
+
+def check_size(size: int, max_bytes: int) -> None:
+    """Empty or over the limit: decided from the size alone (before any download)."""
+    if size == 0:
+        raise FileProblem("empty_file", "empty file (0 bytes): nothing to validate")
+    if size > max_bytes:
+        raise FileProblem(
+            "file_too_large",
+            f"file is {size / 2**20:.1f} MiB, over the {max_bytes / 2**20:.0f} MiB limit"
+            " (QUALITY_MAX_FILE_MB); split it into smaller files",
+            size_bytes=size,
+            max_bytes=max_bytes,
+        )
+
+
+def check_utf8(path: Path) -> None:
+    """Stream the file through a strict UTF-8 decoder; say where the first bad byte is."""
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    offset = 0
+    newlines = 0
+    with path.open("rb") as handle:
+        while block := handle.read(_BLOCK):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                where = offset + exc.start
+                line = newlines + block.count(b"\n", 0, exc.start) + 1
+                bad = block[exc.start : exc.start + 1].hex()
+                raise FileProblem(
+                    "not_utf8",
+                    f"not UTF-8: byte 0x{bad} at offset {where} (line {line}) cannot be decoded;"
+                    " re-save the file as UTF-8",
+                    byte_offset=where,
+                    line=line,
+                    byte=f"0x{bad}",
+                ) from None
+            offset += len(block)
+            newlines += block.count(b"\n")
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise FileProblem(
+                "not_utf8",
+                "not UTF-8: the file ends inside a multi-byte character; re-save the file as UTF-8",
+                byte_offset=offset,
+            ) from None
+
+
+def _csv_facts(path: Path, size: int, id_column: str | None) -> FileFacts:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        header_line = handle.readline()
+        has_rows = any(line.strip() for line in _first_lines(handle, 50))
+    if not header_line.strip():
+        raise FileProblem("empty_file", "empty file: no header line, only blank space")
+    header = next(csv.reader([header_line]))
+    if len(header) == 1:
+        _check_delimiter(header_line.rstrip("\r\n"), id_column)
+    duplicates = sorted({c for c in header if header.count(c) > 1})
+    if duplicates:
+        raise FileProblem(
+            "duplicate_columns",
+            f"duplicate column names in the header: {', '.join(duplicates)}",
+            columns=duplicates,
+        )
+    if not has_rows:
+        raise FileProblem(
+            "header_only", f"header only: {len(header)} columns and no data rows", columns=header
+        )
+    return FileFacts("csv", header, size)
+
+
+def _first_lines(handle: Any, limit: int) -> Iterator[str]:
+    for number, line in enumerate(handle):
+        if number >= limit:
+            return
+        yield line
+
+
+def _check_delimiter(header: str, id_column: str | None) -> None:
+    """A one-column header that holds another delimiter is a file exported with the wrong one."""
+    for delimiter in _OTHER_DELIMITERS:
+        if delimiter in header:
+            columns = header.split(delimiter)
+            shown = "tab" if delimiter == "\t" else f"'{delimiter}'"
+            reason = (
+                f"wrong delimiter: the file looks {shown}-delimited (header {header!r}"
+                f" reads as one column); export it comma-separated"
+            )
+            if id_column and id_column not in columns:
+                reason += f"; it also has no '{id_column}' id column (ID_COLUMN)"
+            raise FileProblem(
+                "wrong_delimiter",
+                reason,
+                delimiter=delimiter,
+                columns=columns,
+                missing_id=bool(id_column and id_column not in columns),
+            )
+
+
+def _parquet_facts(path: Path, size: int) -> FileFacts:
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several types for a damaged footer
+        raise FileProblem(
+            "unreadable_parquet", f"not a readable Parquet file: {exc}".splitlines()[0]
+        ) from None
+    columns = list(meta.schema_arrow.names)
+    if meta.metadata.num_rows == 0:
+        raise FileProblem(
+            "header_only", f"header only: {len(columns)} columns and no rows", columns=columns
+        )
+    return FileFacts("parquet", columns, size, parquet_rows=meta.metadata.num_rows)
+
+
+def iter_table(
+    path: Path, facts: FileFacts, id_column: str | None, chunk_rows: int | None = None
+) -> Iterator[pd.DataFrame]:
+    """Chunks of the table; the id column stays text (leading zeros kept)."""
+    chunk_rows = chunk_rows or CHUNK_ROWS
+    if facts.format == "parquet":
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+            yield _id_as_text(batch.to_pandas(), id_column)
+        return
+    dtype = {id_column: "string"} if id_column and id_column in facts.columns else None
+    try:
+        reader = pd.read_csv(
+            path, chunksize=chunk_rows, dtype=dtype, encoding="utf-8-sig", low_memory=False
+        )
+        yield from reader
+    except pd.errors.ParserError as exc:
+        raise FileProblem("malformed_csv", f"malformed CSV: {_first_line(exc)}") from None
+
+
+def read_whole(path: Path, facts: FileFacts, id_column: str | None) -> pd.DataFrame:
+    chunks = list(iter_table(path, facts, id_column, chunk_rows=1_000_000))
+    return pd.concat(chunks, ignore_index=True) if len(chunks) != 1 else chunks[0]
+
+
+def _id_as_text(frame: pd.DataFrame, id_column: str | None) -> pd.DataFrame:
+    if id_column and id_column in frame.columns:
+        frame[id_column] = frame[id_column].astype("string")
+    return frame
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

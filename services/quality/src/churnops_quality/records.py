@@ -1,0 +1,77 @@
+"""The quality run's rows: one `monitoring.quality_runs` row and its `feature_psi` rows.
+
+Written in one transaction, replacing any rows of the same run id, so a handler that is run
+again (a redelivery after a crash) leaves exactly one copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, delete
+
+from churnops_common.db.tables import feature_psi, quality_runs
+from churnops_common.events import ObjectRef
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    object: ObjectRef
+    kind: str | None
+    status: str  # accepted | rejected
+    reason: str | None
+    rows: int | None
+    has_target: bool
+    psi: dict[str, float]
+    threshold: float
+    warnings: list[str]
+    details: dict[str, Any]
+    report_uri: str | None
+    correlation_id: str
+
+    @property
+    def max_psi(self) -> float | None:
+        return max(self.psi.values(), default=None)
+
+
+def write_run(engine: Engine, record: RunRecord) -> None:
+    max_psi = record.max_psi
+    with engine.begin() as conn:
+        conn.execute(delete(feature_psi).where(feature_psi.c.run_id == record.run_id))
+        conn.execute(delete(quality_runs).where(quality_runs.c.run_id == record.run_id))
+        conn.execute(
+            quality_runs.insert().values(
+                run_id=record.run_id,
+                bucket=record.object.bucket,
+                object_key=record.object.key,
+                etag=record.object.etag,
+                kind=record.kind,
+                status=record.status,
+                reason=record.reason,
+                rows=record.rows,
+                has_target=record.has_target,
+                max_psi=max_psi,
+                psi_breached=max_psi is not None and max_psi >= record.threshold,
+                warnings=record.warnings,
+                details=record.details,
+                report_uri=record.report_uri,
+                correlation_id=record.correlation_id,
+                created_at=datetime.now(UTC),
+            )
+        )
+        if record.psi:
+            conn.execute(
+                feature_psi.insert(),
+                [
+                    {
+                        "run_id": record.run_id,
+                        "feature": name,
+                        "psi": value,
+                        "breached": value >= record.threshold,
+                    }
+                    for name, value in record.psi.items()
+                ],
+            )

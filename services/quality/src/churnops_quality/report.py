@@ -1,0 +1,145 @@
+"""The per-run quality report: one self-contained HTML file (plots inlined), PDF when possible.
+
+Plots come from the profile's bins and the batch's counts, so the report never reloads the
+reference data. PDF goes through WeasyPrint where it (and its system libraries) import; where it
+does not, a warning is logged and the HTML stands alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+from dataclasses import dataclass, field
+from functools import cache
+
+import numpy as np
+from jinja2 import Environment, select_autoescape
+from matplotlib.figure import Figure
+
+from churnops_quality.psi import FeaturePsi, PsiResult
+from churnops_quality.validation import Verdict
+
+log = logging.getLogger(__name__)
+
+_TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Data quality: {{ title }}</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; max-width: 72rem; }
+.verdict { padding: .6rem 1rem; border-radius: 6px; font-weight: 600; }
+.accepted { background: #e3f5e6; } .rejected { background: #fbe4e4; }
+table { border-collapse: collapse; margin: 1rem 0; } td, th { border: 1px solid #ccc;
+padding: .25rem .6rem; text-align: left; } .breach { color: #b00020; font-weight: 600; }
+.grid { display: flex; flex-wrap: wrap; gap: 1rem; } .grid img { width: 32rem; }
+</style></head><body>
+<h1>Data quality report</h1>
+<p><b>{{ title }}</b> ({{ kind }}) &middot; run {{ run_id }} &middot; {{ rows }} rows
+{% if baseline_version %}&middot; baseline v{{ baseline_version }}{% endif %}</p>
+<p class="verdict {{ status }}">{{ status | upper }}{% if reason %}: {{ reason }}{% endif %}</p>
+{% if issues %}<h2>Findings</h2><table><tr><th>severity</th><th>check</th><th>detail</th></tr>
+{% for i in issues %}<tr><td>{{ i.severity }}</td><td>{{ i.code }}</td><td>{{ i.message }}</td>
+</tr>{% endfor %}</table>{% endif %}
+{% if psi_rows %}<h2>Population Stability Index</h2>
+<p>Threshold {{ threshold }}; max PSI {{ "%.4f" | format(max_psi) }}.
+{% if breached %}<span class="breach">Breached by: {{ breached | join(", ") }}</span>
+{% else %}No feature breached.{% endif %}</p>
+<img alt="PSI per feature" src="data:image/png;base64,{{ psi_chart }}">
+<table><tr><th>feature</th><th>PSI</th></tr>{% for name, value in psi_rows %}
+<tr{% if value >= threshold %} class="breach"{% endif %}><td>{{ name }}</td>
+<td>{{ "%.4f" | format(value) }}</td></tr>{% endfor %}</table>
+<h2>Reference vs current distributions</h2><div class="grid">
+{% for name, png in distributions %}<img alt="{{ name }}" src="data:image/png;base64,{{ png }}">
+{% endfor %}</div>{% endif %}
+</body></html>
+"""
+
+
+@dataclass(frozen=True)
+class ReportInput:
+    run_id: str
+    title: str
+    kind: str
+    verdict: Verdict
+    psi: PsiResult | None
+    threshold: float
+    baseline_version: int | None = None
+    extra_notes: list[str] = field(default_factory=list)
+
+
+@cache
+def _environment() -> Environment:
+    return Environment(autoescape=select_autoescape(default=True, default_for_string=True))
+
+
+def _png(figure: Figure) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def psi_chart(psi: PsiResult, threshold: float) -> str:
+    features = sorted(psi.features, key=lambda f: f.psi)
+    figure = Figure(figsize=(7, 0.3 * len(features) + 1.2))
+    axes = figure.subplots()
+    colours = ["#b00020" if f.psi >= threshold else "#4472c4" for f in features]
+    axes.barh([f.name for f in features], [f.psi for f in features], color=colours)
+    axes.axvline(threshold, color="#444", linestyle="--", label=f"threshold {threshold}")
+    axes.set_xlabel("PSI")
+    axes.legend(loc="lower right")
+    return _png(figure)
+
+
+def distribution_chart(feature: FeaturePsi) -> str:
+    figure = Figure(figsize=(6, 3))
+    axes = figure.subplots()
+    positions = np.arange(len(feature.labels))
+    axes.bar(positions - 0.2, feature.ref_proportions, 0.4, label="reference", color="#a5a5a5")
+    axes.bar(positions + 0.2, feature.cur_proportions, 0.4, label="current", color="#4472c4")
+    axes.set_xticks(positions, feature.labels, rotation=45, ha="right", fontsize=7)
+    axes.set_ylabel("share of rows")
+    axes.set_title(f"{feature.name} (PSI {feature.psi:.3f})", fontsize=9)
+    axes.legend(fontsize=7)
+    return _png(figure)
+
+
+def render_html(data: ReportInput) -> str:
+    psi = data.psi
+    features = sorted(psi.features, key=lambda f: -f.psi) if psi else []
+    return (
+        _environment()
+        .from_string(_TEMPLATE)
+        .render(
+            title=data.title,
+            kind=data.kind,
+            run_id=data.run_id,
+            rows=data.verdict.rows,
+            baseline_version=data.baseline_version,
+            status=data.verdict.status,
+            reason=data.verdict.reason,
+            issues=data.verdict.issues,
+            threshold=data.threshold,
+            max_psi=psi.max_psi if psi else None,
+            breached=sorted(psi.breached(data.threshold)) if psi else [],
+            psi_rows=[(f.name, f.psi) for f in features],
+            psi_chart=psi_chart(psi, data.threshold) if features and psi else "",
+            distributions=[(f.name, distribution_chart(f)) for f in features],
+        )
+    )
+
+
+def render_pdf(html: str) -> bytes | None:
+    """PDF bytes via WeasyPrint, or None (with a logged warning) where it cannot run here."""
+    try:
+        from weasyprint import HTML  # type: ignore[import-not-found,unused-ignore]
+
+        pdf: bytes = HTML(string=html).write_pdf()
+    except Exception as exc:  # ImportError, or OSError for missing Pango/Cairo libraries
+        _warn_no_pdf(f"{type(exc).__name__}: {exc}".splitlines()[0])
+        return None
+    return pdf
+
+
+@cache
+def _warn_no_pdf(why: str) -> None:
+    # Logged once per process and cause: the HTML report is complete without it.
+    log.warning("PDF reports disabled (WeasyPrint unavailable: %s); HTML only", why)

@@ -1,0 +1,261 @@
+"""A quality run for one stored object: check it, keep the evidence, decide the follow-ups.
+
+Evidence: a `quality_runs` row (+ `feature_psi` rows), the HTML (+PDF) report under
+`reports/<run_id>/`, an MLflow run, and for a rejected file a quarantine copy.
+
+Quarantine (documented choice): the reports bucket, `quarantine/<run_id>/<file name>` with
+`quarantine/<run_id>/reason.json` beside it. The original stays where it landed; the copy is
+outside the landing bucket, so it never triggers a notification or a sweep.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
+
+from churnops_common.events import (
+    DataKind,
+    DataRejected,
+    DataValidated,
+    Event,
+    ObjectRef,
+    PsiBreached,
+)
+from churnops_common.runtime import Runtime
+from churnops_quality.baseline import Baseline, load_baseline, save_baseline
+from churnops_quality.checks import CheckResult, check_file, rejected
+from churnops_quality.reading import FileProblem, check_size
+from churnops_quality.records import RunRecord, write_run
+from churnops_quality.report import ReportInput, render_html, render_pdf
+from churnops_quality.tracking import log_psi_run
+from churnops_quality.validation import Issue, Verdict
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class QualityOutcome:
+    run_id: str
+    object: ObjectRef
+    kind: DataKind
+    result: CheckResult
+    report_uri: str | None
+    quarantine: ObjectRef | None
+    threshold: float
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.result.verdict
+
+    @property
+    def psi(self) -> dict[str, float]:
+        return self.result.psi.by_feature if self.result.psi else {}
+
+    @property
+    def breached(self) -> dict[str, float]:
+        return self.result.psi.breached(self.threshold) if self.result.psi else {}
+
+
+def run_quality(
+    runtime: Runtime, ref: ObjectRef, kind: DataKind, run_id: str, correlation_id: str
+) -> QualityOutcome:
+    settings = runtime.settings
+    store = runtime.store
+    baseline = load_baseline(store, settings, runtime.cache)
+    info = store.stat(ref.bucket, ref.key)
+    if info is None:
+        result = _missing(ref)
+    else:
+        if ref.etag and info.etag != ref.etag:
+            log.warning(
+                "%s changed since it landed (etag %s, now %s): checking what is there",
+                ref.uri,
+                ref.etag,
+                info.etag,
+            )
+        result = _check_object(runtime, ref, info.size, kind, baseline)
+    if result.new_baseline is not None:
+        new, sample = result.new_baseline
+        save_baseline(store, settings, new, sample)
+        baseline = new
+    quarantine = (
+        _quarantine(runtime, ref, run_id, kind, result)
+        if info is not None and result.verdict.status == "rejected"
+        else None
+    )
+    report_uri = _report(runtime, ref, run_id, kind, result, baseline)
+    outcome = QualityOutcome(
+        run_id, ref, kind, result, report_uri, quarantine, settings.psi_threshold
+    )
+    _record(runtime, outcome, correlation_id)
+    log_psi_run(settings, run_id, ref.uri, kind, outcome.psi, result.verdict.status)
+    _log_outcome(outcome)
+    return outcome
+
+
+def _check_object(
+    runtime: Runtime, ref: ObjectRef, size: int, kind: DataKind, baseline: Baseline | None
+) -> CheckResult:
+    settings = runtime.settings
+    try:  # a huge file is rejected from its size, before it is downloaded
+        check_size(size, int(settings.quality_max_file_mb * 2**20))
+    except FileProblem as problem:
+        return rejected(problem)
+    with runtime.store.local_path(ref.bucket, ref.key) as path:
+        return check_file(path, kind, baseline, settings, source=ref.versioned_uri)
+
+
+def _missing(ref: ObjectRef) -> CheckResult:
+    problem = FileProblem("object_missing", f"{ref.uri} no longer exists in the object store")
+    issue = Issue(code=problem.code, severity="error", message=problem.reason)
+    return CheckResult(Verdict(status="rejected", rows=0, has_target=False, issues=[issue]))
+
+
+def _quarantine(
+    runtime: Runtime, ref: ObjectRef, run_id: str, kind: DataKind, result: CheckResult
+) -> ObjectRef:
+    bucket = runtime.settings.minio_reports_bucket
+    prefix = f"quarantine/{run_id}"
+    name = PurePosixPath(ref.key).name
+    copy = runtime.store.copy(ref.bucket, ref.key, bucket, f"{prefix}/{name}")
+    reason = {
+        "object": ref.uri,
+        "etag": ref.etag,
+        "kind": kind,
+        "run_id": run_id,
+        "reason": result.verdict.reason,
+        "issues": [i.model_dump() for i in result.verdict.issues],
+        "quarantined_at": datetime.now(UTC).isoformat(),
+    }
+    runtime.store.put_bytes(
+        bucket, f"{prefix}/reason.json", json.dumps(reason, indent=1).encode(), "application/json"
+    )
+    return ObjectRef(bucket=copy.bucket, key=copy.key, etag=copy.etag, size=copy.size)
+
+
+def _report(
+    runtime: Runtime,
+    ref: ObjectRef,
+    run_id: str,
+    kind: DataKind,
+    result: CheckResult,
+    baseline: Baseline | None,
+) -> str | None:
+    bucket = runtime.settings.minio_reports_bucket
+    data = ReportInput(
+        run_id=run_id,
+        title=ref.uri,
+        kind=kind,
+        verdict=result.verdict,
+        psi=result.psi,
+        threshold=runtime.settings.psi_threshold,
+        baseline_version=baseline.version if baseline else None,
+    )
+    try:
+        html = render_html(data)
+    except Exception as exc:  # a plotting failure must not lose the verdict
+        log.warning("report for %s not rendered: %s", run_id, exc)
+        return None
+    info = runtime.store.put_bytes(
+        bucket, f"{run_id}/report.html", html.encode(), "text/html; charset=utf-8"
+    )
+    pdf = render_pdf(html) if runtime.settings.quality_pdf_enabled else None
+    if pdf is not None:
+        runtime.store.put_bytes(bucket, f"{run_id}/report.pdf", pdf, "application/pdf")
+    return str(info.uri)
+
+
+def _record(runtime: Runtime, outcome: QualityOutcome, correlation_id: str) -> None:
+    verdict = outcome.verdict
+    details: dict[str, object] = {"issues": [i.model_dump() for i in verdict.issues]}
+    if outcome.quarantine is not None:
+        details["quarantine"] = outcome.quarantine.uri
+    write_run(
+        runtime.engine,
+        RunRecord(
+            run_id=outcome.run_id,
+            object=outcome.object,
+            kind=outcome.kind,
+            status=verdict.status,
+            reason=verdict.reason or None,
+            rows=verdict.rows,
+            has_target=verdict.has_target,
+            psi=outcome.psi,
+            threshold=outcome.threshold,
+            warnings=list(verdict.warnings),
+            details=details,
+            report_uri=outcome.report_uri,
+            correlation_id=correlation_id,
+        ),
+    )
+
+
+def _log_outcome(outcome: QualityOutcome) -> None:
+    verdict = outcome.verdict
+    if verdict.status == "rejected":
+        log.warning("rejected %s (%s): %s", outcome.object.uri, outcome.kind, verdict.reason)
+    else:
+        log.info(
+            "accepted %s (%s): %d rows, %d warning(s), max PSI %s",
+            outcome.object.uri,
+            outcome.kind,
+            verdict.rows,
+            len(verdict.warnings),
+            f"{max(outcome.psi.values()):.4f}" if outcome.psi else "n/a",
+        )
+
+
+def followups(source: Event, outcome: QualityOutcome, *, announce: bool = True) -> list[Event]:
+    """DataValidated | DataRejected, plus PsiBreached for a breaching batch of new data.
+
+    Training sets do not raise PsiBreached: the trainer already trains on their DataValidated.
+    `announce=False` (a re-check on request) leaves out DataValidated, which would re-trigger
+    scoring of data that was already announced.
+    """
+    verdict = outcome.verdict
+    events: list[Event] = []
+    if verdict.status == "rejected":
+        events.append(
+            source.derive(
+                DataRejected,
+                outcome.run_id,
+                object=outcome.object,
+                kind=outcome.kind,
+                quality_run_id=outcome.run_id,
+                reason=verdict.reason or "rejected",
+                details={"issues": [i.model_dump() for i in verdict.issues]},
+                quarantine=outcome.quarantine,
+            )
+        )
+        return events
+    max_psi = max(outcome.psi.values()) if outcome.psi else None
+    if announce:
+        events.append(
+            source.derive(
+                DataValidated,
+                outcome.run_id,
+                object=outcome.object,
+                kind=outcome.kind,
+                quality_run_id=outcome.run_id,
+                rows=verdict.rows,
+                has_target=verdict.has_target,
+                warnings=verdict.warnings,
+                max_psi=max_psi,
+            )
+        )
+    if outcome.kind == "new_data" and outcome.breached and max_psi is not None:
+        events.append(
+            source.derive(
+                PsiBreached,
+                outcome.run_id,
+                object=outcome.object,
+                quality_run_id=outcome.run_id,
+                features=outcome.breached,
+                max_psi=max_psi,
+                threshold=outcome.threshold,
+            )
+        )
+    return events

@@ -1,0 +1,395 @@
+"""Validation of a landed table against the schema, chunk by chunk, with specific reasons.
+
+Each finding is an `Issue` naming the column, how many rows and example values. Errors reject
+the file; warnings ride along on `DataValidated`. How strict is configurable (`QualityRules`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from churnops_common.events import DataKind
+from churnops_common.settings import Settings
+from churnops_quality.schema import (
+    Schema,
+    binary_target_values,
+    blank_to_na,
+    category_strings,
+    coerce_numeric,
+    factorize,
+)
+
+Severity = Literal["error", "warning"]
+MAX_EXAMPLES = 5
+_MAX_TRACKED_VALUES = 1000  # distinct unseen categories / target values remembered per column
+
+
+class Issue(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    severity: Severity
+    message: str
+    column: str | None = None
+    rows: int | None = None
+    examples: list[str] = Field(default_factory=list)
+
+
+class Verdict(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    status: Literal["accepted", "rejected"]
+    rows: int
+    has_target: bool
+    issues: list[Issue]
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == "error"]
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return tuple(i.message for i in self.issues if i.severity == "warning")
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(i.message for i in self.errors)
+
+
+@dataclass(frozen=True)
+class QualityRules:
+    id_column: str
+    target_column: str
+    max_bad_value_share: float = 0.0
+    allow_duplicate_ids: bool = False
+    reject_unseen_categories: bool = False
+    null_rate_jump: float = 0.2
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> QualityRules:
+        return cls(
+            id_column=settings.id_column,
+            target_column=settings.target_column,
+            max_bad_value_share=settings.quality_max_bad_value_share,
+            allow_duplicate_ids=settings.quality_allow_duplicate_ids,
+            reject_unseen_categories=settings.quality_reject_unseen_categories,
+            null_rate_jump=settings.quality_null_rate_jump,
+        )
+
+
+def _quote(values: list[str]) -> str:
+    return ", ".join(repr(v) for v in values)
+
+
+@dataclass
+class _Tally:
+    """Per-column counts over all chunks."""
+
+    nulls: int = 0
+    bad: int = 0
+    bad_examples: list[str] = field(default_factory=list)
+    values: Counter[str] = field(default_factory=Counter)
+
+
+class Validator:
+    """Feed it the header, then every chunk, then ask for the verdict."""
+
+    def __init__(self, kind: DataKind, schema: Schema | None, rules: QualityRules) -> None:
+        self.kind = kind
+        self.schema = schema
+        self.rules = rules
+        self.issues: list[Issue] = []
+        self.rows = 0
+        self.columns: list[str] = []
+        self.tallies: dict[str, _Tally] = {}
+        self.seen_ids = np.empty(0, dtype="uint64")
+        self.duplicates = _Tally()
+        self.target_present = 0
+
+    # -- header -----------------------------------------------------------------------------
+    def check_header(self, columns: list[str]) -> None:
+        self.columns = list(columns)
+        self.tallies = {c: _Tally() for c in self.columns}
+        id_col, target = self.rules.id_column, self.rules.target_column
+        if id_col not in columns:
+            self.error(
+                "missing_id",
+                f"no '{id_col}' id column (ID_COLUMN); columns are: {', '.join(columns[:12])}",
+                column=id_col,
+            )
+        if self.kind in ("labels", "training") and target not in columns:
+            self.error(
+                "missing_target",
+                f"a {self.kind} file needs the '{target}' target column (TARGET_COLUMN)",
+                column=target,
+            )
+        if self.kind == "labels":
+            extra = [c for c in columns if c not in (id_col, target) and not _is_date_name(c)]
+            if extra:
+                self.warn("extra_columns", f"labels file: extra columns ignored: {_quote(extra)}")
+            return
+        if self.schema is None:
+            return
+        expected = [c.name for c in self.schema.features]
+        missing = [c for c in expected if c not in columns]
+        if missing:
+            message = (
+                f"missing {len(missing)} column(s) the baseline schema expects: {_quote(missing)}"
+            )
+            if self.kind == "training":
+                self.warn("missing_columns", message)
+            else:
+                self.error("missing_columns", message, examples=missing)
+        known = set(self.schema.names) | {id_col, target}
+        extra = [c for c in columns if c not in known]
+        if extra:
+            self.warn("extra_columns", f"extra columns not in the baseline schema: {_quote(extra)}")
+
+    # -- rows -------------------------------------------------------------------------------
+    def update(self, chunk: pd.DataFrame) -> pd.DataFrame:
+        """Tally one chunk; returns it with numeric columns as numbers (text ones as missing)."""
+        start = self.rows
+        self.rows += len(chunk)
+        for name in self.columns:
+            if name not in chunk.columns:
+                continue
+            series = chunk[name]
+            tally = self.tallies[name]
+            if name == self.rules.id_column:
+                self._ids(series, start)
+            elif name == self.rules.target_column:
+                self._target(series, tally)
+            spec = self.schema.column(name) if self.schema else None
+            if spec is not None and spec.role == "numeric":
+                values, bad = coerce_numeric(series)
+                tally.nulls += int(values.isna().sum() - bad.sum())
+                self._bad_numbers(series, bad, tally, start)
+                chunk[name] = values
+            elif spec is not None and spec.role == "categorical":
+                tally.nulls += self._unseen_categories(series, spec.categories, tally)
+            else:
+                tally.nulls += int(_nulls(series))
+        return chunk
+
+    def _ids(self, series: pd.Series, start: int) -> None:
+        text = blank_to_na(series)
+        missing = text.isna().to_numpy()
+        tally = self.tallies[self.rules.id_column]
+        if missing.any():
+            rows = (np.flatnonzero(missing)[:MAX_EXAMPLES] + start + 1).tolist()
+            tally.bad += int(missing.sum())
+            tally.bad_examples.extend(f"row {r}" for r in rows)
+        present = text[~missing]
+        hashes = pd.util.hash_pandas_object(present, index=False).to_numpy(dtype="uint64")
+        within = pd.Series(hashes).duplicated().to_numpy()
+        repeated = within | np.isin(hashes, self.seen_ids)
+        if repeated.any():
+            self.duplicates.bad += int(repeated.sum())
+            room = MAX_EXAMPLES - len(self.duplicates.bad_examples)
+            examples = present[repeated].unique()[: max(room, 0)]
+            self.duplicates.bad_examples.extend(str(v) for v in examples)
+        self.seen_ids = np.union1d(self.seen_ids, hashes)
+
+    def _target(self, series: pd.Series, tally: _Tally) -> None:
+        text = category_strings(series).str.strip().str.lower()
+        self.target_present += int(text.notna().sum())
+        self._remember(tally.values, text.dropna())
+
+    def _bad_numbers(self, series: pd.Series, bad: pd.Series, tally: _Tally, start: int) -> None:
+        count = int(bad.sum())
+        if not count:
+            return
+        tally.bad += count
+        room = MAX_EXAMPLES - len(tally.bad_examples)
+        if room > 0:
+            positions = np.flatnonzero(bad.to_numpy())[:room]
+            tally.bad_examples.extend(
+                f"{series.iloc[p]!r} (row {start + p + 1})" for p in positions
+            )
+
+    @staticmethod
+    def _unseen_categories(series: pd.Series, categories: list[str], tally: _Tally) -> int:
+        """Count values outside `categories` into the tally; returns the missing count."""
+        codes, uniques, counts = factorize(series)
+        blank = blank_to_na(uniques).isna().to_numpy()
+        unseen = ~blank & ~category_strings(uniques).isin(categories).to_numpy()
+        for value, count in zip(category_strings(uniques)[unseen], counts[unseen], strict=True):
+            if value in tally.values or len(tally.values) < _MAX_TRACKED_VALUES:
+                tally.values[str(value)] += int(count)
+        return int((codes < 0).sum() + counts[blank].sum())
+
+    @staticmethod
+    def _remember(counter: Counter[str], values: pd.Series) -> None:
+        for value, count in values.value_counts().items():
+            if value in counter or len(counter) < _MAX_TRACKED_VALUES:
+                counter[str(value)] += int(count)
+
+    # -- verdict ----------------------------------------------------------------------------
+    def finish(self) -> Verdict:
+        if self.rows == 0 and not any(i.code == "header_only" for i in self.issues):
+            self.error("header_only", f"header only: {len(self.columns)} columns and no data rows")
+        elif self.rows:
+            self._check_ids()
+            self._check_target()
+            for name in self.columns:
+                self._check_column(name)
+        errors = any(i.severity == "error" for i in self.issues)
+        has_target = self.rules.target_column in self.columns and self.target_present > 0
+        return Verdict(
+            status="rejected" if errors else "accepted",
+            rows=self.rows,
+            has_target=has_target,
+            issues=self.issues,
+        )
+
+    def _check_ids(self) -> None:
+        id_col = self.rules.id_column
+        tally = self.tallies.get(id_col)
+        if tally is None:
+            return
+        if tally.bad:
+            self.error(
+                "missing_ids",
+                f"column '{id_col}': {tally.bad} of {self.rows} rows have"
+                f" no id ({', '.join(tally.bad_examples)})",
+                column=id_col,
+                rows=tally.bad,
+                examples=tally.bad_examples,
+            )
+        dup = self.duplicates
+        if dup.bad:
+            message = (
+                f"column '{id_col}': {dup.bad} rows repeat an id seen earlier in the file"
+                f" (e.g. {_quote(dup.bad_examples)})"
+            )
+            if self.rules.allow_duplicate_ids:
+                self.warn(
+                    "duplicate_ids", message, column=id_col, rows=dup.bad, examples=dup.bad_examples
+                )
+            else:
+                self.error(
+                    "duplicate_ids", message, column=id_col, rows=dup.bad, examples=dup.bad_examples
+                )
+
+    def _check_target(self) -> None:
+        target = self.rules.target_column
+        tally = self.tallies.get(target)
+        if tally is None:
+            return
+        missing = self.rows - self.target_present
+        if missing and self.kind in ("labels", "training"):
+            self.error(
+                "missing_target_values",
+                f"column '{target}': {missing} of {self.rows} rows have no outcome",
+                column=target,
+                rows=missing,
+            )
+        observed = set(tally.values)
+        spec = self.schema.column(target) if self.schema else None
+        allowed = {c.lower() for c in spec.categories} if spec and spec.categories else None
+        if allowed is not None and len(allowed) <= 2:
+            bad = sorted(observed - allowed)
+        else:
+            bad = [] if binary_target_values(observed) else sorted(observed)
+        if bad:
+            count = sum(tally.values[v] for v in bad)
+            wanted = "/".join(sorted(allowed)) if allowed else "two values such as 0/1 or yes/no"
+            self.error(
+                "bad_target",
+                f"column '{target}': {count} rows hold values other than"
+                f" {wanted} (e.g. {_quote(bad[:MAX_EXAMPLES])})",
+                column=target,
+                rows=count,
+                examples=bad[:MAX_EXAMPLES],
+            )
+
+    def _check_column(self, name: str) -> None:
+        tally = self.tallies[name]
+        if name in (self.rules.id_column, self.rules.target_column):
+            if (
+                tally.nulls == self.rows
+                and name == self.rules.target_column
+                and self.kind == "new_data"
+            ):
+                self.warn("empty_target", f"column '{name}' is empty: no outcomes to evaluate")
+            return
+        spec = self.schema.column(name) if self.schema else None
+        if tally.nulls == self.rows:
+            message = f"column '{name}' is empty: all {self.rows} rows are missing"
+            if spec is not None or self.kind == "training":
+                self.error("all_null", message, column=name, rows=self.rows)
+            else:
+                self.warn("all_null", message, column=name, rows=self.rows)
+            return
+        if tally.bad:
+            share = tally.bad / self.rows
+            message = (
+                f"column '{name}' is numeric but {tally.bad} of {self.rows} rows hold text"
+                f" (e.g. {', '.join(tally.bad_examples)})"
+            )
+            if share > self.rules.max_bad_value_share:
+                self.error(
+                    "text_in_numeric",
+                    message,
+                    column=name,
+                    rows=tally.bad,
+                    examples=tally.bad_examples,
+                )
+            else:
+                self.warn(
+                    "text_in_numeric",
+                    message + "; read as missing",
+                    column=name,
+                    rows=tally.bad,
+                    examples=tally.bad_examples,
+                )
+        if tally.values:
+            self._unseen(name, tally.values)
+        if spec is not None and self.kind != "labels":
+            rate = tally.nulls / self.rows
+            if rate - spec.null_rate > self.rules.null_rate_jump:
+                self.warn(
+                    "null_rate_jump",
+                    f"column '{name}': {rate:.0%} missing, baseline {spec.null_rate:.0%}",
+                    column=name,
+                    rows=tally.nulls,
+                )
+
+    def _unseen(self, name: str, values: Counter[str]) -> None:
+        count = sum(values.values())
+        top = values.most_common(MAX_EXAMPLES)
+        shown = ", ".join(f"{v!r} x{n}" for v, n in top)
+        message = (
+            f"column '{name}': {count} rows hold {len(values)} categor"
+            f"{'y' if len(values) == 1 else 'ies'} not in the baseline (e.g. {shown})"
+        )
+        examples = [v for v, _ in top]
+        if self.rules.reject_unseen_categories:
+            self.error("unseen_categories", message, column=name, rows=count, examples=examples)
+        else:
+            self.warn("unseen_categories", message, column=name, rows=count, examples=examples)
+
+    # -- helpers ----------------------------------------------------------------------------
+    def error(self, code: str, message: str, **extra: object) -> None:
+        self.issues.append(Issue(code=code, severity="error", message=message, **extra))
+
+    def warn(self, code: str, message: str, **extra: object) -> None:
+        self.issues.append(Issue(code=code, severity="warning", message=message, **extra))
+
+
+def _nulls(series: pd.Series) -> int:
+    if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+        return int(series.isna().sum())
+    codes, uniques, counts = factorize(series)
+    return int((codes < 0).sum() + counts[blank_to_na(uniques).isna().to_numpy()].sum())
+
+
+def _is_date_name(name: str) -> bool:
+    lowered = name.lower()
+    return "date" in lowered or "time" in lowered or lowered.endswith("_at")

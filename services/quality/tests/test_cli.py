@@ -1,0 +1,80 @@
+"""`churnops psi` and `churnops validate`: output, exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from churnops_common.cli import main
+from churnops_common.settings import get_settings
+from churnops_common.storage import object_store_from_settings
+from churnops_common.synthetic import generate
+from churnops_quality.baseline import build_baseline, save_baseline
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    paths = {
+        "ref": tmp_path / "ref.csv",
+        "same": tmp_path / "same.parquet",
+        "drifted": tmp_path / "drifted.csv",
+        "broken": tmp_path / "broken.csv",
+    }
+    generate(1500, seed=1).to_csv(paths["ref"], index=False)
+    generate(800, seed=2).to_parquet(paths["same"], index=False)
+    generate(800, seed=3, drift=1.0).to_csv(paths["drifted"], index=False)
+    paths["broken"].write_text("region;age\nnorth;41\n")
+    return paths
+
+
+def _last_json(capsys: pytest.CaptureFixture[str]) -> dict:  # type: ignore[type-arg]
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_psi_json(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["psi", str(files["ref"]), str(files["drifted"]), "--json"]) == 0
+    result = _last_json(capsys)
+    assert set(result) == {"features", "max_psi"}
+    assert "customer_id" not in result["features"] and "churned" not in result["features"]
+    assert result["max_psi"] == max(result["features"].values()) > 0.2
+    assert main(["psi", str(files["ref"]), str(files["same"]), "--json"]) == 0
+    assert _last_json(capsys)["max_psi"] < 0.1
+
+
+def test_psi_bad_input_is_one_line(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["psi", str(files["ref"]), str(files["broken"])]) == 2
+    err = capsys.readouterr().err
+    assert "wrong delimiter" in err and "Traceback" not in err
+    assert main(["psi", str(files["ref"]), "missing.csv"]) == 2
+    assert "missing.csv: no such file" in capsys.readouterr().err
+
+
+def test_validate_exit_codes(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # No baseline yet: basic checks only, accepted with a warning.
+    assert main(["validate", str(files["same"]), "--json"]) == 0
+    result = _last_json(capsys)
+    assert result["status"] == "accepted" and result["baseline_version"] is None
+    assert main(["validate", str(files["broken"]), "--json"]) == 1
+    result = _last_json(capsys)
+    assert result["status"] == "rejected" and "';'-delimited" in result["reason"]
+    assert main(["validate", str(files["broken"])]) == 1
+    assert "rejected" in capsys.readouterr().err
+
+
+def test_validate_against_the_baseline(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pandas as pd
+
+    settings = get_settings()
+    store = object_store_from_settings(settings)
+    store.ensure_buckets(settings.buckets)
+    save_baseline(store, settings, *build_baseline(pd.read_csv(files["ref"]), settings, "ref", 1))
+    assert main(["validate", str(files["drifted"]), "--json"]) == 0
+    result = _last_json(capsys)
+    assert result["baseline_version"] == 1 and result["max_psi"] > 0.2
+    assert main(["validate", str(files["ref"]), "--kind", "nonsense"]) == 2

@@ -1,0 +1,274 @@
+"""The quality handlers in embedded mode: events, rows, reports, quarantine, baseline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from churnops_common.db.tables import feature_psi, quality_runs
+from churnops_common.embedded import EmbeddedPlatform
+from churnops_common.events import (
+    DataLanded,
+    DataRejected,
+    DataValidated,
+    ModelPromoted,
+    ObjectRef,
+    PsiBreached,
+    QualityRequested,
+    SweepRequested,
+)
+from churnops_common.settings import Settings
+from churnops_common.synthetic import generate
+from churnops_quality.baseline import POINTER, load_baseline
+from churnops_quality.handlers import run_id_for
+from churnops_quality.service import run_quality
+
+
+def _platform(settings: Settings) -> EmbeddedPlatform:
+    return EmbeddedPlatform(settings, services={"quality"})
+
+
+def _drop(
+    platform: EmbeddedPlatform, folder: Path, name: str, frame: pd.DataFrame, kind: str
+) -> DataLanded:
+    path = folder / name
+    frame.to_csv(path, index=False)
+    event = platform.drop(path, kind)  # type: ignore[arg-type]
+    platform.run()
+    return event
+
+
+def _runs(platform: EmbeddedPlatform) -> list[sa.Row]:  # type: ignore[type-arg]
+    with platform.runtime.engine.connect() as conn:
+        return list(conn.execute(sa.select(quality_runs).order_by(quality_runs.c.created_at)))
+
+
+def _psi_rows(platform: EmbeddedPlatform, run_id: str) -> dict[str, float]:
+    with platform.runtime.engine.connect() as conn:
+        rows = conn.execute(sa.select(feature_psi).where(feature_psi.c.run_id == run_id))
+        return {r.feature: r.psi for r in rows}
+
+
+@pytest.fixture
+def trained(settings: Settings, tmp_path: Path) -> EmbeddedPlatform:
+    platform = _platform(settings)
+    _drop(platform, tmp_path, "train.csv", generate(3000, seed=1), "training")
+    return platform
+
+
+def test_training_set_creates_the_baseline(trained: EmbeddedPlatform) -> None:
+    [validated] = trained.events_of("DataValidated")
+    assert isinstance(validated, DataValidated)
+    assert (validated.kind, validated.rows, validated.has_target) == ("training", 3000, True)
+    store, settings = trained.runtime.store, trained.settings
+    assert store.exists(settings.minio_models_bucket, POINTER)
+    assert store.exists(settings.minio_models_bucket, "quality/baseline/v0001/sample.parquet")
+    baseline = load_baseline(store, settings)
+    assert baseline is not None and baseline.version == 1
+    [run] = _runs(trained)
+    assert (run.status, run.kind, run.has_target, run.rows) == ("accepted", "training", True, 3000)
+
+
+def test_clean_batch_validated_without_breach(trained: EmbeddedPlatform, tmp_path: Path) -> None:
+    batch = generate(1000, seed=11).drop(columns=["churned"])
+    landed = _drop(trained, tmp_path, "batch.csv", batch, "new_data")
+    validated = trained.events_of("DataValidated")[-1]
+    assert isinstance(validated, DataValidated)
+    assert validated.object == landed.object and validated.kind == "new_data"
+    assert not validated.has_target and validated.max_psi is not None
+    assert validated.max_psi < trained.settings.psi_threshold
+    assert trained.events_of("PsiBreached") == []
+    run = _runs(trained)[-1]
+    assert run.run_id == validated.quality_run_id and not run.psi_breached
+    psi = _psi_rows(trained, run.run_id)
+    assert "monthly_charges" in psi and "customer_id" not in psi
+    assert max(psi.values()) == pytest.approx(validated.max_psi)
+    report = trained.runtime.store.get_bytes("reports", f"{run.run_id}/report.html").decode()
+    assert "ACCEPTED" in report and "data:image/png;base64," in report
+    assert run.report_uri == f"s3://reports/{run.run_id}/report.html"
+
+
+def test_malformed_file_rejected_and_quarantined(trained: EmbeddedPlatform, tmp_path: Path) -> None:
+    path = tmp_path / "broken.csv"
+    path.write_text("region;age;tenure_months\nnorth;41;12\nsouth;35;3\n", encoding="utf-8")
+    landed = trained.drop(path, "new_data")
+    trained.run()
+    [rejected] = trained.events_of("DataRejected")
+    assert isinstance(rejected, DataRejected)
+    assert "';'-delimited" in rejected.reason and "no 'customer_id'" in rejected.reason
+    store = trained.runtime.store
+    assert store.exists("landing", landed.object.key)  # the original stays
+    assert rejected.quarantine is not None
+    assert rejected.quarantine.key == f"quarantine/{rejected.quality_run_id}/broken.csv"
+    assert store.get_bytes("reports", rejected.quarantine.key) == path.read_bytes()
+    reason = json.loads(
+        store.get_bytes("reports", f"quarantine/{rejected.quality_run_id}/reason.json")
+    )
+    assert reason["reason"] == rejected.reason and reason["object"] == landed.object.uri
+    run = _runs(trained)[-1]
+    assert (run.status, run.reason) == ("rejected", rejected.reason)
+    assert run.details["issues"][0]["code"] == "wrong_delimiter"
+    assert trained.events_of("DataValidated")[-1].kind == "training"  # nothing validated
+
+
+def test_drifted_batch_breaches_psi(trained: EmbeddedPlatform, tmp_path: Path) -> None:
+    _drop(trained, tmp_path, "drifted.csv", generate(3000, seed=15, drift=1.0), "new_data")
+    [breach] = trained.events_of("PsiBreached")
+    assert isinstance(breach, PsiBreached)
+    assert "monthly_charges" in breach.features
+    assert all(v >= 0.2 for v in breach.features.values())
+    assert breach.max_psi == max(breach.features.values())
+    validated = trained.events_of("DataValidated")[-1]
+    assert isinstance(validated, DataValidated) and validated.has_target
+    run = _runs(trained)[-1]
+    assert run.psi_breached and run.has_target
+    psi = _psi_rows(trained, run.run_id)
+    assert {k for k, v in psi.items() if v >= 0.2} == set(breach.features)
+
+
+def test_labels_file(trained: EmbeddedPlatform, tmp_path: Path) -> None:
+    labels = generate(500, seed=11)[["customer_id", "churned"]]
+    _drop(trained, tmp_path, "labels.csv", labels, "labels")
+    validated = trained.events_of("DataValidated")[-1]
+    assert isinstance(validated, DataValidated)
+    assert (validated.kind, validated.has_target, validated.max_psi) == ("labels", True, None)
+    run = _runs(trained)[-1]
+    assert (run.kind, run.has_target) == ("labels", True)
+
+
+def test_rerun_of_a_run_keeps_one_row(trained: EmbeddedPlatform) -> None:
+    [landed] = trained.events_of("DataLanded")
+    assert isinstance(landed, DataLanded)
+    run_id = run_id_for(landed.idempotency_key)
+    run_quality(trained.runtime, landed.object, landed.kind, run_id, landed.correlation_id)
+    assert [r.run_id for r in _runs(trained)] == [run_id]
+
+
+def test_sweep_finds_objects_without_a_record(trained: EmbeddedPlatform, tmp_path: Path) -> None:
+    path = tmp_path / "lost.csv"
+    generate(300, seed=12).drop(columns=["churned"]).to_csv(path, index=False)
+    # Landed, but its notification was lost: no event.
+    trained.runtime.store.put_file("landing", "new_data/lost.csv", path)
+    trained.publish(SweepRequested.start_chain("sweep-1"))
+    trained.run()
+    swept = [
+        e
+        for e in trained.events_of("DataLanded")
+        if isinstance(e, DataLanded) and e.source == "sweep"
+    ]
+    assert [e.object.key for e in swept] == ["new_data/lost.csv"]
+    assert trained.events_of("DataValidated")[-1].object.key == "new_data/lost.csv"
+    before = len(trained.bus.published)
+    trained.publish(SweepRequested.start_chain("sweep-2"))
+    trained.run()
+    assert [e.event_type for e in trained.bus.published[before:]] == ["SweepRequested"]
+
+
+def test_quality_requested_rechecks_the_latest_batch(
+    trained: EmbeddedPlatform, tmp_path: Path
+) -> None:
+    _drop(trained, tmp_path, "drifted.csv", generate(2000, seed=15, drift=1.0), "new_data")
+    before = len(trained.bus.published)
+    trained.publish(QualityRequested.start_chain("daily-1"))
+    trained.run()
+    after = [e.event_type for e in trained.bus.published[before:]]
+    assert after == ["QualityRequested", "PsiBreached"]  # no second DataValidated
+    assert len(_runs(trained)) == 3
+
+
+def test_quality_requested_with_nothing_landed(settings: Settings) -> None:
+    platform = _platform(settings)
+    platform.publish(QualityRequested.start_chain("daily-1"))
+    platform.run()
+    assert [e.event_type for e in platform.bus.published] == ["QualityRequested"]
+
+
+def test_promotion_refreshes_the_baseline(trained: EmbeddedPlatform, tmp_path: Path) -> None:
+    path = tmp_path / "drifted-train.csv"
+    generate(3000, seed=21, drift=1.0).to_csv(path, index=False)
+    info = trained.runtime.store.put_file("landing", "training/drifted-train.csv", path)
+    data = ObjectRef(bucket=info.bucket, key=info.key, etag=info.etag, size=info.size)
+    promoted = ModelPromoted.start_chain(
+        "promo-2",
+        model_name="churn-model",
+        model_version="2",
+        model_uri="models:/churn-model/2",
+        challenger_pr_auc=0.7,
+        training_data=data,
+    )
+    trained.publish(promoted)
+    trained.run()
+    baseline = load_baseline(trained.runtime.store, trained.settings)
+    assert baseline is not None
+    assert (baseline.version, baseline.source) == (2, data.versioned_uri)
+    # A drifted batch no longer breaches against the drifted reference.
+    _drop(trained, tmp_path, "drifted.csv", generate(2000, seed=15, drift=1.0), "new_data")
+    assert trained.events_of("PsiBreached") == []
+
+
+def test_mlflow_run_logged(settings: Settings, tmp_path: Path) -> None:
+    import mlflow
+
+    platform = _platform(settings.model_copy(update={"quality_mlflow_enabled": True}))
+    _drop(platform, tmp_path, "train.csv", generate(1000, seed=1), "training")
+    _drop(platform, tmp_path, "batch.csv", generate(500, seed=11), "new_data")
+    client = mlflow.tracking.MlflowClient(tracking_uri=settings.mlflow_uri())
+    experiment = client.get_experiment_by_name("data_quality_psi")
+    assert experiment is not None
+    [run] = client.search_runs([experiment.experiment_id])
+    assert run.info.run_name == "data_quality_psi"
+    assert "psi.monthly_charges" in run.data.metrics and "max_psi" in run.data.metrics
+    assert run.data.tags["churnops.quality_run_id"] == _runs(platform)[-1].run_id
+
+
+def test_vanished_object_is_rejected_not_crashed(trained: EmbeddedPlatform) -> None:
+    ghost = ObjectRef(bucket="landing", key="new_data/ghost.csv", etag="abc", size=10)
+    trained.publish(DataLanded.start_chain(ghost.versioned_uri, object=ghost, kind="new_data"))
+    trained.run()
+    [rejected] = trained.events_of("DataRejected")
+    assert isinstance(rejected, DataRejected)
+    assert rejected.reason == "s3://landing/new_data/ghost.csv no longer exists in the object store"
+    assert rejected.quarantine is None
+    assert _runs(trained)[-1].status == "rejected"
+
+
+def test_huge_file_rejected_from_its_size(settings: Settings, tmp_path: Path) -> None:
+    platform = _platform(settings.model_copy(update={"quality_max_file_mb": 0.01}))
+    _drop(platform, tmp_path, "big.csv", generate(2000, seed=4), "new_data")
+    [rejected] = platform.events_of("DataRejected")
+    assert isinstance(rejected, DataRejected)
+    assert "MiB limit (QUALITY_MAX_FILE_MB)" in rejected.reason
+    assert rejected.details["issues"][0]["code"] == "file_too_large"
+    assert rejected.quarantine is not None  # the copy and its reason still exist
+
+
+def test_promotion_without_training_data_keeps_the_baseline(trained: EmbeddedPlatform) -> None:
+    trained.publish(
+        ModelPromoted.start_chain(
+            "promo-x",
+            model_name="churn-model",
+            model_version="9",
+            model_uri="models:/m/9",
+            challenger_pr_auc=0.5,
+        )
+    )
+    trained.run()
+    baseline = load_baseline(trained.runtime.store, trained.settings)
+    assert baseline is not None and baseline.version == 1
+
+
+def test_pdf_report_beside_the_html(settings: Settings, tmp_path: Path) -> None:
+    from churnops_quality.report import render_pdf
+
+    if render_pdf("<p>probe</p>") is None:
+        pytest.skip("WeasyPrint cannot run here (no Pango): reports are HTML-only")
+    platform = _platform(settings.model_copy(update={"quality_pdf_enabled": True}))
+    _drop(platform, tmp_path, "train.csv", generate(500, seed=1), "training")
+    _drop(platform, tmp_path, "batch.csv", generate(300, seed=11), "new_data")
+    run_id = _runs(platform)[-1].run_id
+    pdf = platform.runtime.store.get_bytes("reports", f"{run_id}/report.pdf")
+    assert pdf.startswith(b"%PDF")
