@@ -29,13 +29,19 @@ $(TOOLS)/bin/uv:
 	$(UV) sync --frozen --all-packages --python "$(PY312)"
 	@touch $@
 
-setup: .venv/.synced ## Create .venv with every package (uv, Python 3.12, from the lock file)
+# Airflow has its own environment (Airflow + the shared package, no ML stack), as in its image.
+airflow/.venv/.synced: airflow/uv.lock airflow/pyproject.toml shared/pyproject.toml | $(UV)
+	cd airflow && $(abspath $(UV)) sync --frozen --python "$(PY312)"
+	@touch $@
+
+setup: .venv/.synced airflow/.venv/.synced ## Create the environments (uv, Python 3.12, from the lock files)
 
 demo: setup ## Run the whole lifecycle in embedded mode (no services needed)
 	$(RUN) churnops demo
 
 test: setup ## Run the test suite (service tests skip when Redis/Postgres are absent)
 	$(RUN) pytest -m "not system" $(PYTEST_ARGS)
+	cd airflow && $(abspath $(UV)) run --frozen pytest tests $(PYTEST_ARGS)
 
 system-test: setup ## The stack as local processes (commands from compose.yaml): lifecycle, faults
 	$(RUN) pytest -m system tests/system $(PYTEST_ARGS)
@@ -51,6 +57,7 @@ lint: setup ## ruff
 
 typecheck: setup ## mypy (strict) on every package
 	$(RUN) mypy shared/src services/*/src
+	cd airflow && $(abspath $(UV)) run --frozen mypy dags
 
 check: lint typecheck test ## Everything CI runs
 
