@@ -34,11 +34,14 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
     """No test reads the developer's .env or writes into the working tree."""
     from churnops_common.settings import get_settings
 
+    saved = dict(os.environ)  # libraries export settings too (MLflow sets MLFLOW_TRACKING_URI)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CHURNOPS_HOME", str(tmp_path / "home"))
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture

@@ -2,7 +2,173 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Sequence
+
 from churnops_common.bus import Handler
+from churnops_common.errors import PermanentError
+from churnops_common.events import (
+    BatchScored,
+    DataRejected,
+    DataValidated,
+    Event,
+    ModelPromoted,
+    ModelRejected,
+    MonitoringRequested,
+    PerformanceDegraded,
+    PsiBreached,
+)
+from churnops_common.runtime import Runtime
+from churnops_monitor.alerts import (
+    Alert,
+    degraded_alert,
+    model_rejected_alert,
+    promoted_alert,
+    psi_alert,
+    raise_alert,
+    rejected_alert,
+)
+from churnops_monitor.monitoring import run_monitoring
+from churnops_monitor.performance import (
+    LabelledSet,
+    champion_version,
+    degraded_followups,
+    evaluate_set,
+    join_labels,
+    performance_run_id,
+    store_evaluation,
+)
+from churnops_monitor.sources import (
+    ScoringRun,
+    binary_target,
+    read_inputs,
+    read_labels,
+    read_predictions,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _expect[E: Event](event: Event, cls: type[E]) -> E:
+    if not isinstance(event, cls):
+        raise PermanentError(f"expected {cls.__name__}, got {event.event_type}")
+    return event
+
+
+def on_data_validated(event: Event, runtime: Runtime) -> Sequence[Event]:
+    """Labels landed: join them to the predictions that scored those ids, per model version."""
+    validated = _expect(event, DataValidated)
+    if validated.kind != "labels":
+        return []
+    settings = runtime.settings
+    ref = validated.object
+    labels = read_labels(
+        runtime.store,
+        ref.bucket,
+        ref.key,
+        id_column=settings.id_column,
+        target=settings.target_column,
+    )
+    sets = join_labels(runtime, labels)
+    if not sets:
+        log.warning(
+            "labels %s: none of %d ids was scored by any recent batch", ref.uri, len(labels)
+        )
+        return []
+    evaluations = []
+    for labelled in sets:
+        run_id = performance_run_id(ref, labelled.model_name, labelled.model_version)
+        evaluation = evaluate_set(labelled, run_id, settings)
+        store_evaluation(runtime.engine, evaluation, "labels", ref, validated.correlation_id)
+        evaluations.append(evaluation)
+        log.info(
+            "labels %s vs %s v%s: %d rows, PR-AUC %s",
+            ref.uri,
+            labelled.model_name,
+            labelled.model_version,
+            evaluation.metrics.rows,
+            evaluation.metrics.pr_auc,
+        )
+    live = champion_version(runtime.engine, settings.mlflow_model_name)
+    return degraded_followups(runtime, validated, evaluations, live)
+
+
+def on_batch_scored(event: Event, runtime: Runtime) -> Sequence[Event]:
+    """A scored batch that carried its target: the same metrics, plus segment metrics."""
+    scored = _expect(event, BatchScored)
+    if not scored.has_target:
+        return []
+    settings = runtime.settings
+    id_col, target = settings.id_column, settings.target_column
+    preds = read_predictions(runtime.store, scored.predictions.uri, id_col)
+    if target not in preds:
+        raise PermanentError(
+            f"{scored.predictions.uri} has no {target!r} column although the"
+            " batch was scored with its target"
+        )
+    preds = preds[preds[target].notna()].copy()
+    preds[target] = binary_target(preds[target], target)
+    run = ScoringRun(
+        scored.scoring_run_id,
+        scored.input.bucket,
+        scored.input.key,
+        scored.input.etag,
+        scored.predictions.uri,
+        scored.model_name,
+        scored.model_version,
+        scored.rows,
+        scored.occurred_at,
+    )
+    inputs = read_inputs(runtime.store, run, id_col)
+    if inputs is not None:
+        extra = [c for c in inputs.columns if c not in preds.columns]
+        preds = preds.merge(inputs[[id_col, *extra]], on=id_col, how="left")
+    labelled = LabelledSet(scored.model_name, scored.model_version, preds, [scored.scoring_run_id])
+    run_id = performance_run_id(scored.input, scored.model_name, scored.model_version)
+    evaluation = evaluate_set(labelled, run_id, settings)
+    store_evaluation(runtime.engine, evaluation, "batch", scored.input, scored.correlation_id)
+    # The batch was scored by the model that was live when it landed.
+    return degraded_followups(runtime, scored, [evaluation], scored.model_version)
+
+
+def on_monitoring_requested(event: Event, runtime: Runtime) -> Sequence[Event]:
+    requested = _expect(event, MonitoringRequested)
+    run_monitoring(
+        runtime,
+        report_id=requested.event_id,
+        correlation_id=requested.correlation_id,
+        since=requested.since,
+        now=requested.occurred_at,
+    )
+    return []
+
+
+def _alerting[E: Event](cls: type[E], make: Callable[[E], Alert]) -> Handler:
+    """A handler that raises one alert and never fails on the webhook's account."""
+
+    def handle(event: Event, runtime: Runtime) -> Sequence[Event]:
+        typed = _expect(event, cls)
+        raise_alert(runtime.engine, runtime.settings, make(typed), typed)
+        return []
+
+    handle.__name__ = f"on_{cls.__name__.lower()}"
+    return handle
+
+
+on_psi_breached = _alerting(PsiBreached, psi_alert)
+on_performance_degraded = _alerting(PerformanceDegraded, degraded_alert)
+on_data_rejected = _alerting(DataRejected, rejected_alert)
+on_model_promoted = _alerting(ModelPromoted, promoted_alert)
+on_model_rejected = _alerting(ModelRejected, model_rejected_alert)
 
 # task name (from churnops_common.routing) -> handler
-HANDLERS: dict[str, Handler] = {}
+HANDLERS: dict[str, Handler] = {
+    "churnops.monitor.on_data_validated": on_data_validated,
+    "churnops.monitor.on_batch_scored": on_batch_scored,
+    "churnops.monitor.on_monitoring_requested": on_monitoring_requested,
+    "churnops.monitor.on_psi_breached": on_psi_breached,
+    "churnops.monitor.on_performance_degraded": on_performance_degraded,
+    "churnops.monitor.on_data_rejected": on_data_rejected,
+    "churnops.monitor.on_model_promoted": on_model_promoted,
+    "churnops.monitor.on_model_rejected": on_model_rejected,
+}

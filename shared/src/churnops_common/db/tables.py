@@ -124,7 +124,11 @@ scoring_runs = Table(
     Column("correlation_id", Text, nullable=False),
     Column("created_at", TZ, nullable=False),
     UniqueConstraint(
-        "input_bucket", "input_key", "input_etag", "model_name", "model_version",
+        "input_bucket",
+        "input_key",
+        "input_etag",
+        "model_name",
+        "model_version",
         name="uq_scoring_runs_input_model",
     ),
 )
@@ -179,4 +183,109 @@ alerts = Table(
     Column("correlation_id", Text),
     Column("created_at", TZ, nullable=False),
     UniqueConstraint("alert_key", name="uq_alerts_key"),
+)
+
+# 004 (trainer): every training started or skipped; the retrain guards read it.
+training_runs = Table(
+    "training_runs",
+    metadata,
+    Column("run_id", Text, primary_key=True),
+    Column("model_name", Text, nullable=False),
+    Column("trigger", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("detail", Text),
+    Column("training_rows", BigInteger),
+    Column("holdout_rows", BigInteger),
+    Column("labelled_rows", BigInteger),
+    Column("data_objects", Json, nullable=False, default=list),
+    Column("model_version", Text),
+    Column("best_family", Text),
+    Column("holdout_pr_auc", Float),
+    Column("correlation_id", Text, nullable=False),
+    Column("started_at", TZ, nullable=False),
+    Column("finished_at", TZ),
+)
+
+# 002 (monitor): live performance per model version and labelled source.
+performance_metrics = Table(
+    "performance_metrics",
+    metadata,
+    Column("run_id", Text, primary_key=True),
+    Column("source", Text, nullable=False),
+    Column("source_bucket", Text, nullable=False),
+    Column("source_key", Text, nullable=False),
+    Column("source_etag", Text, nullable=False),
+    Column("model_name", Text, nullable=False),
+    Column("model_version", Text, nullable=False),
+    Column("scoring_run_ids", Json, nullable=False, default=list),
+    Column("rows", BigInteger, nullable=False),
+    Column("unmatched_rows", BigInteger, nullable=False, default=0),
+    Column("positives", BigInteger, nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("roc_auc", Float),
+    Column("pr_auc", Float),
+    Column("precision_at_threshold", Float),
+    Column("recall_at_threshold", Float),
+    Column("top_k", Integer, nullable=False),
+    Column("precision_at_k", Float),
+    Column("brier", Float),
+    Column("calibration", Json, nullable=False, default=list),
+    Column("outcome_from", TZ),
+    Column("outcome_to", TZ),
+    Column("degraded_metrics", Json, nullable=False, default=list),
+    Column("degraded_emitted", Boolean, nullable=False, default=False),
+    Column("correlation_id", Text, nullable=False),
+    Column("computed_at", TZ, nullable=False),
+)
+
+# 002 (monitor): one row per monitoring report, built or skipped.
+monitoring_reports = Table(
+    "monitoring_reports",
+    metadata,
+    Column("report_id", Text, primary_key=True),
+    Column("status", Text, nullable=False),
+    Column("reason", Text),
+    Column("window_start", TZ, nullable=False),
+    Column("window_end", TZ, nullable=False),
+    Column("scoring_runs", Integer, nullable=False, default=0),
+    Column("current_rows", BigInteger, nullable=False, default=0),
+    Column("labelled_rows", BigInteger, nullable=False, default=0),
+    Column("reference_source", Text),
+    Column("reference_uri", Text),
+    Column("report_uris", Json, nullable=False, default=list),
+    Column("metrics", Json, nullable=False, default=dict),
+    Column("mlflow_run_id", Text),
+    Column("correlation_id", Text, nullable=False),
+    Column("created_at", TZ, nullable=False),
+)
+
+# 005 (scorer): progress of large batches split into chunk tasks.
+scoring_jobs = Table(
+    "scoring_jobs",
+    metadata,
+    Column("run_id", Text, primary_key=True),
+    Column("input_bucket", Text, nullable=False),
+    Column("input_key", Text, nullable=False),
+    Column("input_etag", Text, nullable=False),
+    Column("model_name", Text, nullable=False),
+    Column("model_version", Text, nullable=False),
+    Column("chunk_count", Integer, nullable=False),
+    Column("has_target", Boolean, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("assembler_chunk", Integer),
+    Column("correlation_id", Text, nullable=False),
+    Column("started_at", TZ, nullable=False),
+    Column("updated_at", TZ, nullable=False),
+)
+
+scoring_chunks = Table(
+    "scoring_chunks",
+    metadata,
+    Column("run_id", Text, ForeignKey(f"{SCHEMA}.scoring_jobs.run_id"), nullable=False),
+    Column("chunk_index", Integer, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("part_key", Text, nullable=False),
+    Column("finished_at", TZ, nullable=False),
+    PrimaryKeyConstraint("run_id", "chunk_index"),
 )

@@ -1,0 +1,278 @@
+"""Live performance: labelled predictions -> metrics, segment rows and PerformanceDegraded.
+
+Two sources of outcomes: a labels file (ids and targets, joined to whichever predictions scored
+those ids, per model version) and a scored batch that carried its own target.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import pandas as pd
+from sqlalchemy import Engine, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from churnops_common.db.engine import is_sqlite
+from churnops_common.db.tables import model_promotions, performance_metrics, segment_metrics
+from churnops_common.events import Event, ObjectRef, PerformanceDegraded, stable_id
+from churnops_common.runtime import Runtime
+from churnops_common.settings import Settings
+from churnops_monitor.metrics import PerformanceMetrics, evaluate
+from churnops_monitor.segments import SegmentRow, default_segment_columns
+from churnops_monitor.segments import segment_metrics as compute_segments
+from churnops_monitor.sources import (
+    SCORE,
+    list_scoring_runs,
+    read_inputs,
+    read_predictions_if_present,
+)
+
+log = logging.getLogger(__name__)
+
+# How many of the latest scoring runs a labels file is matched against.
+LABEL_LOOKBACK_RUNS = 200
+# Columns of the predictions contract that describe the prediction, not the customer.
+PREDICTION_META = frozenset(
+    {
+        SCORE,
+        "risk_band",  # a function of the score: as a segment it would only restate it
+        "model_name",
+        "model_version",
+        "reason_1",
+        "reason_2",
+        "reason_3",
+        "reason_1_contribution",
+        "reason_2_contribution",
+        "reason_3_contribution",
+        "input_object",
+        "input_etag",
+        "outcome_date",
+    }
+)
+Source = Literal["labels", "batch"]
+
+
+@dataclass
+class LabelledSet:
+    """One model version's predictions with their outcomes (and features where available)."""
+
+    model_name: str
+    model_version: str
+    frame: pd.DataFrame
+    scoring_run_ids: list[str] = field(default_factory=list)
+    unmatched_rows: int = 0
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    run_id: str
+    labelled: LabelledSet
+    metrics: PerformanceMetrics
+    segments: list[SegmentRow]
+    degraded: list[tuple[str, float, float]]  # (metric, value, threshold)
+
+
+def segment_columns_for(frame: pd.DataFrame, settings: Settings) -> list[str]:
+    configured = [c.strip() for c in settings.monitor_segment_columns.split(",") if c.strip()]
+    if configured:
+        return [c for c in configured if c in frame.columns]
+    exclude = PREDICTION_META | {settings.id_column, settings.target_column}
+    return default_segment_columns(frame, exclude)
+
+
+def degraded_checks(
+    metrics: PerformanceMetrics, settings: Settings
+) -> list[tuple[str, float, float]]:
+    """Metrics below their threshold; none on too few labelled rows to judge."""
+    if metrics.rows < settings.monitor_min_labelled_rows:
+        return []
+    checks = (
+        ("pr_auc", metrics.pr_auc, settings.monitor_min_pr_auc),
+        ("roc_auc", metrics.roc_auc, settings.monitor_min_roc_auc),
+    )
+    return [
+        (name, value, limit) for name, value, limit in checks if value is not None and value < limit
+    ]
+
+
+def evaluate_set(labelled: LabelledSet, run_id: str, settings: Settings) -> Evaluation:
+    frame, target = labelled.frame, settings.target_column
+    metrics = evaluate(
+        frame[target].to_numpy(),
+        frame[SCORE].to_numpy(),
+        threshold=settings.monitor_decision_threshold,
+        top_k_share=settings.monitor_top_k_share,
+    )
+    segments = compute_segments(
+        frame,
+        target=target,
+        score=SCORE,
+        threshold=settings.monitor_decision_threshold,
+        columns=segment_columns_for(frame, settings),
+    )
+    return Evaluation(run_id, labelled, metrics, segments, degraded_checks(metrics, settings))
+
+
+def performance_run_id(source: ObjectRef, model_name: str, model_version: str) -> str:
+    return str(stable_id("performance", source.versioned_uri, model_name, model_version))
+
+
+def _insert(engine: Engine) -> Any:
+    return sqlite_insert if is_sqlite(engine) else pg_insert
+
+
+def _outcome_range(frame: pd.DataFrame) -> tuple[Any, Any]:
+    if "outcome_date" not in frame or frame["outcome_date"].isna().all():
+        return None, None
+    return frame["outcome_date"].min().to_pydatetime(), frame["outcome_date"].max().to_pydatetime()
+
+
+def store_evaluation(
+    engine: Engine, ev: Evaluation, source: Source, ref: ObjectRef, correlation_id: str
+) -> None:
+    """Write the metrics row and its segment rows; a second write of the same run is a no-op."""
+    now = datetime.now(UTC)
+    outcome_from, outcome_to = _outcome_range(ev.labelled.frame)
+    row = {
+        "run_id": ev.run_id,
+        "source": source,
+        "source_bucket": ref.bucket,
+        "source_key": ref.key,
+        "source_etag": ref.etag,
+        "model_name": ev.labelled.model_name,
+        "model_version": ev.labelled.model_version,
+        "scoring_run_ids": ev.labelled.scoring_run_ids,
+        "unmatched_rows": ev.labelled.unmatched_rows,
+        **ev.metrics.as_row(),
+        "outcome_from": outcome_from,
+        "outcome_to": outcome_to,
+        "degraded_metrics": [name for name, _, _ in ev.degraded],
+        "degraded_emitted": False,
+        "correlation_id": correlation_id,
+        "computed_at": now,
+    }
+    insert = _insert(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(performance_metrics)
+            .values(**row)
+            .on_conflict_do_nothing(index_elements=["run_id"])
+        )
+        for seg in ev.segments:
+            conn.execute(
+                insert(segment_metrics)
+                .values(
+                    run_id=ev.run_id,
+                    model_version=ev.labelled.model_version,
+                    computed_at=now,
+                    **seg.model_dump(),
+                )
+                .on_conflict_do_nothing(
+                    index_elements=["run_id", "segment_column", "segment_value"]
+                )
+            )
+
+
+def champion_version(engine: Engine, model_name: str) -> str | None:
+    """The latest promoted version from the audit trail, or the version that scored last."""
+    with engine.connect() as conn:
+        promoted = conn.execute(
+            select(model_promotions.c.challenger_version)
+            .where(
+                model_promotions.c.model_name == model_name,
+                model_promotions.c.decision == "promoted",
+            )
+            .order_by(model_promotions.c.decided_at.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+    if promoted is not None:
+        return str(promoted)
+    latest = [r for r in list_scoring_runs(engine, limit=20) if r.model_name == model_name]
+    return latest[0].model_version if latest else None
+
+
+def _already_alerted(engine: Engine, model_name: str, model_version: str) -> bool:
+    with engine.connect() as conn:
+        return (
+            conn.execute(
+                select(performance_metrics.c.run_id)
+                .where(
+                    performance_metrics.c.model_name == model_name,
+                    performance_metrics.c.model_version == model_version,
+                    performance_metrics.c.degraded_emitted.is_(True),
+                )
+                .limit(1)
+            ).first()
+            is not None
+        )
+
+
+def degraded_followups(
+    runtime: Runtime, event: Event, evaluations: list[Evaluation], live_version: str | None
+) -> list[Event]:
+    """PerformanceDegraded for the live version, once per version (a retrain is enough).
+
+    Only the live model triggers: an old version's poor score on late labels is history, and
+    asking for a retrain because of it would be noise.
+    """
+    followups: list[Event] = []
+    for ev in evaluations:
+        name, version = ev.labelled.model_name, ev.labelled.model_version
+        if not ev.degraded or version != live_version:
+            continue
+        if _already_alerted(runtime.engine, name, version):
+            log.info("%s v%s already reported degraded; not again", name, version)
+            continue
+        metric, value, threshold = ev.degraded[0]  # PR-AUC first: the platform's key metric
+        followups.append(
+            event.derive(
+                PerformanceDegraded,
+                f"{name}:{version}",
+                model_name=name,
+                model_version=version,
+                metric=metric,
+                value=value,
+                threshold=threshold,
+            )
+        )
+        with runtime.engine.begin() as conn:
+            conn.execute(
+                update(performance_metrics)
+                .where(performance_metrics.c.run_id == ev.run_id)
+                .values(degraded_emitted=True)
+            )
+    return followups
+
+
+def join_labels(runtime: Runtime, labels: pd.DataFrame) -> list[LabelledSet]:
+    """Per model version, the latest prediction of each labelled id, with its input features."""
+    settings = runtime.settings
+    id_col, target = settings.id_column, settings.target_column
+    wanted = set(labels[id_col])
+    sets: dict[tuple[str, str], LabelledSet] = {}
+    for run in list_scoring_runs(runtime.engine, limit=LABEL_LOOKBACK_RUNS):
+        preds = read_predictions_if_present(runtime.store, run.predictions_uri, id_col)
+        if preds is None:
+            continue
+        key = (run.model_name, run.model_version)
+        taken = set(sets[key].frame[id_col]) if key in sets else set()
+        hit = preds[preds[id_col].isin(wanted) & ~preds[id_col].isin(taken)]
+        if hit.empty:
+            continue
+        hit = hit.drop(columns=[target], errors="ignore").merge(labels, on=id_col)
+        inputs = read_inputs(runtime.store, run, id_col)
+        if inputs is not None:
+            extra = [c for c in inputs.columns if c not in hit.columns and c != target]
+            hit = hit.merge(inputs[[id_col, *extra]], on=id_col, how="left")
+        if key in sets:
+            sets[key].frame = pd.concat([sets[key].frame, hit], ignore_index=True)
+            sets[key].scoring_run_ids.append(run.run_id)
+        else:
+            sets[key] = LabelledSet(run.model_name, run.model_version, hit, [run.run_id])
+    for labelled in sets.values():
+        labelled.unmatched_rows = len(wanted) - len(labelled.frame)
+    return list(sets.values())

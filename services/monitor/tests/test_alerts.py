@@ -1,0 +1,204 @@
+"""Alerts go to a real HTTP server on 127.0.0.1 started by the test; failing and slow endpoints
+must leave the pipeline running and the alert recorded as failed."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from churnops_common.db.tables import alerts
+from churnops_common.embedded import EmbeddedPlatform
+from churnops_common.events import (
+    DataRejected,
+    ModelPromoted,
+    ModelRejected,
+    ObjectRef,
+    PerformanceDegraded,
+    PsiBreached,
+)
+
+
+class Hook:
+    """What the webhook server received, and how it should answer."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.status = 200
+        self.delay_s = 0.0
+        self.release = threading.Event()
+
+
+@pytest.fixture
+def hook() -> Iterator[tuple[Hook, str]]:
+    state = Hook()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            state.bodies.append(json.loads(body))
+            if state.delay_s:
+                state.release.wait(state.delay_s)  # a slow endpoint, released at teardown
+            self.send_response(state.status)
+            self.end_headers()
+            self.wfile.write(b"ok" if state.status < 300 else b"boom")
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state, f"http://127.0.0.1:{server.server_address[1]}/hooks/alerts"
+    state.release.set()
+    server.shutdown()
+    server.server_close()
+
+
+OBJ = ObjectRef(bucket="landing", key="new_data/batch-7.csv", etag="abc123")
+
+
+def _events() -> list[Any]:
+    return [
+        PsiBreached.start_chain(
+            "psi",
+            object=OBJ,
+            quality_run_id="q1",
+            features={"age": 0.31, "region": 0.25},
+            max_psi=0.31,
+            threshold=0.2,
+        ),
+        DataRejected.start_chain(
+            "rej", object=OBJ, kind="new_data", quality_run_id="q2", reason="no customer_id column"
+        ),
+        PerformanceDegraded.start_chain(
+            "deg",
+            model_name="churn-model",
+            model_version="3",
+            metric="pr_auc",
+            value=0.31,
+            threshold=0.4,
+        ),
+        ModelPromoted.start_chain(
+            "pro",
+            model_name="churn-model",
+            model_version="4",
+            model_uri="models:/churn-model/4",
+            challenger_pr_auc=0.61,
+            champion_pr_auc=0.55,
+            previous_version="3",
+        ),
+        ModelRejected.start_chain(
+            "mrej",
+            model_name="churn-model",
+            model_version="5",
+            challenger_pr_auc=0.5,
+            champion_pr_auc=0.61,
+            reason="not better by 0.01",
+        ),
+    ]
+
+
+def _alert_rows(platform: EmbeddedPlatform) -> dict[str, Any]:
+    with platform.runtime.engine.connect() as conn:
+        return {row.kind: row for row in conn.execute(select(alerts))}
+
+
+def test_every_alert_kind_is_delivered_and_recorded(
+    make_platform: Callable[..., EmbeddedPlatform], hook: tuple[Hook, str]
+) -> None:
+    state, url = hook
+    platform = make_platform(alert_webhook_url=url)
+    for event in _events():
+        platform.publish(event)
+    assert platform.run() == 5
+    rows = _alert_rows(platform)
+    assert set(rows) == {
+        "PsiBreached",
+        "DataRejected",
+        "PerformanceDegraded",
+        "ModelPromoted",
+        "ModelRejected",
+    }
+    assert {r.status for r in rows.values()} == {"sent"}
+    texts = [b["text"] for b in state.bodies]
+    assert len(texts) == 5
+    assert any("max PSI 0.310" in t and "age=0.310" in t for t in texts)
+    assert any("no customer_id column" in t for t in texts)
+    assert any("v4 is the champion" in t for t in texts)
+    assert rows["PsiBreached"].payload["quality_run_id"] == "q1"
+
+    # The same events again (a redelivery with new ids): each alert key pages nobody twice.
+    for event in _events():
+        platform.publish(event.model_copy(update={"event_id": event.event_id + "-again"}))
+    platform.run()
+    assert len(state.bodies) == 5
+
+
+def test_failing_endpoint_is_retried_then_recorded_failed(
+    make_platform: Callable[..., EmbeddedPlatform], hook: tuple[Hook, str]
+) -> None:
+    state, url = hook
+    state.status = 500
+    platform = make_platform(alert_webhook_url=url, alert_max_attempts=3, alert_timeout_s=2)
+    platform.publish(_events()[1])
+    platform.run()
+    row = _alert_rows(platform)["DataRejected"]
+    assert row.status == "failed"
+    assert row.attempts == 3
+    assert "HTTP 500" in row.error
+    assert url not in row.error
+    assert len(state.bodies) == 3
+
+
+def test_slow_endpoint_does_not_stall_the_pipeline(
+    make_platform: Callable[..., EmbeddedPlatform], hook: tuple[Hook, str]
+) -> None:
+    state, url = hook
+    state.delay_s = 30.0
+    platform = make_platform(
+        alert_webhook_url=url, alert_max_attempts=2, alert_timeout_s=0.3, alert_budget_s=2.0
+    )
+    started = time.monotonic()
+    platform.publish(_events()[0])
+    outcomes: list[str] = []
+    platform.run(on_outcome=lambda _task, outcome: outcomes.append(outcome.status))
+    assert outcomes == ["done"]  # the handler returned normally; nothing dead-lettered
+    row = _alert_rows(platform)["PsiBreached"]
+    assert row.status == "failed"
+    assert "timed out" in row.error
+    assert row.attempts == 2
+    # Sanity only: far below the endpoint's 30 s delay.
+    assert time.monotonic() - started < 20
+
+
+def test_no_url_records_a_skipped_alert_and_sends_nothing(
+    make_platform: Callable[..., EmbeddedPlatform], hook: tuple[Hook, str]
+) -> None:
+    state, _ = hook
+    platform = make_platform()
+    platform.publish(_events()[3])
+    platform.run()
+    row = _alert_rows(platform)["ModelPromoted"]
+    assert row.status == "skipped"
+    assert row.attempts == 0
+    assert state.bodies == []
+
+
+def test_unreachable_endpoint_is_a_failed_alert(
+    make_platform: Callable[..., EmbeddedPlatform],
+) -> None:
+    # Port 9 (discard) on 127.0.0.1: connection refused at once.
+    platform = make_platform(alert_webhook_url="http://127.0.0.1:9/x", alert_max_attempts=2)
+    platform.publish(_events()[2])
+    platform.run()
+    row = _alert_rows(platform)["PerformanceDegraded"]
+    assert row.status == "failed"
+    assert "ConnectError" in row.error
