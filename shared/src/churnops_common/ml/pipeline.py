@@ -33,8 +33,9 @@ def as_number(series: pd.Series) -> pd.Series:
     """Numbers, including numbers stored as text with blanks (Telco's TotalCharges)."""
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         return series.astype("float64")
-    text = series.astype("string").str.strip().replace("", pd.NA)
-    return pd.to_numeric(text, errors="coerce").astype("float64")
+    text = series.astype("string").str.strip()
+    numbers = pd.to_numeric(text.mask(text == ""), errors="coerce")
+    return pd.Series(numbers, index=series.index, name=series.name, dtype="float64")
 
 
 def looks_numeric(series: pd.Series, min_share: float = 0.95) -> bool:
@@ -103,7 +104,9 @@ class TabularPreprocessor:
             dtype = pd.CategoricalDtype(categories)
             if column in frame:
                 values = frame[column].astype("string").str.strip()
-                out[self.names[column]] = pd.Categorical(values, dtype=dtype)
+                # An unseen category becomes missing (explicitly: pandas 4 will refuse it).
+                known = values.where(values.isin(categories))
+                out[self.names[column]] = pd.Categorical(known, dtype=dtype)
             else:
                 out[self.names[column]] = pd.Categorical([None] * n, dtype=dtype)
         return pd.DataFrame(out, index=frame.index)

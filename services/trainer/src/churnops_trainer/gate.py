@@ -1,0 +1,78 @@
+"""The promotion gate: challenger and champion on the same holdout, and its audit row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from churnops_common.db.engine import is_sqlite
+from churnops_common.db.tables import model_promotions
+
+
+@dataclass(frozen=True)
+class Decision:
+    promote: bool
+    reason: str
+    challenger_pr_auc: float
+    champion_pr_auc: float | None
+    champion_version: str | None
+
+
+def decide(
+    challenger_pr_auc: float,
+    champion_version: str | None,
+    champion_pr_auc: float | None,
+    margin: float,
+) -> Decision:
+    """Promote when there is no champion, or the challenger beats it by at least `margin`."""
+    if champion_version is None or champion_pr_auc is None:
+        return Decision(True, "no champion yet", challenger_pr_auc, None, None)
+    needed = champion_pr_auc + margin
+    gain = challenger_pr_auc - champion_pr_auc
+    if challenger_pr_auc >= needed:
+        reason = (
+            f"challenger PR-AUC {challenger_pr_auc:.4f} beats champion v{champion_version}"
+            f" {champion_pr_auc:.4f} by {gain:+.4f} (margin {margin:.4f})"
+        )
+        return Decision(True, reason, challenger_pr_auc, champion_pr_auc, champion_version)
+    reason = (
+        f"challenger PR-AUC {challenger_pr_auc:.4f} does not beat champion"
+        f" v{champion_version} {champion_pr_auc:.4f} by the margin {margin:.4f}"
+        f" (difference {gain:+.4f})"
+    )
+    return Decision(False, reason, challenger_pr_auc, champion_pr_auc, champion_version)
+
+
+def record(
+    engine: Engine,
+    model_name: str,
+    challenger_version: str,
+    decision: Decision,
+    trigger: str,
+    correlation_id: str,
+) -> None:
+    """One audit row per decision; a second run for the same version leaves the first row."""
+    values = {
+        "model_name": model_name,
+        "challenger_version": challenger_version,
+        "champion_version": decision.champion_version,
+        "challenger_pr_auc": decision.challenger_pr_auc,
+        "champion_pr_auc": decision.champion_pr_auc,
+        "decision": "promoted" if decision.promote else "rejected",
+        "reason": decision.reason,
+        "trigger": trigger,
+        "correlation_id": correlation_id,
+        "decided_at": datetime.now(UTC),
+    }
+    insert = sqlite_insert if is_sqlite(engine) else pg_insert
+    statement = (
+        insert(model_promotions)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["model_name", "challenger_version"])
+    )
+    with engine.begin() as conn:
+        conn.execute(statement)

@@ -1,0 +1,165 @@
+"""Retrain guards: one training at a time, a cooldown, a minimum of new labelled rows.
+
+The lock is a Postgres session advisory lock in stack mode (it dies with the connection, so a
+killed worker frees it) and an OS file lock in embedded mode (it dies with the process). The
+`training_runs` table remembers each training, which the cooldown and the minimum read.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, func, select, text, update
+
+from churnops_common.db.engine import is_sqlite
+from churnops_common.db.tables import quality_runs, training_runs
+from churnops_common.settings import Settings
+
+# Triggers that drift or live performance raise on their own: they get the loop guards.
+AUTOMATIC_TRIGGERS = frozenset({"drift", "performance"})
+LABELLED_KINDS = ("new_data", "labels")
+
+
+def _lock_id(model_name: str) -> int:
+    digest = hashlib.blake2b(f"churnops-training\x1f{model_name}".encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "big", signed=True)
+
+
+@contextmanager
+def training_lock(engine: Engine, settings: Settings, *, wait: bool) -> Iterator[bool]:
+    """Yield True while this process holds the model's training lock (False: someone else)."""
+    if is_sqlite(engine):
+        with _file_lock(settings, wait=wait) as held:
+            yield held
+        return
+    lock_id = _lock_id(settings.mlflow_model_name)
+    with engine.connect() as conn:
+        if wait:
+            conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": lock_id})
+            held = True
+        else:
+            held = bool(
+                conn.execute(text("SELECT pg_try_advisory_lock(:id)"), {"id": lock_id}).scalar()
+            )
+        conn.commit()
+        try:
+            yield held
+        finally:
+            if held:
+                conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": lock_id})
+                conn.commit()
+
+
+@contextmanager
+def _file_lock(settings: Settings, *, wait: bool) -> Iterator[bool]:
+    settings.churnops_home.mkdir(parents=True, exist_ok=True)
+    path = settings.churnops_home / f"training-{settings.mlflow_model_name}.lock"
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def last_training_start(
+    engine: Engine, model_name: str, triggers: frozenset[str] | None = None
+) -> datetime | None:
+    """When the last finished (or still running) training of the model started."""
+    query = select(func.max(training_runs.c.started_at)).where(
+        training_runs.c.model_name == model_name, training_runs.c.status.in_(["running", "done"])
+    )
+    if triggers is not None:
+        query = query.where(training_runs.c.trigger.in_(sorted(triggers)))
+    with engine.connect() as conn:
+        return _utc(conn.execute(query).scalar())
+
+
+def labelled_rows_since(engine: Engine, since: datetime | None) -> int:
+    """Rows of accepted labelled batches validated after `since` (all of them when None)."""
+    query = select(func.coalesce(func.sum(quality_runs.c.rows), 0)).where(
+        quality_runs.c.status == "accepted",
+        quality_runs.c.has_target.is_(True),
+        quality_runs.c.kind.in_(LABELLED_KINDS),
+    )
+    if since is not None:
+        query = query.where(quality_runs.c.created_at > since)
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar() or 0)
+
+
+def why_not_retrain(
+    engine: Engine, settings: Settings, trigger: str, now: datetime | None = None
+) -> str | None:
+    """None when a retrain may start; otherwise the reason it is skipped."""
+    if trigger not in AUTOMATIC_TRIGGERS:
+        return None  # schedule, manual and a new training set bypass the loop guards
+    now = now or datetime.now(UTC)
+    name = settings.mlflow_model_name
+    last_auto = last_training_start(engine, name, AUTOMATIC_TRIGGERS)
+    cooldown = timedelta(seconds=settings.retrain_cooldown_s)
+    if last_auto is not None and now - last_auto < cooldown:
+        wait_s = int((last_auto + cooldown - now).total_seconds())
+        return (
+            f"cooldown: the last {'/'.join(sorted(AUTOMATIC_TRIGGERS))} retrain started"
+            f" {last_auto.isoformat()}; next allowed in {wait_s} s"
+        )
+    new_rows = labelled_rows_since(engine, last_training_start(engine, name))
+    if new_rows < settings.retrain_min_new_labelled_rows:
+        return (
+            f"only {new_rows} new labelled row(s) since the last training;"
+            f" {settings.retrain_min_new_labelled_rows} needed (RETRAIN_MIN_NEW_LABELLED_ROWS)"
+        )
+    return None
+
+
+def start_run(
+    engine: Engine,
+    model_name: str,
+    trigger: str,
+    correlation_id: str,
+    status: str = "running",
+    detail: str | None = None,
+) -> str:
+    run_id = str(uuid.uuid4())
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            training_runs.insert().values(
+                run_id=run_id,
+                model_name=model_name,
+                trigger=trigger,
+                status=status,
+                detail=detail,
+                data_objects=[],
+                correlation_id=correlation_id,
+                started_at=now,
+                finished_at=None if status == "running" else now,
+            )
+        )
+    return run_id
+
+
+def finish_run(engine: Engine, run_id: str, status: str, **values: Any) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            update(training_runs)
+            .where(training_runs.c.run_id == run_id)
+            .values(status=status, finished_at=datetime.now(UTC), **values)
+        )

@@ -1,0 +1,211 @@
+"""MLflow: the training run (params, metrics, figures), the registered version and its aliases.
+
+Aliases only (`champion`, `challenger`); registry stages are deprecated. The champion is always
+loaded by its version number, so a promotion racing with a load cannot mix two versions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from churnops_common.ml.pipeline import ChurnPipeline
+from churnops_common.mlflow_setup import configure_mlflow
+from churnops_common.settings import Settings
+
+log = logging.getLogger(__name__)
+EXPERIMENT = "churnops-training"
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+
+@dataclass(frozen=True)
+class Champion:
+    version: str
+    pipeline: ChurnPipeline
+
+
+def _client(settings: Settings) -> Any:
+    from mlflow import MlflowClient
+
+    configure_mlflow(settings)
+    return MlflowClient()
+
+
+def pip_requirements() -> list[str]:
+    """The libraries a ChurnPipeline needs to load and predict, pinned to this environment."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    pinned = []
+    for package in (
+        "churnops-common",
+        "lightgbm",
+        "xgboost-cpu",
+        "scikit-learn",
+        "pandas",
+        "numpy",
+        "cloudpickle",
+    ):
+        try:
+            pinned.append(f"{package}=={version(package)}")
+        except PackageNotFoundError:
+            continue
+    return pinned
+
+
+def allow_loading() -> None:
+    """MLflow 3.17 refuses to unpickle any sklearn-flavour model without this flag. We only load
+    from our own registry (the one the trainer registered into), so the flag is safe here."""
+    os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "true"
+
+
+def _experiment_id(settings: Settings) -> str:
+    """The training experiment; embedded mode keeps its artifacts under CHURNOPS_HOME."""
+    client = _client(settings)
+    found = client.get_experiment_by_name(EXPERIMENT)
+    if found is not None:
+        return str(found.experiment_id)
+    location = None
+    if not settings.is_stack:
+        location = (settings.churnops_home / "mlruns").resolve().as_uri()
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.create_experiment(EXPERIMENT, artifact_location=location))
+    except MlflowException:  # created meanwhile by another process
+        return str(client.get_experiment_by_name(EXPERIMENT).experiment_id)
+
+
+def load_champion(settings: Settings) -> Champion | None:
+    """The current champion, or None when no version holds the alias yet."""
+    import mlflow.sklearn
+    from mlflow.exceptions import MlflowException
+
+    client = _client(settings)
+    try:
+        version = client.get_model_version_by_alias(settings.mlflow_model_name, CHAMPION)
+    except MlflowException as exc:
+        if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
+            return None
+        raise
+    uri = f"models:/{settings.mlflow_model_name}/{version.version}"
+    allow_loading()
+    pipeline = mlflow.sklearn.load_model(uri)
+    return Champion(str(version.version), pipeline)
+
+
+def signature_of(pipeline: ChurnPipeline, example: pd.DataFrame) -> Any:
+    """Explicit signature: one optional column per input column, typed as the raw data is."""
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import ColSpec, Schema, TensorSpec
+
+    specs: list[ColSpec | TensorSpec] = []
+    for column in pipeline.input_columns:
+        series = example[column]
+        if pd.api.types.is_bool_dtype(series):
+            kind = "boolean"
+        elif pd.api.types.is_numeric_dtype(series):
+            kind = "double"
+        else:
+            kind = "string"
+        specs.append(ColSpec(kind, column, required=False))
+    return ModelSignature(inputs=Schema(specs), outputs=Schema([ColSpec("long")]))
+
+
+def input_example(pipeline: ChurnPipeline, frame: pd.DataFrame, rows: int = 5) -> pd.DataFrame:
+    """A few raw rows; never a pandas `category` column (it breaks MLflow's schema inference)."""
+    example = frame[pipeline.input_columns].head(rows * 20)
+    complete = example.dropna()
+    example = (complete if len(complete) >= rows else example).head(rows).copy()
+    for column in example.columns:
+        series = example[column]
+        if isinstance(series.dtype, pd.CategoricalDtype) or not (
+            pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
+        ):
+            example[column] = (
+                series.astype(object)
+                .where(series.notna(), None)
+                .map(lambda v: None if v is None else str(v))
+            )
+        elif pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            example[column] = series.astype("float64")
+    return example.reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class LoggedVersion:
+    version: str
+    run_id: str
+    model_uri: str
+
+
+def log_training(
+    settings: Settings,
+    pipeline: ChurnPipeline,
+    raw_train: pd.DataFrame,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    figures: dict[str, Any],
+    tables: dict[str, pd.DataFrame],
+    tags: dict[str, str],
+) -> LoggedVersion:
+    """One MLflow run with everything, and a registered model version tagged with `tags`."""
+    import mlflow
+    import mlflow.sklearn
+
+    mlflow.set_experiment(experiment_id=_experiment_id(settings))
+    example = input_example(pipeline, raw_train)
+    with mlflow.start_run(run_name=f"train-{tags.get('trigger', 'manual')}") as run:
+        mlflow.set_tags(tags)
+        mlflow.log_params({k: _param(v) for k, v in params.items()})
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(v)})
+        for name, fig in figures.items():
+            mlflow.log_figure(fig, f"plots/{name}.png")
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, table in tables.items():
+                path = Path(tmp) / f"{name}.csv"
+                table.to_csv(path)
+                mlflow.log_artifact(str(path), "tables")
+        info = mlflow.sklearn.log_model(
+            pipeline,
+            name="model",
+            signature=signature_of(pipeline, example),
+            input_example=example,
+            registered_model_name=settings.mlflow_model_name,
+            # skops cannot vouch for LightGBM/XGBoost objects; loading is gated by
+            # MLFLOW_ALLOW_PICKLE_DESERIALIZATION either way (see allow_loading).
+            serialization_format="cloudpickle",
+            # Explicit: MLflow would otherwise infer them by reloading the model in a
+            # subprocess, which costs seconds per training.
+            pip_requirements=pip_requirements(),
+        )
+    version = str(info.registered_model_version)
+    client = _client(settings)
+    for key, value in tags.items():
+        client.set_model_version_tag(settings.mlflow_model_name, version, key, value)
+    return LoggedVersion(
+        version, run.info.run_id, f"models:/{settings.mlflow_model_name}/{version}"
+    )
+
+
+def _param(value: Any) -> str | float | int:
+    if isinstance(value, float | int):
+        return value
+    return json.dumps(value) if isinstance(value, list | dict | tuple) else str(value)
+
+
+def set_alias(settings: Settings, alias: str, version: str) -> None:
+    _client(settings).set_registered_model_alias(settings.mlflow_model_name, alias, version)
+
+
+def tag_version(settings: Settings, version: str, tags: dict[str, str]) -> None:
+    client = _client(settings)
+    for key, value in tags.items():
+        client.set_model_version_tag(settings.mlflow_model_name, version, key, value)

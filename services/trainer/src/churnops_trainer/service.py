@@ -1,0 +1,308 @@
+"""One training, end to end: tune, score on the holdout, log, register, gate, publish objects.
+
+Shared by the event handlers and `churnops train`; neither knows how the other got its data.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pandas as pd
+
+from churnops_common.events import ObjectRef
+from churnops_common.ml.pipeline import ChurnPipeline, Family
+from churnops_common.runtime import Runtime
+from churnops_common.settings import Settings
+from churnops_trainer import gate, plots, registry
+from churnops_trainer.data import TrainingData
+from churnops_trainer.metrics import Metrics, evaluate
+from churnops_trainer.search import Challenger, SearchConfig, tune
+
+log = logging.getLogger(__name__)
+CONTRIBUTION_SAMPLE_ROWS = 2000
+MAX_TAG_CHARS = 5000
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    version: str
+    model_uri: str
+    run_id: str
+    decision: gate.Decision
+    family: Family
+    holdout: Metrics
+    champion_holdout: Metrics | None
+    training_data: ObjectRef
+    pipeline_object: ObjectRef
+    training_rows: int
+    holdout_rows: int
+
+    @property
+    def promoted(self) -> bool:
+        return self.decision.promote
+
+
+def optuna_storage(settings: Settings) -> str | None:
+    """Stack mode keeps studies in Postgres (inspectable); embedded mode keeps them in memory."""
+    if settings.optuna_storage_url:
+        return settings.optuna_storage_url
+    return settings.monitoring_url() if settings.is_stack else None
+
+
+def train_and_decide(
+    runtime: Runtime,
+    data: TrainingData,
+    *,
+    trigger: str,
+    correlation_id: str,
+    n_trials: int,
+    target: str,
+    id_column: str | None,
+    drop: tuple[str, ...] = (),
+) -> TrainingResult:
+    settings = runtime.settings
+    exclude = tuple(c for c in (target, id_column, *drop) if c)
+    config = SearchConfig(
+        n_trials=n_trials,
+        n_jobs=settings.trainer_n_jobs,
+        storage=optuna_storage(settings),
+        study_name=f"{settings.mlflow_model_name}-{uuid.uuid4().hex[:12]}",
+    )
+    y = data.train[target].astype(int)
+    started = time.perf_counter()
+    challenger = tune(data.train, y, exclude, config)
+    tuned_s = time.perf_counter() - started
+    pipeline = challenger.pipeline
+    pipeline.id_column, pipeline.target_column = id_column, target
+    y_holdout = data.holdout[target].astype(int).to_numpy()
+    holdout = evaluate(y_holdout, pipeline.churn_probability(data.holdout), pipeline.threshold)
+    champion = registry.load_champion(settings)
+    champion_holdout = None
+    if champion is not None:
+        champion_holdout = evaluate(
+            y_holdout,
+            champion.pipeline.churn_probability(data.holdout),
+            champion.pipeline.threshold,
+        )
+    decision = gate.decide(
+        holdout.pr_auc,
+        champion.version if champion else None,
+        champion_holdout.pr_auc if champion_holdout else None,
+        settings.pr_auc_shadow_threshold,
+    )
+    pipeline.metadata.update(
+        {
+            "trained_at": datetime.now(UTC).isoformat(),
+            "trigger": trigger,
+            "holdout": holdout.model_dump(),
+            "params": challenger.params,
+            "data_objects": data.data_objects,
+        }
+    )
+    tags = _version_tags(data, challenger, trigger, correlation_id)
+    logged = registry.log_training(
+        settings,
+        pipeline,
+        data.train,
+        _params(challenger, data, config),
+        _metrics(holdout, champion_holdout, challenger),
+        *_artifacts(challenger, data, holdout),
+        tags,
+    )
+    logged_s = time.perf_counter() - started - tuned_s
+    pipeline_ref, data_ref = _save_objects(runtime, pipeline, data, logged.version)
+    registry.set_alias(settings, registry.CHALLENGER, logged.version)
+    if decision.promote:
+        registry.set_alias(settings, registry.CHAMPION, logged.version)
+    registry.tag_version(
+        settings,
+        logged.version,
+        {
+            "decision": "promoted" if decision.promote else "rejected",
+            "decision_reason": decision.reason,
+            "pipeline_object": pipeline_ref.uri,
+            "training_data_object": data_ref.uri,
+        },
+    )
+    gate.record(
+        runtime.engine,
+        settings.mlflow_model_name,
+        logged.version,
+        decision,
+        trigger,
+        correlation_id,
+    )
+    log.info(
+        "trained v%s (%s, %d trials on %d rows: tuned in %.1f s, gated and logged in %.1f s,"
+        " %.1f s in all): holdout PR-AUC %.4f; %s",
+        logged.version,
+        challenger.family,
+        challenger.trials,
+        len(data.train),
+        tuned_s,
+        logged_s,
+        time.perf_counter() - started,
+        holdout.pr_auc,
+        decision.reason,
+    )
+    return TrainingResult(
+        version=logged.version,
+        model_uri=logged.model_uri,
+        run_id=logged.run_id,
+        decision=decision,
+        family=challenger.family,
+        holdout=holdout,
+        champion_holdout=champion_holdout,
+        training_data=data_ref,
+        pipeline_object=pipeline_ref,
+        training_rows=len(data.train),
+        holdout_rows=len(data.holdout),
+    )
+
+
+def _version_tags(
+    data: TrainingData, challenger: Challenger, trigger: str, correlation_id: str
+) -> dict[str, str]:
+    return {
+        "data_objects": _fit(",".join(data.data_objects)),
+        "training_rows": str(len(data.train)),
+        "holdout_rows": str(len(data.holdout)),
+        "labelled_rows": str(data.labelled_rows),
+        "holdout_from": data.holdout_from,
+        "trigger": trigger,
+        "correlation_id": correlation_id,
+        "family": challenger.family,
+    }
+
+
+def _fit(text: str, limit: int = MAX_TAG_CHARS) -> str:
+    """MLflow caps tag and param values; a long list keeps its head and says so."""
+    return text if len(text) <= limit else text[: limit - 20] + f"...(+{len(text) - limit + 20})"
+
+
+def _params(challenger: Challenger, data: TrainingData, config: SearchConfig) -> dict[str, Any]:
+    return {
+        "family": challenger.family,
+        **challenger.params,
+        "n_estimators": challenger.n_estimators,
+        "threshold": challenger.pipeline.threshold,
+        "n_trials": config.n_trials,
+        "trials_pruned": challenger.pruned,
+        "seed": config.seed,
+        "optuna_study": config.study_name or "",
+        "training_rows": len(data.train),
+        "holdout_rows": len(data.holdout),
+        "fit_rows": len(challenger.fit_index),
+        "validation_rows": len(challenger.validation_index),
+        "input_columns": _fit(",".join(challenger.pipeline.input_columns)),
+    }
+
+
+def _metrics(
+    holdout: Metrics, champion: Metrics | None, challenger: Challenger
+) -> dict[str, float]:
+    metrics = {f"holdout_{k}": float(v) for k, v in holdout.model_dump().items()}
+    metrics.update(
+        {
+            "roc_auc": holdout.roc_auc,
+            "pr_auc": holdout.pr_auc,
+            "log_loss": holdout.log_loss,
+            "brier": holdout.brier,
+            "f1": holdout.f1,
+            "validation_pr_auc": challenger.validation.pr_auc,
+            "validation_roc_auc": challenger.validation.roc_auc,
+        }
+    )
+    if champion is not None:
+        metrics.update(
+            {
+                "champion_holdout_pr_auc": champion.pr_auc,
+                "champion_holdout_roc_auc": champion.roc_auc,
+            }
+        )
+    return metrics
+
+
+def feature_importance(pipeline: ChurnPipeline) -> pd.Series:
+    """Gain importance per input column (the model's own, mapped back from feature names)."""
+    by_feature = dict(zip(pipeline.preprocessor.feature_names, pipeline.input_columns, strict=True))
+    if pipeline.family == "lightgbm":
+        gains = pipeline.model.booster_.feature_importance(importance_type="gain")
+        raw = dict(zip(pipeline.model.booster_.feature_name(), gains, strict=True))
+    else:
+        raw = pipeline.model.get_booster().get_score(importance_type="total_gain")
+    values = {column: float(raw.get(feature, 0.0)) for feature, column in by_feature.items()}
+    return pd.Series(values, name="gain").sort_values(ascending=False)
+
+
+def _artifacts(
+    challenger: Challenger, data: TrainingData, holdout: Metrics
+) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+    pipeline = challenger.pipeline
+    sample = data.holdout.head(CONTRIBUTION_SAMPLE_ROWS)
+    summary = plots.contribution_summary(pipeline.contributions(sample))
+    importance = feature_importance(pipeline)
+    proba = pipeline.churn_probability(data.holdout)
+    figures = {
+        "feature_importance": plots.importance_figure(importance, "Gain importance"),
+        "contributions": plots.contributions_figure(summary),
+        "calibration": plots.calibration_figure(
+            data.holdout[pipeline.target_column or ""].astype(int).to_numpy(), proba
+        ),
+        "optuna_history": plots.history_figure(challenger.study),
+    }
+    history = challenger.study.trials_dataframe(attrs=("number", "value", "state", "params"))
+    tables = {
+        "feature_importance": importance.to_frame(),
+        "contributions_summary": summary,
+        "optuna_trials": history.set_index("number"),
+    }
+    return figures, tables
+
+
+def _save_objects(
+    runtime: Runtime, pipeline: ChurnPipeline, data: TrainingData, version: str
+) -> tuple[ObjectRef, ObjectRef]:
+    """The .joblib mirror under models/pipelines/ and the training table as Parquet."""
+    settings = runtime.settings
+    bucket, name = settings.minio_models_bucket, settings.mlflow_model_name
+    runtime.store.ensure_buckets([bucket])
+    with tempfile.TemporaryDirectory() as tmp:
+        model_path = Path(tmp) / "pipeline.joblib"
+        joblib.dump(pipeline, model_path)
+        model_info = runtime.store.put_file(
+            bucket,
+            f"pipelines/{name}/v{version}/pipeline.joblib",
+            model_path,
+            "application/octet-stream",
+        )
+        table_path = Path(tmp) / "training.parquet"
+        _parquet_safe(data.train).to_parquet(table_path, index=False)
+        table_info = runtime.store.put_file(
+            bucket,
+            f"training-data/{name}/v{version}/training.parquet",
+            table_path,
+            "application/vnd.apache.parquet",
+        )
+    return (
+        ObjectRef(bucket=bucket, key=model_info.key, etag=model_info.etag, size=model_info.size),
+        ObjectRef(bucket=bucket, key=table_info.key, etag=table_info.etag, size=table_info.size),
+    )
+
+
+def _parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as strings: a column mixing numbers and text would not convert."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object:
+            out[column] = out[column].astype("string")
+    out.columns = [str(c) for c in out.columns]
+    return out

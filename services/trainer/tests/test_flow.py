@@ -1,0 +1,189 @@
+"""The handler path in embedded mode: train, register, gate, publish."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from churnops_common.db.tables import model_promotions, training_runs
+from churnops_common.embedded import EmbeddedPlatform
+from churnops_common.events import (
+    DataValidated,
+    ModelPromoted,
+    ModelRejected,
+    ObjectRef,
+    RetrainRequested,
+)
+from churnops_common.settings import Settings
+from churnops_common.synthetic import generate
+
+Land = Callable[..., ObjectRef]
+
+
+def _platform(settings: Settings) -> EmbeddedPlatform:
+    return EmbeddedPlatform(settings, services={"trainer"})
+
+
+def later(seconds: float) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+def _train_first(platform: EmbeddedPlatform, land: Land) -> ModelPromoted:
+    ref = land(platform.runtime, generate(1500, seed=1), "training/train-1.csv", "training")
+    platform.publish(
+        DataValidated.start_chain(
+            ref.versioned_uri,
+            object=ref,
+            kind="training",
+            quality_run_id="q1",
+            rows=1500,
+            has_target=True,
+        )
+    )
+    platform.run()
+    promoted = platform.events_of("ModelPromoted")
+    assert len(promoted) == 1, platform.bus.published
+    event = promoted[0]
+    assert isinstance(event, ModelPromoted)
+    return event
+
+
+def test_first_training_without_a_champion_is_promoted(
+    trainer_settings: Settings, land_table: Land
+) -> None:
+    import mlflow
+    from mlflow import MlflowClient
+
+    platform = _platform(trainer_settings)
+    event = _train_first(platform, land_table)
+
+    assert event.model_version == "1"
+    assert event.champion_pr_auc is None and event.previous_version is None
+    assert event.training_data is not None
+    store = platform.runtime.store
+    assert store.exists(event.training_data.bucket, event.training_data.key)
+    assert store.exists("models", "pipelines/churn-model/v1/pipeline.joblib")
+    with platform.runtime.engine.connect() as conn:
+        audit = conn.execute(sa.select(model_promotions)).one()
+        run = conn.execute(sa.select(training_runs)).one()
+    assert (audit.decision, audit.reason, audit.challenger_version) == (
+        "promoted",
+        "no champion yet",
+        "1",
+    )
+    assert audit.champion_pr_auc is None and audit.challenger_pr_auc == event.challenger_pr_auc
+    assert (run.status, run.trigger, run.model_version) == ("done", "new_training_data", "1")
+
+    client = MlflowClient()
+    version = client.get_model_version_by_alias("churn-model", "champion")
+    assert str(version.version) == "1"
+    assert version.tags["trigger"] == "new_training_data"
+    assert version.tags["correlation_id"] == event.correlation_id
+    assert "landing/training/train-1.csv@" in version.tags["data_objects"]
+    assert int(version.tags["training_rows"]) + int(version.tags["holdout_rows"]) == 1500
+    artifacts = {a.path for a in client.list_artifacts(version.run_id, "plots")}
+    assert {
+        "plots/feature_importance.png",
+        "plots/contributions.png",
+        "plots/calibration.png",
+        "plots/optuna_history.png",
+    } <= artifacts
+    metrics = client.get_run(version.run_id).data.metrics
+    assert {"roc_auc", "pr_auc", "log_loss", "brier", "f1"} <= set(metrics)
+
+    # The scorer's view: the registered pipeline loads and explains itself.
+    pipeline = mlflow.sklearn.load_model("models:/churn-model@champion")
+    batch = generate(50, seed=7).drop(columns=["churned"])
+    proba = pipeline.churn_probability(batch)
+    assert proba.shape == (50,) and np.all((proba >= 0) & (proba <= 1))
+    assert list(pipeline.contributions(batch).columns) == pipeline.input_columns
+    assert "customer_id" not in pipeline.input_columns
+
+
+def test_a_worse_challenger_is_not_promoted_and_the_audit_says_why(
+    trainer_settings: Settings, land_table: Land
+) -> None:
+    land = land_table
+    platform = _platform(trainer_settings)
+    _train_first(platform, land)
+    runtime = platform.runtime
+    # The new training set's labels are noise; the newest labelled batch is clean and supplies
+    # the holdout, so the challenger is judged on real outcomes.
+    noisy = generate(1500, seed=2)
+    noisy["churned"] = np.random.default_rng(0).permutation(noisy["churned"].to_numpy())
+    land(runtime, noisy, "training/train-2-noisy.csv", "training", at=later(1))
+    land(runtime, generate(300, seed=3), "new_data/labelled-1.csv", "new_data", at=later(2))
+    platform.publish(RetrainRequested.start_chain("manual-1", reason="manual"))
+    platform.run()
+
+    rejected = platform.events_of("ModelRejected")
+    assert len(rejected) == 1 and not platform.events_of("ModelPromoted")[1:]
+    event = rejected[0]
+    assert isinstance(event, ModelRejected)
+    assert event.champion_pr_auc is not None
+    assert (
+        event.challenger_pr_auc < event.champion_pr_auc + trainer_settings.pr_auc_shadow_threshold
+    )
+    with runtime.engine.connect() as conn:
+        audit = conn.execute(
+            sa.select(model_promotions).where(model_promotions.c.challenger_version == "2")
+        ).one()
+    assert audit.decision == "rejected"
+    assert audit.champion_version == "1"
+    assert audit.champion_pr_auc == pytest.approx(event.champion_pr_auc)
+    assert "does not beat champion v1" in audit.reason
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    assert str(client.get_model_version_by_alias("churn-model", "champion").version) == "1"
+    assert str(client.get_model_version_by_alias("churn-model", "challenger").version) == "2"
+
+
+def test_a_bad_training_set_is_dead_lettered_and_a_premature_drift_trigger_skipped(
+    trainer_settings: Settings, land_table: Land
+) -> None:
+    from churnops_common.db.tables import dead_letters
+    from churnops_common.events import PsiBreached
+
+    platform = _platform(trainer_settings)
+    bad = generate(300, seed=1).assign(churned="maybe")
+    ref = land_table(platform.runtime, bad, "training/bad.csv", "training")
+    platform.publish(
+        DataValidated.start_chain(
+            ref.versioned_uri,
+            object=ref,
+            kind="training",
+            quality_run_id="q",
+            rows=300,
+            has_target=True,
+        )
+    )
+    platform.publish(
+        PsiBreached.start_chain(
+            "psi-1",
+            object=ref,
+            quality_run_id="q",
+            features={"age": 0.5},
+            max_psi=0.5,
+            threshold=0.2,
+        )
+    )
+    platform.run()
+
+    assert not platform.events_of("ModelPromoted") and not platform.events_of("ModelRejected")
+    with platform.runtime.engine.connect() as conn:
+        parked = conn.execute(sa.select(dead_letters)).one()
+        runs = conn.execute(
+            sa.select(training_runs.c.trigger, training_runs.c.status, training_runs.c.detail)
+        ).all()
+    assert "target column 'churned' is not binary" in parked.error
+    assert {(r.trigger, r.status) for r in runs} == {
+        ("new_training_data", "failed"),
+        ("drift", "skipped"),
+    }
+    skipped = next(r for r in runs if r.status == "skipped")
+    assert "new labelled row" in skipped.detail

@@ -1,0 +1,118 @@
+"""Binary targets and the `churnops train` command's errors and JSON line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from churnops_common.cli import main
+from churnops_common.synthetic import generate
+from churnops_trainer.target import TargetError, binary_target
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([0, 1, 1, 0], [0, 1, 1, 0]),
+        (["Yes", "no", " YES ", "No"], [1, 0, 1, 0]),
+        ([True, False, True, True], [1, 0, 1, 1]),
+        (["true", "FALSE", "1", "0"], [1, 0, 1, 0]),
+        ([1.0, 0.0, 0.0, 1.0], [1, 0, 0, 1]),
+    ],
+)
+def test_binary_targets_in_every_spelling(values: list[object], expected: list[int]) -> None:
+    frame = pd.DataFrame({"y": values})
+    assert binary_target(frame, "y").tolist() == expected
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (["a", "b", "a"], "not binary"),
+        ([0, 1, 2], "not binary"),
+        ([1, 1, 1], "only one class"),
+        ([1, None, 0], "missing value"),
+    ],
+)
+def test_non_binary_targets_are_refused_clearly(values: list[object], message: str) -> None:
+    with pytest.raises(TargetError, match=message):
+        binary_target(pd.DataFrame({"y": values}), "y")
+
+
+def test_missing_target_column_names_the_columns() -> None:
+    with pytest.raises(TargetError, match="'churn' not found; columns are: a, b"):
+        binary_target(pd.DataFrame({"a": [1], "b": [2]}), "churn")
+
+
+def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_errors_are_one_line_without_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "d.csv"
+    generate(200, seed=1).to_csv(data, index=False)
+    (tmp_path / "empty.csv").write_text("")
+    cases = [
+        (["train", "--data", str(data), "--target", "region"], "is not binary"),
+        (["train", "--data", str(tmp_path / "nope.csv"), "--target", "churned"], "does not exist"),
+        (
+            ["train", "--data", str(data), "--target", "churned", "--drop", "nope"],
+            "nope not in the --data file",
+        ),
+        (
+            ["train", "--data", str(tmp_path / "empty.csv"), "--target", "churned"],
+            "cannot read --data file",
+        ),
+        (["train", "--data", str(data), "--target", "gone"], "'gone' not found"),
+    ]
+    for args, message in cases:
+        code, _, err = _run(args, capsys)
+        assert code == 2, args
+        assert message in " ".join(err.split()), err
+        assert "Traceback" not in err
+
+
+def test_cli_trains_and_prints_the_json_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], mlflow_template: Path
+) -> None:
+    # The CLI's embedded MLflow store lives at $CHURNOPS_HOME/mlflow.db: start from a migrated one.
+    home = tmp_path / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(mlflow_template, home / "mlflow.db")
+    data, holdout = tmp_path / "d.parquet", tmp_path / "h.csv"
+    frame = generate(1200, seed=4)
+    frame["churned"] = frame["churned"].map({1: "yes", 0: "no"})
+    frame.iloc[:900].to_parquet(data, index=False)
+    frame.iloc[900:].to_csv(holdout, index=False)
+    code, out, err = _run(
+        [
+            "train",
+            "--data",
+            str(data),
+            "--target",
+            "churned",
+            "--id",
+            "customer_id",
+            "--holdout",
+            str(holdout),
+            "--trials",
+            "2",
+            "--json",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert set(result) == {"holdout", "model_version", "promoted", "best_family"}
+    assert set(result["holdout"]) == {"roc_auc", "pr_auc", "log_loss", "brier"}
+    assert result["model_version"] == "1" and result["promoted"] is True
+    assert result["best_family"] in {"lightgbm", "xgboost"}
+    assert 0.6 < result["holdout"]["roc_auc"] <= 1.0
