@@ -26,7 +26,8 @@ app = typer.Typer(
 db_app = typer.Typer(help="The monitoring database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
-console = Console(stderr=True)
+# soft_wrap: an error stays on one line however narrow the terminal (or a pipe) is.
+console = Console(stderr=True, soft_wrap=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")]
 
 
@@ -289,6 +290,9 @@ def replay(
     emit(_publish(event), as_json, lambda r: console.print(r))
 
 
+DEMO_TRIALS = 10
+
+
 @app.command()
 def demo(
     home: Annotated[
@@ -299,7 +303,12 @@ def demo(
     """Run the whole lifecycle in embedded mode and print a summary."""
     from churnops_common.demo import run_demo
 
-    settings = Settings(churnops_mode="embedded", churnops_home=home or Path(".churnops") / "demo")
+    # A short search keeps the whole lifecycle within a few minutes on a laptop.
+    settings = Settings(
+        churnops_mode="embedded",
+        churnops_home=home or Path(".churnops") / "demo",
+        optuna_n_trials=DEMO_TRIALS,
+    )
 
     def progress(line: str) -> None:
         console.print(line, highlight=False)

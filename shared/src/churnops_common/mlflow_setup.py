@@ -14,8 +14,6 @@ def configure_mlflow(settings: Settings) -> str:
     uri = settings.mlflow_uri()
     if not settings.is_stack:
         settings.churnops_home.mkdir(parents=True, exist_ok=True)
-        # Embedded: artifacts under CHURNOPS_HOME, beside the SQLite tracking file.
-        os.environ.setdefault("MLFLOW_ARTIFACT_ROOT", str(settings.churnops_home / "mlruns"))
     if settings.mlflow_s3_endpoint_url:
         os.environ["MLFLOW_S3_ENDPOINT_URL"] = settings.mlflow_s3_endpoint_url
         os.environ.setdefault("AWS_ACCESS_KEY_ID", settings.minio_root_user)
@@ -24,3 +22,29 @@ def configure_mlflow(settings: Settings) -> str:
         )
     mlflow.set_tracking_uri(uri)
     return uri
+
+
+def ensure_experiment(settings: Settings, name: str) -> str:
+    """The experiment's id, created if missing (by this process or, racing, another one).
+
+    Embedded mode keeps artifacts under CHURNOPS_HOME/mlruns; MLflow's default would be an
+    `mlruns/` folder in whatever directory the process happens to run in. Stack mode uses the
+    server's default artifact root (the MinIO bucket).
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=configure_mlflow(settings))
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    location = None
+    if not settings.is_stack:
+        location = (settings.churnops_home / "mlruns").resolve().as_uri()
+    try:
+        return str(client.create_experiment(name, artifact_location=location))
+    except MlflowException:  # created meanwhile by another worker
+        again = client.get_experiment_by_name(name)
+        if again is None:
+            raise
+        return str(again.experiment_id)

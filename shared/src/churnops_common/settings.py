@@ -164,7 +164,9 @@ class Settings(BaseSettings):
         " in memory in embedded mode.",
     )
     trainer_n_jobs: int = Field(
-        1, ge=1, description="Threads per model fit in the trainer. Small tables train fastest on"
+        1,
+        ge=1,
+        description="Threads per model fit in the trainer. Small tables train fastest on"
         " one: OpenMP threads spin and stall on a busy machine.",
     )
 

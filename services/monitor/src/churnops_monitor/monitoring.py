@@ -202,10 +202,9 @@ def log_to_mlflow(runtime: Runtime, result: MonitoringResult, folder: Path) -> s
     try:
         import mlflow
 
-        from churnops_common.mlflow_setup import configure_mlflow
+        from churnops_common.mlflow_setup import ensure_experiment
 
-        configure_mlflow(runtime.settings)
-        mlflow.set_experiment(EXPERIMENT)
+        mlflow.set_experiment(experiment_id=ensure_experiment(runtime.settings, EXPERIMENT))
         with mlflow.start_run(run_name=RUN_NAME) as run:
             mlflow.set_tags({"report_id": result.report_id, "kind": "monitoring"})
             mlflow.log_params(

@@ -33,13 +33,10 @@ def log_psi_run(
         from mlflow.entities import Metric, Param, RunTag
         from mlflow.tracking import MlflowClient
 
-        from churnops_common.mlflow_setup import configure_mlflow
+        from churnops_common.mlflow_setup import configure_mlflow, ensure_experiment
 
+        experiment_id = ensure_experiment(settings, EXPERIMENT)
         client = MlflowClient(tracking_uri=configure_mlflow(settings))
-        experiment = client.get_experiment_by_name(EXPERIMENT)
-        experiment_id = (
-            experiment.experiment_id if experiment is not None else _create_experiment(client)
-        )
         run = client.create_run(
             experiment_id, run_name=RUN_NAME, tags={"churnops.quality_run_id": run_id}
         )
@@ -55,13 +52,3 @@ def log_psi_run(
         log.warning("MLflow run %s not logged: %s", RUN_NAME, f"{type(exc).__name__}: {exc}"[:300])
         return None
     return str(run.info.run_id)
-
-
-def _create_experiment(client: object) -> str:
-    try:
-        return str(client.create_experiment(EXPERIMENT))  # type: ignore[attr-defined]
-    except Exception:  # another worker created it first
-        experiment = client.get_experiment_by_name(EXPERIMENT)  # type: ignore[attr-defined]
-        if experiment is None:
-            raise
-        return str(experiment.experiment_id)

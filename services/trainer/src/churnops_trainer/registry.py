@@ -68,19 +68,9 @@ def allow_loading() -> None:
 
 def _experiment_id(settings: Settings) -> str:
     """The training experiment; embedded mode keeps its artifacts under CHURNOPS_HOME."""
-    client = _client(settings)
-    found = client.get_experiment_by_name(EXPERIMENT)
-    if found is not None:
-        return str(found.experiment_id)
-    location = None
-    if not settings.is_stack:
-        location = (settings.churnops_home / "mlruns").resolve().as_uri()
-    from mlflow.exceptions import MlflowException
+    from churnops_common.mlflow_setup import ensure_experiment
 
-    try:
-        return str(client.create_experiment(EXPERIMENT, artifact_location=location))
-    except MlflowException:  # created meanwhile by another process
-        return str(client.get_experiment_by_name(EXPERIMENT).experiment_id)
+    return ensure_experiment(settings, EXPERIMENT)
 
 
 def load_champion(settings: Settings) -> Champion | None:
