@@ -1,0 +1,157 @@
+"""One chunk of a split batch, and the assembly of all chunks into the batch's one output.
+
+Each chunk task scores its row range into a part file (plus its part of the retention list) and
+records itself; the last one to finish, decided under a row lock in the monitoring store,
+assembles the parts in chunk order into the same predictions file an unsplit run would write,
+then records the one run row.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from churnops_common.errors import PermanentError
+from churnops_common.events import Event, ScoreChunkRequested
+from churnops_common.runtime import Runtime
+from churnops_scorer import runs
+from churnops_scorer.batch import BatchOutputs, score_stream, target_codes
+from churnops_scorer.layout import OutputLayout
+from churnops_scorer.models import LoadedModel, model_version
+from churnops_scorer.reading import read_chunks
+from churnops_scorer.scoring import PROBABILITY, ChunkScorer
+from churnops_scorer.service import (
+    PARQUET_TYPE,
+    batch_info,
+    finish,
+    local_outputs,
+    new_retention,
+    publish,
+)
+from churnops_scorer.summary import ScoreSummary
+
+log = logging.getLogger(__name__)
+
+
+def score_chunk(runtime: Runtime, event: ScoreChunkRequested) -> list[Event]:
+    settings = runtime.settings
+    if event.model_name != settings.mlflow_model_name:
+        raise PermanentError(
+            f"chunk asks for model {event.model_name!r}; this scorer serves "
+            f"{settings.mlflow_model_name!r} only"
+        )
+    if runs.find_run(runtime.engine, event.scoring_run_id) is not None:
+        return []  # the batch is already assembled
+    job = runs.job(runtime.engine, event.scoring_run_id)
+    if job is None:
+        raise PermanentError(f"no scoring job {event.scoring_run_id} for this chunk")
+    # Pinned to the version the batch was split under: all chunks use one model.
+    model = model_version(runtime, event.model_version)
+    layout = OutputLayout.of(settings.minio_predictions_bucket, event.input, model.version)
+    started = time.perf_counter()
+    last = event.chunk_index == event.chunk_count - 1
+    scorer = ChunkScorer(
+        model.pipeline,
+        batch_info(settings, model, event.input, bool(job.has_target)),
+        settings.scorer_reasons,
+    )
+    with (
+        runtime.store.local_path(event.input.bucket, event.input.key) as path,
+        tempfile.TemporaryDirectory(prefix="churnops-chunk-") as tmp,
+    ):
+        part = Path(tmp) / "part.parquet"
+        chunks = read_chunks(
+            path,
+            settings.scorer_chunk_rows,
+            settings.id_column,
+            event.row_start,
+            None if last else event.row_stop,
+        )
+        result = score_stream(scorer, chunks, BatchOutputs(part), new_retention(settings))
+        ranked = Path(tmp) / "retention.parquet"
+        result.retention.best.to_parquet(ranked, index=False)
+        store = runtime.store
+        store.put_file(
+            layout.bucket, layout.part_retention(event.chunk_index), ranked, PARQUET_TYPE
+        )
+        store.put_file(layout.bucket, layout.part(event.chunk_index), part, PARQUET_TYPE)
+    assemble = runs.finish_chunk(
+        runtime.engine,
+        event.scoring_run_id,
+        event.chunk_index,
+        result.rows,
+        time.perf_counter() - started,
+        layout.part(event.chunk_index),
+    )
+    log.info(
+        "chunk %d/%d of %s: %d rows%s",
+        event.chunk_index + 1,
+        event.chunk_count,
+        event.input.uri,
+        result.rows,
+        "; assembling" if assemble else "",
+    )
+    if not assemble:
+        return []
+    return assemble_batch(runtime, event, model, layout, job.started_at, bool(job.has_target))
+
+
+def assemble_batch(
+    runtime: Runtime,
+    event: ScoreChunkRequested,
+    model: LoadedModel,
+    layout: OutputLayout,
+    started_at: datetime,
+    has_target: bool,
+) -> list[Event]:
+    """Concatenate the parts in order into the batch's output; record the run once."""
+    settings = runtime.settings
+    parts = runs.chunk_parts(runtime.engine, event.scoring_run_id)
+    summary = ScoreSummary(high_threshold=settings.scorer_risk_high)
+    retention = new_retention(settings)
+    with tempfile.TemporaryDirectory(prefix="churnops-assemble-") as tmp:
+        outputs = local_outputs(Path(tmp), settings)
+        writer: pq.ParquetWriter | None = None
+        rows = 0
+        for part in parts:
+            with runtime.store.local_path(layout.bucket, part.part_key) as path:
+                reader = pq.ParquetFile(path)
+                writer = writer or pq.ParquetWriter(
+                    outputs.predictions, reader.schema_arrow, compression="zstd"
+                )
+                for batch in reader.iter_batches(batch_size=settings.scorer_chunk_rows):
+                    writer.write_batch(batch)
+                    frame = batch.to_pandas()
+                    summary.add(
+                        frame[PROBABILITY].to_numpy(), target_codes(frame, settings.target_column)
+                    )
+                    if outputs.csv is not None:
+                        frame.to_csv(outputs.csv, mode="a", header=rows == 0, index=False)
+                    rows += len(frame)
+            ranked = runtime.store.get_bytes(layout.bucket, layout.part_retention(part.chunk_index))
+            retention.merge_frame(pd.read_parquet(io.BytesIO(ranked)))
+        if writer is not None:
+            writer.close()
+        predictions = publish(runtime, layout, outputs, retention)
+    # Wall time since the split: what the batch took, however many replicas shared it.
+    elapsed = datetime.now(UTC) - started_at.replace(tzinfo=started_at.tzinfo or UTC)
+    followups = finish(
+        runtime,
+        event,
+        event.input,
+        model,
+        event.scoring_run_id,
+        predictions,
+        summary,
+        elapsed.total_seconds(),
+        has_target,
+    )
+    runs.finish_job(runtime.engine, event.scoring_run_id)
+    return followups

@@ -1,0 +1,133 @@
+"""Scoring a local file from the command line, with the same streaming core as the service."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from churnops_common.settings import get_settings
+from churnops_scorer.batch import BatchOutputs, Progress, score_stream
+from churnops_scorer.models import LoadedModel, champion_version, load_local, load_uri
+from churnops_scorer.reading import columns_of, read_chunks
+from churnops_scorer.retention import RetentionList
+from churnops_scorer.scoring import BatchInfo, ChunkScorer
+
+PROGRESS_MIN_BYTES = 20 * 1024 * 1024  # smaller files finish before a bar is worth drawing
+
+
+@dataclass(frozen=True)
+class LocalResult:
+    rows: int
+    model_version: str
+    retention_path: Path
+
+
+def resolve_model(model: str | None) -> LoadedModel:
+    """--model: a .joblib file, an MLflow URI, or (None) the champion alias, pinned first."""
+    if model is not None and model.endswith(".joblib"):
+        path = Path(model)
+        if not path.is_file():
+            raise FileNotFoundError(f"model file {path} does not exist")
+        return load_local(path)  # no MLflow import: it costs seconds
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return _resolve(model)
+    except MlflowException as exc:
+        raise ValueError(f"cannot load model {model or 'champion'}: {exc.message}") from exc
+
+
+def _resolve(model: str | None) -> LoadedModel:
+    settings = get_settings()
+    if model is None:
+        version = champion_version(settings)
+        if version is None:
+            raise ValueError(
+                f"no champion registered for {settings.mlflow_model_name!r} at "
+                f"{settings.mlflow_uri()}; train one or pass --model"
+            )
+        model = f"models:/{settings.mlflow_model_name}/{version}"
+    return load_uri(settings, model)
+
+
+def score_file(file: Path, out: Path, model: str | None, progress: bool) -> LocalResult:
+    settings = get_settings()
+    loaded = resolve_model(model)
+    try:
+        columns = columns_of(file)
+    except Exception as exc:  # a parser's traceback helps nobody on the command line
+        raise ValueError(f"{file} is not a readable CSV or Parquet table: {exc}") from exc
+    info = BatchInfo(
+        loaded.name,
+        loaded.version,
+        file.resolve().as_uri(),
+        "",
+        settings.id_column,
+        settings.target_column,
+        settings.target_column in columns,
+        settings.scorer_risk_medium,
+        settings.scorer_risk_high,
+    )
+    scorer = ChunkScorer(loaded.pipeline, info, settings.scorer_reasons)
+    retention = RetentionList(
+        settings.id_column, settings.retention_value_column, settings.retention_top_k
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="churnops-cli-") as tmp:
+        parquet = out if out.suffix == ".parquet" else Path(tmp) / "predictions.parquet"
+        outputs = BatchOutputs(
+            Path(tmp) / "partial.parquet",
+            Path(tmp) / "partial.csv" if out.suffix == ".csv" else None,
+        )
+        chunks = read_chunks(file, settings.scorer_chunk_rows, settings.id_column)
+        with _progress_bar(file, progress) as tick:
+            result = score_stream(scorer, chunks, outputs, retention, tick)
+        # Finished files replace OUT whole: an interrupted run never leaves half a file there.
+        shutil.move(
+            outputs.csv if outputs.csv is not None else outputs.predictions,
+            out if outputs.csv is not None else parquet,
+        )
+    retention_path = out.with_name(f"{out.stem}-retention.csv")
+    retention_path.write_bytes(retention.to_csv_bytes())
+    return LocalResult(result.rows, loaded.version, retention_path)
+
+
+@contextmanager
+def _progress_bar(file: Path, enabled: bool) -> Iterator[Progress | None]:
+    if not enabled or file.stat().st_size < PROGRESS_MIN_BYTES:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from churnops_common.cli import console
+
+    total = _estimate_rows(file)
+    with Progress(
+        "scoring",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("rows", total=total)
+        yield lambda rows: bar.update(task, completed=rows)
+
+
+def _estimate_rows(file: Path) -> int | None:
+    """Rows for the bar: Parquet's footer, or a CSV's line count (fast, bytes only)."""
+    from churnops_common.tabular import table_format
+
+    if table_format(file) == "parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(file).metadata.num_rows)
+    lines = 0
+    with file.open("rb") as handle:
+        while block := handle.read(1 << 24):
+            lines += block.count(b"\n")
+    return max(lines - 1, 0)

@@ -1,0 +1,74 @@
+"""`churnops score`: local pipelines and the registry's champion, JSON output, clean errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnops_common.cli import main
+from churnops_common.ml.pipeline import ChurnPipeline
+from churnops_common.settings import Settings
+
+from .conftest import ID, batch_file, register_champion
+
+
+def _last_json(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    lines = capsys.readouterr().out.strip().splitlines()
+    return dict(json.loads(lines[-1]))
+
+
+def test_score_with_a_local_joblib_pipeline(
+    pipeline: ChurnPipeline, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "model.joblib"
+    joblib.dump(pipeline, model)
+    data = batch_file(tmp_path, 400, seed=41)
+    out = tmp_path / "out" / "scored.csv"
+    assert main(["score", str(data), "--out", str(out), "--model", str(model), "--json"]) == 0
+    result = _last_json(capsys)
+    assert result["rows"] == 400 and result["model_version"] == "local"
+    assert isinstance(result["seconds"], float)
+    scored = pd.read_csv(out, dtype={ID: str})
+    np.testing.assert_allclose(
+        scored["churn_probability"], pipeline.churn_probability(pd.read_csv(data)), atol=1e-12
+    )
+    assert len(pd.read_csv(out.with_name("scored-retention.csv"))) == 400
+
+
+def test_score_defaults_to_the_champion(
+    pipeline: ChurnPipeline,
+    scorer_settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", str(scorer_settings.mlflow_tracking_uri))
+    monkeypatch.setenv("MLFLOW_MODEL_NAME", scorer_settings.mlflow_model_name)
+    version = register_champion(scorer_settings, pipeline, None)
+    data = batch_file(tmp_path, 100, seed=42, name="b.parquet")
+    out = tmp_path / "scored.parquet"
+    assert main(["score", str(data), "--out", str(out), "--json"]) == 0
+    assert _last_json(capsys) == {
+        "rows": 100,
+        "seconds": pytest.approx(0, abs=600),
+        "model_version": version,
+    }
+    assert pd.read_parquet(out)["model_version"].unique().tolist() == [version]
+
+
+def test_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bogus = tmp_path / "bogus.joblib"
+    bogus.write_text("not a pickle")
+    data = batch_file(tmp_path, 10, seed=43)
+    assert main(["score", str(tmp_path / "missing.csv"), "--out", "x.csv"]) == 2
+    assert main(["score", str(data), "--out", "x.txt"]) == 2
+    assert main(["score", str(data), "--out", "x.csv", "--model", str(bogus)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "does not exist" in err and "must end in .parquet or .csv" in err
+    assert "not a readable joblib file" in err
