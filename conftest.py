@@ -42,6 +42,23 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
     get_settings.cache_clear()
     os.environ.clear()
     os.environ.update(saved)
+    _reset_mlflow()
+
+
+def _reset_mlflow() -> None:
+    """MLflow keeps a process-wide tracking URI, active experiment and run: no leaks."""
+    import sys
+
+    if "mlflow" not in sys.modules:
+        return
+    import mlflow
+    import mlflow.tracking._tracking_service.utils as tracking_utils
+    import mlflow.tracking.fluent as fluent
+
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    tracking_utils._tracking_uri = None
+    fluent._active_experiment_id = None
 
 
 @pytest.fixture

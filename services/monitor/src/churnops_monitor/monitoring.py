@@ -204,8 +204,9 @@ def log_to_mlflow(runtime: Runtime, result: MonitoringResult, folder: Path) -> s
 
         from churnops_common.mlflow_setup import ensure_experiment
 
-        mlflow.set_experiment(experiment_id=ensure_experiment(runtime.settings, EXPERIMENT))
-        with mlflow.start_run(run_name=RUN_NAME) as run:
+        experiment_id = ensure_experiment(runtime.settings, EXPERIMENT)
+        # No process-wide active experiment: embedded mode runs every service in one process.
+        with mlflow.start_run(experiment_id=experiment_id, run_name=RUN_NAME) as run:
             mlflow.set_tags({"report_id": result.report_id, "kind": "monitoring"})
             mlflow.log_params(
                 {

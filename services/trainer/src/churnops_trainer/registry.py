@@ -150,9 +150,10 @@ def log_training(
     import mlflow
     import mlflow.sklearn
 
-    mlflow.set_experiment(experiment_id=_experiment_id(settings))
     example = input_example(pipeline, raw_train)
-    with mlflow.start_run(run_name=f"train-{tags.get('trigger', 'manual')}") as run:
+    # No process-wide active experiment: embedded mode runs every service in one process.
+    run_name = f"train-{tags.get('trigger', 'manual')}"
+    with mlflow.start_run(experiment_id=_experiment_id(settings), run_name=run_name) as run:
         mlflow.set_tags(tags)
         mlflow.log_params({k: _param(v) for k, v in params.items()})
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(v)})
