@@ -21,6 +21,10 @@ from churnops_quality.psi import FeaturePsi, PsiResult
 from churnops_quality.validation import Verdict
 
 log = logging.getLogger(__name__)
+# WeasyPrint and fontTools log each layout step and font subset at INFO: hundreds of lines per
+# PDF that bury the worker's own log. Their warnings still show.
+for _noisy in ("weasyprint", "fontTools"):
+    logging.getLogger(_noisy).setLevel(logging.WARNING)
 
 _TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Data quality: {{ title }}</title>
