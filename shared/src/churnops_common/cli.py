@@ -301,7 +301,16 @@ def demo(
     as_json: JsonFlag = False,
 ) -> None:
     """Run the whole lifecycle in embedded mode and print a summary."""
+    import os
+
     from churnops_common.demo import run_demo
+
+    if "CHURNOPS_LOG_LEVEL" not in os.environ:
+        # The progress lines tell the story; service logs only when something goes wrong.
+        logging.getLogger().setLevel(logging.WARNING)
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")  # MLflow sets up its own logger
+        for chatty in ("mlflow", "weasyprint"):
+            logging.getLogger(chatty).setLevel(logging.ERROR)
 
     # A short search keeps the whole lifecycle within a few minutes on a laptop.
     settings = Settings(

@@ -22,9 +22,12 @@ from churnops_quality.validation import Verdict
 
 log = logging.getLogger(__name__)
 # WeasyPrint and fontTools log each layout step and font subset at INFO: hundreds of lines per
-# PDF that bury the worker's own log. Their warnings still show.
+# PDF that bury the worker's own log. Their warnings still show (unless set stricter), except the
+# one about the system's HarfBuzz version, repeated for every PDF.
 for _noisy in ("weasyprint", "fontTools"):
-    logging.getLogger(_noisy).setLevel(logging.WARNING)
+    if logging.getLogger(_noisy).level == logging.NOTSET:
+        logging.getLogger(_noisy).setLevel(logging.WARNING)
+logging.getLogger("weasyprint").addFilter(lambda record: "HarfBuzz" not in record.getMessage())
 
 _TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Data quality: {{ title }}</title>
