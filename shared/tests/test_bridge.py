@@ -190,3 +190,39 @@ def test_bridge_publishes_celery_messages_to_the_quality_queue(
     assert args[0]["object"]["key"] == "new_data/2026-11-29 batch 01.csv"
     client.delete("quality", key)
     client.close()
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"s3__object__size": "abc"}, "size"),
+        ({"s3__object__size": -1}, "size"),
+        ({"s3__object__contentType": 5}, "content_type"),
+        ({"s3__object__eTag": None}, "no eTag"),
+    ],
+)
+def test_invalid_record_fields_are_malformed_not_crashes(
+    element: bytes, changes: dict[str, object], reason: str
+) -> None:
+    with pytest.raises(MalformedNotification, match=reason):
+        parse_notification(_with(element, **changes), "landing")
+
+
+@pytest.mark.services
+def test_a_bad_element_left_in_processing_is_parked_on_recovery(
+    redis_client: object,
+    element: bytes,
+) -> None:
+    from redis import Redis
+
+    assert isinstance(redis_client, Redis)
+    key = f"test:minio:{uuid.uuid4().hex}"
+    bus = RecordingBus()
+    bridge = Bridge(redis_client, bus, key, "landing")
+    bad = _with(element, s3__object__size="abc")
+    redis_client.rpush(bridge.processing_key, bad, element)
+    assert bridge.recover() == 2
+    assert len(bus.events) == 1
+    assert redis_client.lrange(bridge.parked_key, 0, -1) == [bad]
+    assert redis_client.llen(bridge.processing_key) == 0
+    redis_client.delete(key, bridge.processing_key, bridge.parked_key)

@@ -114,4 +114,29 @@ def test_replay_publishes_a_parked_event_again(capsys: pytest.CaptureFixture[str
     assert main(["replay", str(parked["id"]), "--json"]) == 0
     result = _last_json(capsys)
     assert result["event_id"] == event.event_id
-    assert result["events"] == ["MonitoringRequested"]
+    assert result["handled"] == 1  # delivered to the task that parked it, and only to it
+
+
+def test_config_masks_secrets(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ALERT_WEBHOOK_URL", "https://hooks.example.com/services/T0/B0/s3cr3t")
+    monkeypatch.setenv("MONITORING_DB_URL", "postgresql+psycopg://churnops:pgs3cr3t@db:5432/m")
+    monkeypatch.setenv("POSTGRES_PASSWORD", "pw-s3cr3t")
+    assert main(["config", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "s3cr3t" not in out
+    values = json.loads(out.strip().splitlines()[-1])
+    assert values["alert_webhook_url"] == "https://hooks.example.com/***"
+    assert values["monitoring_db_url"].startswith("postgresql+psycopg://churnops:***@db")
+
+
+def test_demo_refuses_to_wipe_a_folder_it_did_not_make(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    assert main(["demo", "--home", str(precious)]) == 2
+    assert "refusing to wipe" in capsys.readouterr().err
+    assert (precious / "thesis.tex").exists()

@@ -135,3 +135,47 @@ def test_postgres_concurrent_deliveries_run_once(postgres_url: str, tmp_path: Pa
         "dead_letters": 0
     }
     runtime.engine.dispose()
+
+
+def test_a_message_that_keeps_killing_its_worker_is_parked(embedded_settings: Settings) -> None:
+    from datetime import UTC, datetime
+
+    from churnops_common.db.ledger import MAX_CRASHES
+
+    calls: list[int] = []
+
+    def handler(event: Event, _rt: Runtime) -> Sequence[Event]:
+        calls.append(1)
+        return []
+
+    runtime = _runtime(embedded_settings, {TASK: handler})
+    event = RetrainRequested(reason="manual")
+    # What MAX_CRASHES deliveries that each died mid-task leave behind: 'running', never finished.
+    with runtime.engine.begin() as conn:
+        conn.execute(
+            processed_events.insert().values(
+                task_name=TASK,
+                idempotency_key=event.idempotency_key,
+                event_id=event.event_id,
+                event_type=event.event_type,
+                correlation_id=event.correlation_id,
+                status="running",
+                attempts=MAX_CRASHES,
+                followups=0,
+                started_at=datetime.now(UTC),
+            )
+        )
+    outcome = handle_message(TASK, to_wire(event), handler, runtime, final_attempt=False)
+    assert outcome.status == "dead_lettered"
+    assert "died 3 times" in _rows(runtime.engine, dead_letters)[0].error
+    assert calls == []
+    # Later deliveries are dropped; `churnops replay` forgets the record to run it again.
+    assert (
+        handle_message(TASK, to_wire(event), handler, runtime, final_attempt=False).status
+        == "skipped"
+    )
+    runtime.ledger.forget(TASK, event.idempotency_key)
+    assert (
+        handle_message(TASK, to_wire(event), handler, runtime, final_attempt=False).status == "done"
+    )
+    assert calls == [1]

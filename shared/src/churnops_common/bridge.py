@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
+from pydantic import ValidationError
 from redis import Redis
 
 from churnops_common.bus.base import Bus
@@ -92,16 +93,23 @@ def _event_from_record(record: Any, landing_bucket: str) -> DataLanded | None:
     if kind is None:
         log.info("ignoring %s/%s: not under %s", bucket, key, ", ".join(KIND_PREFIXES))
         return None
-    ref = ObjectRef(
-        bucket=bucket, key=key, etag=str(obj.get("eTag", "")).strip('"'), size=obj.get("size")
-    )
-    return DataLanded.start_chain(
-        ref.versioned_uri,
-        object=ref,
-        kind=kind,
-        content_type=obj.get("contentType"),
-        source="notification",
-    )
+    etag = str(obj.get("eTag") or "").strip('"')
+    if not etag:  # half of the idempotency key: without it, an overwrite looks like a duplicate
+        raise MalformedNotification(f"created object {key!r} has no eTag")
+    try:
+        ref = ObjectRef(bucket=bucket, key=key, etag=etag, size=obj.get("size"))
+        return DataLanded.start_chain(
+            ref.versioned_uri,
+            object=ref,
+            kind=kind,
+            content_type=obj.get("contentType"),
+            source="notification",
+        )
+    except ValidationError as exc:  # e.g. a size that is not a count of bytes
+        problem = exc.errors()[0]
+        raise MalformedNotification(
+            f"invalid record for {key!r}: {'.'.join(map(str, problem['loc']))}: {problem['msg']}"
+        ) from exc
 
 
 @dataclass

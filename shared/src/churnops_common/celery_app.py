@@ -19,6 +19,7 @@ from kombu import Queue  # type: ignore[attr-defined]
 from churnops_common.bus.base import Handler
 from churnops_common.bus.celery_bus import CeleryBus
 from churnops_common.dispatch import handle_message
+from churnops_common.errors import is_transient
 from churnops_common.routing import SERVICE_QUEUES, subscriptions_of_queue
 from churnops_common.settings import Settings, get_settings
 
@@ -109,6 +110,11 @@ def _register(app: Celery, task_name: str, handler: Handler) -> None:
                 final_attempt=final,
                 attempt=attempt,
             )
-        except Exception as exc:  # transient, and attempts remain
+        except Exception as exc:
+            if not is_transient(exc):
+                # Even the dead-letter write failed (e.g. a payload Postgres cannot store):
+                # retrying cannot help, so log it loudly and let the message go.
+                log.critical("%s: message dropped, could not be parked: %s", task_name, exc)
+                return "failed"
             raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
         return outcome.status

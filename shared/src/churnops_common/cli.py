@@ -96,11 +96,34 @@ def db_upgrade(as_json: JsonFlag = False) -> None:
     )
 
 
+def _mask(key: str, value: Any) -> Any:
+    """Secrets as stars; passwords in URLs hidden; a webhook URL reduced to its host."""
+    if not isinstance(value, str) or not value:
+        return value
+    if value == "**********":  # pydantic's SecretStr
+        return value
+    if key == "alert_webhook_url":  # the path of a webhook URL is its secret
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        return f"{parts.scheme}://{parts.hostname}/***"
+    if "://" in value and "@" in value:
+        from sqlalchemy.engine import make_url
+
+        try:
+            return make_url(value).render_as_string(hide_password=True)
+        except Exception:
+            return value.split("://", 1)[0] + "://***@" + value.rsplit("@", 1)[1]
+    return value
+
+
 @app.command()
 def config(as_json: JsonFlag = False) -> None:
     """Show the effective settings (secrets masked)."""
     settings = get_settings()
-    values = json.loads(settings.model_dump_json())
+    values = {
+        key: _mask(key, value) for key, value in json.loads(settings.model_dump_json()).items()
+    }
 
     def show(result: dict[str, Any]) -> None:
         for key, value in result.items():
@@ -203,14 +226,18 @@ def request(
     emit(result, as_json, lambda r: console.print(r))
 
 
-def _publish(event: Any) -> dict[str, Any]:
+def _publish(event: Any, only_task: str | None = None) -> dict[str, Any]:
     """Stack: send to the workers by task name. Embedded: handle it here and now."""
     settings = get_settings()
     if settings.is_stack:
         from churnops_common.bus.celery_bus import CeleryBus
         from churnops_common.celery_app import make_celery
 
-        CeleryBus(make_celery("churnops-cli", settings)).publish(event)
+        bus = CeleryBus(make_celery("churnops-cli", settings))
+        if only_task:
+            bus.publish_to(event, only_task)
+        else:
+            bus.publish(event)
         return {
             "published": event.event_type,
             "event_id": event.event_id,
@@ -219,7 +246,10 @@ def _publish(event: Any) -> dict[str, Any]:
     from churnops_common.embedded import EmbeddedPlatform
 
     platform = EmbeddedPlatform(settings)
-    platform.publish(event)
+    if only_task:
+        platform.bus.publish_to(event, only_task)
+    else:
+        platform.publish(event)
     handled = platform.run()
     return {
         "published": event.event_type,
@@ -267,7 +297,7 @@ def replay(
     dead_letter_id: Annotated[int, typer.Argument(help="The dead letter's id.")],
     as_json: JsonFlag = False,
 ) -> None:
-    """Publish a dead-lettered event again, once its cause is fixed."""
+    """Deliver a dead-lettered event again to the task that parked it, once the cause is fixed."""
     import sqlalchemy as sa
 
     from churnops_common.db.engine import make_engine
@@ -287,7 +317,11 @@ def replay(
         raise UserError(
             f"dead letter {dead_letter_id} holds an invalid event; it cannot be replayed: {exc}"
         ) from exc
-    emit(_publish(event), as_json, lambda r: console.print(r))
+    from churnops_common.db.ledger import Ledger
+
+    # The ledger may hold the parked attempt as handled: forget it, or the replay is skipped.
+    Ledger(engine).forget(row.task_name, event.idempotency_key)
+    emit(_publish(event, only_task=row.task_name), as_json, lambda r: console.print(r))
 
 
 DEMO_TRIALS = 10

@@ -100,10 +100,25 @@ def _write_step_file(step: DemoStep, folder: Path) -> Path:
     return path
 
 
+MARKER = ".churnops-demo"
+
+
+def _fresh_home(home: Path) -> None:
+    """Wipe the demo's own folder from an earlier run; never a folder the demo did not make."""
+    if home.exists():
+        if any(home.iterdir()) and not (home / MARKER).is_file():
+            raise ValueError(
+                f"refusing to wipe {home}: it is not empty and not a demo folder; "
+                "pick another --home"
+            )
+        shutil.rmtree(home)
+    home.mkdir(parents=True)
+    (home / MARKER).write_text("state of `churnops demo`; wiped at the next run\n")
+
+
 def run_demo(settings: Settings, progress: Progress = print) -> DemoSummary:
     home = Path(settings.churnops_home)
-    if home.exists():
-        shutil.rmtree(home)
+    _fresh_home(home)
     started = time.perf_counter()
     platform = EmbeddedPlatform(settings)
     summary = DemoSummary(stages=platform.stages, home=str(home))

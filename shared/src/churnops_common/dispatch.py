@@ -60,6 +60,12 @@ def handle_message(
 
     try:
         with runtime.ledger.claim(task_name, event) as claim:
+            if claim.poisoned:
+                log.error("%s: parked %s: %s", task_name, event.event_id, claim.why_not)
+                runtime.ledger.dead_letter(
+                    task_name, payload, claim.why_not, event=event, attempts=attempt
+                )
+                return Outcome("dead_lettered", event, detail=claim.why_not)
             if not claim.acquired:
                 log.info("%s: skipped %s (%s)", task_name, event.idempotency_key, claim.why_not)
                 return Outcome("skipped", event, detail=claim.why_not)

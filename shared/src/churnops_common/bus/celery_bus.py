@@ -7,7 +7,7 @@ import logging
 from celery import Celery
 
 from churnops_common.events import Event, stable_id, to_wire
-from churnops_common.routing import subscriptions_for
+from churnops_common.routing import subscription_by_task, subscriptions_for
 
 log = logging.getLogger(__name__)
 
@@ -17,13 +17,17 @@ class CeleryBus:
         self.app = app
 
     def publish(self, event: Event) -> None:
-        payload = to_wire(event)
         for sub in subscriptions_for(event):
-            # A task id fixed by (event, task): a re-published event is recognisable in Flower.
-            self.app.send_task(
-                sub.task_name,
-                args=[payload],
-                queue=sub.queue,
-                task_id=stable_id(event.event_id, sub.task_name),
-            )
-            log.info("published %s %s -> %s", event.event_type, event.event_id, sub.task_name)
+            self.publish_to(event, sub.task_name)
+
+    def publish_to(self, event: Event, task_name: str) -> None:
+        """Deliver to one subscriber only (a replay of what that task parked)."""
+        sub = subscription_by_task(task_name)
+        # A task id fixed by (event, task): a re-published event is recognisable in Flower.
+        self.app.send_task(
+            sub.task_name,
+            args=[to_wire(event)],
+            queue=sub.queue,
+            task_id=stable_id(event.event_id, sub.task_name),
+        )
+        log.info("published %s %s -> %s", event.event_type, event.event_id, sub.task_name)

@@ -33,8 +33,12 @@ class LocalBus:
         if not subscribers:
             self.unrouted.append(event.event_type)
         for sub in subscribers:
-            # The wire form, as Celery would carry it: handlers see exactly what workers see.
-            self.pending.append((sub.task_name, to_wire(event)))
+            self.publish_to(event, sub.task_name)
+
+    def publish_to(self, event: Event, task_name: str) -> None:
+        """Queue for one subscriber only (a replay of what that task parked)."""
+        # The wire form, as Celery would carry it: handlers see exactly what workers see.
+        self.pending.append((task_name, to_wire(event)))
 
     def run_until_idle(
         self,

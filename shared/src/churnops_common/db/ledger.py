@@ -25,6 +25,9 @@ from churnops_common.db.engine import is_sqlite
 from churnops_common.db.tables import dead_letters, processed_events
 from churnops_common.events import Event
 
+# Deliveries that may die mid-task (worker killed) before the message is parked as poison.
+MAX_CRASHES = 3
+
 
 def _lock_id(task_name: str, key: str) -> int:
     digest = hashlib.blake2b(f"{task_name}\x1f{key}".encode(), digest_size=8).digest()
@@ -38,6 +41,7 @@ class Claim:
     acquired: bool
     why_not: str = ""
     followups: int = field(default=0)
+    poisoned: bool = False  # the message killed its worker too often: park it, do not run it
 
 
 class Ledger:
@@ -52,9 +56,16 @@ class Ledger:
             if not locked:
                 yield Claim(False, "another worker is handling this key right now")
                 return
-            status = self._status(task_name, key)
+            status, attempts = self._status(task_name, key)
             if status == "done":
                 yield Claim(False, "already handled")
+                return
+            if status == "running" and attempts >= MAX_CRASHES:
+                # Still 'running' with the lock free: every earlier attempt died mid-task (an
+                # OOM kill, a segfault). Running it again would only kill this worker too.
+                why = f"the worker died {attempts} times while handling it"
+                self._finish(task_name, key, "done", 0, f"parked: {why}")
+                yield Claim(False, why, poisoned=True)
                 return
             self._start(task_name, key, event)
             claim = Claim(True)
@@ -83,14 +94,25 @@ class Ledger:
                     conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": lock_id})
                     conn.commit()
 
-    def _status(self, task_name: str, key: str) -> str | None:
+    def _status(self, task_name: str, key: str) -> tuple[str | None, int]:
         with self.engine.connect() as conn:
-            return conn.execute(
-                select(processed_events.c.status).where(
+            row = conn.execute(
+                select(processed_events.c.status, processed_events.c.attempts).where(
                     processed_events.c.task_name == task_name,
                     processed_events.c.idempotency_key == key,
                 )
-            ).scalar_one_or_none()
+            ).one_or_none()
+        return (None, 0) if row is None else (row.status, int(row.attempts))
+
+    def forget(self, task_name: str, key: str) -> None:
+        """Drop a task's record of a key, so a replayed event is handled again."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                processed_events.delete().where(
+                    processed_events.c.task_name == task_name,
+                    processed_events.c.idempotency_key == key,
+                )
+            )
 
     def _start(self, task_name: str, key: str, event: Event) -> None:
         now = datetime.now(UTC)
