@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from churnops_common.bus import Bus
 from churnops_common.db.tables import scoring_jobs, scoring_runs
+from churnops_common.dispatch import handle_message
 from churnops_common.embedded import EmbeddedPlatform
 from churnops_common.events import (
     BatchScored,
@@ -19,10 +22,12 @@ from churnops_common.events import (
     ObjectRef,
     RetrainRequested,
     ScoreChunkRequested,
+    to_wire,
 )
 from churnops_common.ml.pipeline import ChurnPipeline
 from churnops_common.settings import Settings
 from churnops_scorer import service
+from churnops_scorer.handlers import on_data_validated, on_score_chunk_requested
 from churnops_scorer.models import CACHE_KEY, LoadedModel
 
 from .conftest import ID, TARGET, batch_file, register_champion
@@ -124,7 +129,9 @@ def test_a_labelled_batch_below_the_holdout_pr_auc_requests_a_retrain(
     assert scored.has_target and scored.pr_auc is not None and scored.roc_auc is not None
     (retrain,) = platform.events_of("RetrainRequested")
     assert isinstance(retrain, RetrainRequested)
-    assert retrain.reason == "performance" and retrain.data == scored.input
+    assert retrain.reason == "performance"
+    # The batch is named, not sent as `data`: the trainer would train on it alone.
+    assert retrain.data is None and scored.input.versioned_uri in retrain.detail
     out = _predictions(platform, scored)
     assert out[TARGET].isin([0, 1]).all()
 
@@ -163,10 +170,6 @@ def test_duplicate_events_and_a_redelivery_give_one_output_and_one_row(
     platform.publish(first)
     platform.run()  # dead-lettered in embedded mode (no retries); a worker would redeliver
     assert _runs(platform) == []
-    from churnops_common.dispatch import handle_message
-    from churnops_common.events import to_wire
-    from churnops_scorer.handlers import on_data_validated
-
     outcome = handle_message(
         "churnops.scorer.on_data_validated",
         to_wire(first),
@@ -291,3 +294,98 @@ def test_a_split_batch_gives_one_output_equal_to_unsplit_scoring(
     assert len(_runs(platform)) == 1 and len(_scored(platform)) == 1
     with platform.runtime.engine.connect() as conn:
         assert conn.execute(sa.select(scoring_jobs.c.status)).scalar_one() == "done"
+
+
+class BrokerDownFor:
+    """A bus whose broker is unreachable for the first publish of one event type (a real
+    failure mode: Redis gone between the handler's return and its follow-ups' publication)."""
+
+    def __init__(self, inner: Bus, event_type: str) -> None:
+        self.inner, self.event_type = inner, event_type
+        self.published: list[Event] = []
+        self.lost: list[Event] = []
+
+    def publish(self, event: Event) -> None:
+        if event.event_type == self.event_type and not self.lost:
+            self.lost.append(event)
+            raise ConnectionError("broker unreachable")
+        self.published.append(event)
+        self.inner.publish(event)
+
+
+def _same(a: Event, b: Event) -> bool:
+    return a.model_dump(exclude={"occurred_at"}) == b.model_dump(exclude={"occurred_at"})
+
+
+def test_a_retry_after_a_failed_publish_announces_the_recorded_run_again(
+    platform: EmbeddedPlatform, pipeline: ChurnPipeline, tmp_path: Path
+) -> None:
+    register_champion(platform.settings, pipeline, 0.99)
+    path = batch_file(tmp_path, 600, seed=30, target=True, drift=1.0)
+    validated = _land(platform, path, has_target=True)
+    task = "churnops.scorer.on_data_validated"
+    down = BrokerDownFor(platform.bus, "RetrainRequested")
+    with pytest.raises(ConnectionError):  # transient: Celery retries it
+        handle_message(
+            task,
+            to_wire(validated),
+            on_data_validated,
+            replace(platform.runtime, bus=down),
+            final_attempt=False,
+        )
+    (first_scored,), (first_retrain,) = down.published, down.lost
+    assert len(_runs(platform)) == 1
+
+    retry = handle_message(
+        task, to_wire(validated), on_data_validated, platform.runtime, final_attempt=True
+    )
+    assert retry.status == "done"
+    scored, retrain = retry.followups
+    # The same events (ids and contents), rebuilt from the run row and the predictions file.
+    assert _same(scored, first_scored) and _same(retrain, first_retrain)
+    assert len(_runs(platform)) == 1
+    keys = [o.key for o in platform.runtime.store.list_objects("predictions")]
+    assert sum(k.endswith("predictions.parquet") for k in keys) == 1
+    # Another chain asking for the same batch finds it done: no second announcement.
+    other = _land(platform, path, event_key="another chain", has_target=True)
+    assert on_data_validated(other, platform.runtime) == []
+
+
+def test_a_split_batch_is_announced_again_when_its_assembler_is_retried(
+    scorer_settings: Settings, pipeline: ChurnPipeline, tmp_path: Path
+) -> None:
+    platform = EmbeddedPlatform(_split_settings(scorer_settings), services={"scorer"})
+    register_champion(platform.settings, pipeline, 0.99)
+    validated = _land(
+        platform, batch_file(tmp_path, 700, seed=31, target=True, drift=1.0), has_target=True
+    )
+    down = BrokerDownFor(platform.bus, "BatchScored")
+    platform.runtime.bus = down
+    platform.publish(validated)
+    platform.run()  # embedded: no retries, so the assembling chunk is dead-lettered
+    (lost,) = down.lost
+    assert _scored(platform) == [] and len(_runs(platform)) == 1
+    with platform.runtime.engine.connect() as conn:
+        assembler = conn.execute(sa.select(scoring_jobs.c.assembler_chunk)).scalar_one()
+    chunks = {
+        e.chunk_index: e
+        for e in platform.events_of("ScoreChunkRequested")
+        if isinstance(e, ScoreChunkRequested)
+    }
+
+    retry = handle_message(
+        "churnops.scorer.on_score_chunk_requested",
+        to_wire(chunks[assembler]),
+        on_score_chunk_requested,
+        platform.runtime,
+        final_attempt=True,
+    )
+    assert [e.event_type for e in retry.followups] == ["BatchScored", "RetrainRequested"]
+    assert _same(retry.followups[0], lost)
+    with platform.runtime.engine.connect() as conn:
+        assert conn.execute(sa.select(scoring_jobs.c.status)).scalar_one() == "done"
+    # The other chunks, and the batch's own event, leave the announcing to the assembler.
+    other = next(i for i in chunks if i != assembler)
+    assert on_score_chunk_requested(chunks[other], platform.runtime) == []
+    assert on_data_validated(validated, platform.runtime) == []
+    assert len(_runs(platform)) == 1

@@ -111,8 +111,67 @@ def test_cli_trains_and_prints_the_json_line(
     )
     assert code == 0, err
     result = json.loads(out.strip().splitlines()[-1])
-    assert set(result) == {"holdout", "model_version", "promoted", "best_family"}
+    assert set(result) == {
+        "holdout",
+        "model_version",
+        "promoted",
+        "best_family",
+        "event",
+        "workers_notified",
+        "notice",
+    }
+    # Embedded mode has no workers to tell, and says so.
+    assert result["event"] == "ModelPromoted" and result["workers_notified"] is False
+    assert "embedded mode: no workers notified" in result["notice"]
     assert set(result["holdout"]) == {"roc_auc", "pr_auc", "log_loss", "brier"}
     assert result["model_version"] == "1" and result["promoted"] is True
     assert result["best_family"] in {"lightgbm", "xgboost"}
     assert 0.6 < result["holdout"]["roc_auc"] <= 1.0
+
+
+@pytest.mark.services
+def test_stack_mode_publishes_the_decision_to_the_workers(redis_url: str) -> None:
+    """`churnops train` in stack mode: ModelPromoted reaches the scorer's queue over real Redis."""
+    import base64
+
+    from redis import Redis
+
+    from churnops_common.events import ModelPromoted, RetrainRequested, parse_event
+    from churnops_common.settings import Settings
+    from churnops_trainer.cli import notify
+
+    broker = redis_url.rsplit("/", 1)[0] + "/12"  # the trainer tests' own Redis database
+    queues = ("scorer", "quality", "monitor", "trainer")
+    client = Redis.from_url(broker)
+    client.delete(*queues)
+    answer = RetrainRequested(reason="manual").derive(
+        ModelPromoted,
+        model_name="churn-model",
+        model_version="3",
+        model_uri="models:/churn-model/3",
+        challenger_pr_auc=0.71,
+    )
+    try:
+        embedded = Settings(churnops_mode="embedded", redis_url=broker, _env_file=None)
+        assert notify(embedded, answer) == (
+            False,
+            f"embedded mode: no workers notified (ModelPromoted {answer.event_id} not published)",
+        )
+        assert client.llen("scorer") == 0
+
+        stack = Settings(churnops_mode="stack", redis_url=broker, _env_file=None)
+        notified, notice = notify(stack, answer)
+        assert notified and answer.event_id in notice
+        bodies = {
+            queue: [
+                json.loads(base64.b64decode(json.loads(raw)["body"]))[0][0]
+                for raw in client.lrange(queue, 0, -1)
+            ]
+            for queue in queues
+        }
+        (to_scorer,) = bodies["scorer"]
+        assert parse_event(to_scorer) == answer
+        assert len(bodies["quality"]) == 1 and len(bodies["monitor"]) == 1
+        assert bodies["trainer"] == []
+    finally:
+        client.delete(*queues)

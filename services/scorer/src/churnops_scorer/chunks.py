@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from churnops_common.errors import PermanentError
 from churnops_common.events import Event, ScoreChunkRequested
 from churnops_common.runtime import Runtime
-from churnops_scorer import runs
+from churnops_scorer import followups, runs
 from churnops_scorer.batch import BatchOutputs, score_stream, target_codes
 from churnops_scorer.layout import OutputLayout
 from churnops_scorer.models import LoadedModel, model_version
@@ -47,9 +47,16 @@ def score_chunk(runtime: Runtime, event: ScoreChunkRequested) -> list[Event]:
             f"chunk asks for model {event.model_name!r}; this scorer serves "
             f"{settings.mlflow_model_name!r} only"
         )
-    if runs.find_run(runtime.engine, event.scoring_run_id) is not None:
-        return []  # the batch is already assembled
     job = runs.job(runtime.engine, event.scoring_run_id)
+    recorded = runs.find_run(runtime.engine, event.scoring_run_id)
+    if recorded is not None:  # the batch is already assembled
+        if job is None or job.assembler_chunk != event.chunk_index:
+            return []
+        # The assembler again (it died, or its publish failed, after recording the run):
+        # close the job and announce the run once more, under the same event ids.
+        runs.finish_job(runtime.engine, event.scoring_run_id)
+        model = model_version(runtime, event.model_version)
+        return followups.recorded(runtime, event, event.input, model, recorded)
     if job is None:
         raise PermanentError(f"no scoring job {event.scoring_run_id} for this chunk")
     # Pinned to the version the batch was split under: all chunks use one model.

@@ -2,8 +2,8 @@
 and the progress of split batches.
 
 The unique constraint on scoring_runs is the last line of idempotency: whatever raced, only one
-row per input version and model version is ever inserted, and only its inserter publishes
-BatchScored.
+row per input version and model version is ever inserted, and only its chain (the row keeps the
+correlation id) announces it with BatchScored, under event ids derived from the causing event.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """Scoring a landed batch end to end: read, score, publish outputs, record the run, follow up.
 
 Idempotent on (input object, etag, model name, model version): the run id and the output keys
-are derived from them, a recorded run short-circuits, outputs are uploaded whole (one PUT of a
+are derived from them, a recorded run short-circuits (it is announced again, from its row, when
+this chain recorded it: its publish may have failed), outputs are uploaded whole (one PUT of a
 finished local file: S3 and the local store both make it appear atomically, so a worker that
 dies mid-batch leaves nothing half-written), and the run row's unique constraint lets exactly
-one writer publish BatchScored.
+one writer record the run.
 """
 
 from __future__ import annotations
@@ -15,16 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from churnops_common.events import (
-    BatchScored,
-    Event,
-    ObjectRef,
-    RetrainRequested,
-    ScoreChunkRequested,
-)
+from churnops_common.events import Event, ObjectRef, ScoreChunkRequested
 from churnops_common.runtime import Runtime
 from churnops_common.settings import Settings
-from churnops_scorer import runs
+from churnops_scorer import followups, runs
 from churnops_scorer.batch import BatchOutputs, score_stream
 from churnops_scorer.layout import PREDICTIONS_CSV, PREDICTIONS_FILE, RETENTION_FILE, OutputLayout
 from churnops_scorer.models import LoadedModel
@@ -71,14 +66,11 @@ def score_batch(
     """Score one input version with one model; split it into chunk tasks when it is large."""
     settings = runtime.settings
     run_id = runs.run_id_for(ref, model.name, model.version)
-    if runs.find_run(runtime.engine, run_id) is not None:
-        log.info(
-            "%s already scored by %s v%s: nothing to do",
-            ref.versioned_uri,
-            model.name,
-            model.version,
-        )
-        return []
+    recorded = runs.find_run(runtime.engine, run_id)
+    if recorded is not None:
+        if runs.job(runtime.engine, run_id) is not None:
+            return []  # a split batch: its assembling chunk announces it (again, on a retry)
+        return followups.recorded(runtime, cause, ref, model, recorded)
     started = time.perf_counter()
     layout = OutputLayout.of(settings.minio_predictions_bucket, ref, model.version)
     with runtime.store.local_path(ref.bucket, ref.key) as path:
@@ -132,7 +124,7 @@ def finish(
     seconds: float,
     has_target: bool,
 ) -> list[Event]:
-    """Record the run; only the writer of the row publishes BatchScored (and RetrainRequested)."""
+    """Record the run and announce it: BatchScored (and RetrainRequested when labels say so)."""
     from datetime import UTC, datetime
 
     stats = summary.stats()
@@ -158,9 +150,9 @@ def finish(
             "created_at": datetime.now(UTC),
         },
     )
-    if not inserted:
-        log.info("run %s was recorded by another worker: no second BatchScored", run_id)
-        return []
+    if not inserted:  # another delivery recorded it first: announce what it recorded
+        row = runs.find_run(runtime.engine, run_id)
+        return [] if row is None else followups.recorded(runtime, cause, ref, model, row)
     log.info(
         "scored %s rows of %s with %s v%s in %.2fs -> %s",
         stats.rows,
@@ -170,59 +162,10 @@ def finish(
         seconds,
         predictions.uri,
     )
-    scored = cause.derive(
-        BatchScored,
-        run_id,
-        input=ref,
-        predictions=predictions,
-        scoring_run_id=run_id,
-        model_name=model.name,
-        model_version=model.version,
-        rows=stats.rows,
-        has_target=has_target,
-        roc_auc=stats.roc_auc,
-        pr_auc=stats.pr_auc,
+    figures = followups.RunFigures(
+        stats.rows, has_target, stats.labelled_rows, stats.roc_auc, stats.pr_auc
     )
-    return [
-        scored,
-        *performance_check(
-            runtime.settings, cause, ref, model, run_id, stats.pr_auc, stats.labelled_rows
-        ),
-    ]
-
-
-def performance_check(
-    settings: Settings,
-    cause: Event,
-    ref: ObjectRef,
-    model: LoadedModel,
-    run_id: str,
-    pr_auc: float | None,
-    labelled: int,
-) -> list[Event]:
-    """RetrainRequested(performance) when a labelled batch's PR-AUC fell below the champion's
-    registered holdout PR-AUC by more than the margin."""
-    if pr_auc is None:
-        return []
-    if model.holdout_pr_auc is None:
-        log.info(
-            "no holdout PR-AUC registered for %s v%s: performance check skipped",
-            model.name,
-            model.version,
-        )
-        return []
-    if labelled < settings.monitor_min_labelled_rows:
-        log.info("%d labelled rows: too few for the performance check", labelled)
-        return []
-    floor = model.holdout_pr_auc - settings.scorer_pr_auc_margin
-    if pr_auc >= floor:
-        return []
-    detail = (
-        f"PR-AUC {pr_auc:.4f} on {ref.uri} is below {model.name} v{model.version}'s "
-        f"holdout PR-AUC {model.holdout_pr_auc:.4f} minus {settings.scorer_pr_auc_margin}"
-    )
-    log.warning("%s: requesting a retrain", detail)
-    return [cause.derive(RetrainRequested, run_id, reason="performance", detail=detail, data=ref)]
+    return followups.announce(runtime.settings, cause, ref, model, run_id, predictions, figures)
 
 
 def split_batch(

@@ -1,8 +1,8 @@
-"""`churnops train`: train, register and gate a model from local files, no services needed."""
+"""`churnops train`: train, register and gate a model from local files, no services needed;
+in stack mode the decision (ModelPromoted/ModelRejected) is published to the workers."""
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -112,7 +112,7 @@ def train_command(
     settings = get_settings()
     prepared = prepare(data, target, id_column, holdout, list(drop or []))
     try:
-        result = _train(
+        trained = _train(
             settings,
             prepared,
             target,
@@ -124,6 +124,8 @@ def train_command(
         raise
     except Exception as exc:  # one line, never a traceback
         raise UserError(f"training failed: {type(exc).__name__}: {exc}") from exc
+    result, answer = trained
+    notified, notice = notify(settings, answer)
     output = {
         "holdout": {
             "roc_auc": round(result.holdout.roc_auc, 6),
@@ -134,9 +136,36 @@ def train_command(
         "model_version": result.version,
         "promoted": result.promoted,
         "best_family": result.family,
+        "event": answer.event_type,
+        "workers_notified": notified,
+        "notice": notice,
     }
     reason = result.decision.reason
     emit(output, as_json, lambda r: _human(r, reason, len(prepared.train), len(prepared.holdout)))
+
+
+def notify(settings: Any, answer: Any) -> tuple[bool, str]:
+    """Tell the workers what the training decided, as the trainer worker would.
+
+    Stack mode publishes the ModelPromoted/ModelRejected over Celery (the scorer hot-swaps,
+    quality refreshes its baseline, the monitor records it). Embedded mode has no workers: each
+    `churnops` process is its own platform, so nothing is published and the output says so.
+    """
+    what = f"{answer.event_type} {answer.event_id}"
+    if not settings.is_stack:
+        return False, f"embedded mode: no workers notified ({what} not published)"
+    from churnops_common.bus.celery_bus import CeleryBus
+    from churnops_common.celery_app import make_celery
+
+    app = make_celery("churnops-cli", settings)
+    try:
+        CeleryBus(app).publish(answer)
+    except Exception as exc:  # the model is registered either way: report, do not crash
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return False, f"{what} NOT published ({type(exc).__name__}: {first})"
+    finally:
+        app.close()
+    return True, f"published {what} to the workers"
 
 
 def _train(
@@ -147,15 +176,21 @@ def _train(
     drop: tuple[str, ...],
     trials: int,
 ) -> Any:
+    """Train under the lock; returns the result and the event that answers it (unpublished)."""
     from churnops_common.bus.local_bus import LocalBus
     from churnops_common.db.migrations import upgrade
+    from churnops_common.events import RetrainRequested
     from churnops_common.runtime import Runtime
     from churnops_trainer import guard
+    from churnops_trainer.outcome import announce
     from churnops_trainer.service import train_and_decide
 
+    # The answer is published by `notify`, not through the runtime's bus.
     runtime = Runtime.from_settings(settings, LocalBus({}))
     upgrade(runtime.engine)
-    correlation_id = str(uuid.uuid4())
+    # The chain's root: a manual retrain request (never published); the answer derives from it.
+    trigger = RetrainRequested(reason="manual", detail="churnops train")
+    correlation_id = trigger.correlation_id
     with guard.training_lock(runtime.engine, settings, wait=False) as held:
         if not held:
             raise UserError("another training of this model is running; try again when it ends")
@@ -193,7 +228,10 @@ def _train(
             holdout_pr_auc=result.holdout.pr_auc,
             detail=result.decision.reason,
         )
-    return result
+    answer = announce(
+        trigger, settings.mlflow_model_name, result.version, result.decision, result.training_data
+    )
+    return result, answer
 
 
 def _human(result: dict[str, Any], reason: str, train_rows: int, holdout_rows: int) -> None:
@@ -205,6 +243,7 @@ def _human(result: dict[str, Any], reason: str, train_rows: int, holdout_rows: i
     )
     verdict = "promoted to champion" if result["promoted"] else "not promoted"
     console.print(f"model version {result['model_version']}: {verdict} ({reason})")
+    console.print(result["notice"])
 
 
 def register(app: typer.Typer) -> None:

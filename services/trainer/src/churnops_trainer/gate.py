@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -76,3 +76,22 @@ def record(
     )
     with engine.begin() as conn:
         conn.execute(statement)
+
+
+def recorded(engine: Engine, model_name: str, challenger_version: str) -> Decision | None:
+    """The decision recorded for a version, as `decide` made it (None when there is none)."""
+    query = select(model_promotions).where(
+        model_promotions.c.model_name == model_name,
+        model_promotions.c.challenger_version == challenger_version,
+    )
+    with engine.connect() as conn:
+        row = conn.execute(query).first()
+    if row is None:
+        return None
+    return Decision(
+        row.decision == "promoted",
+        row.reason,
+        row.challenger_pr_auc,
+        row.champion_pr_auc,
+        row.champion_version,
+    )

@@ -15,15 +15,27 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy import Engine, Row, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from churnops_common.db.engine import is_sqlite
 from churnops_common.db.tables import quality_runs, training_runs
+from churnops_common.events import Event, stable_id
 from churnops_common.settings import Settings
 
 # Triggers that drift or live performance raise on their own: they get the loop guards.
 AUTOMATIC_TRIGGERS = frozenset({"drift", "performance"})
 LABELLED_KINDS = ("new_data", "labels")
+# What a finished training fills in; a restarted run starts without them.
+_RESULT_COLUMNS = (
+    "training_rows",
+    "holdout_rows",
+    "labelled_rows",
+    "model_version",
+    "best_family",
+    "holdout_pr_auc",
+)
 
 
 def _lock_id(model_name: str) -> int:
@@ -79,14 +91,20 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 def last_training_start(
-    engine: Engine, model_name: str, triggers: frozenset[str] | None = None
+    engine: Engine,
+    model_name: str,
+    triggers: frozenset[str] | None = None,
+    ignore_run: str | None = None,
 ) -> datetime | None:
-    """When the last finished (or still running) training of the model started."""
+    """When the last finished (or still running) training of the model started; `ignore_run`
+    leaves out a trigger's own earlier attempt (its worker died), which must not block it."""
     query = select(func.max(training_runs.c.started_at)).where(
         training_runs.c.model_name == model_name, training_runs.c.status.in_(["running", "done"])
     )
     if triggers is not None:
         query = query.where(training_runs.c.trigger.in_(sorted(triggers)))
+    if ignore_run is not None:
+        query = query.where(training_runs.c.run_id != ignore_run)
     with engine.connect() as conn:
         return _utc(conn.execute(query).scalar())
 
@@ -105,14 +123,18 @@ def labelled_rows_since(engine: Engine, since: datetime | None) -> int:
 
 
 def why_not_retrain(
-    engine: Engine, settings: Settings, trigger: str, now: datetime | None = None
+    engine: Engine,
+    settings: Settings,
+    trigger: str,
+    now: datetime | None = None,
+    ignore_run: str | None = None,
 ) -> str | None:
     """None when a retrain may start; otherwise the reason it is skipped."""
     if trigger not in AUTOMATIC_TRIGGERS:
         return None  # schedule, manual and a new training set bypass the loop guards
     now = now or datetime.now(UTC)
     name = settings.mlflow_model_name
-    last_auto = last_training_start(engine, name, AUTOMATIC_TRIGGERS)
+    last_auto = last_training_start(engine, name, AUTOMATIC_TRIGGERS, ignore_run)
     cooldown = timedelta(seconds=settings.retrain_cooldown_s)
     if last_auto is not None and now - last_auto < cooldown:
         wait_s = int((last_auto + cooldown - now).total_seconds())
@@ -120,13 +142,23 @@ def why_not_retrain(
             f"cooldown: the last {'/'.join(sorted(AUTOMATIC_TRIGGERS))} retrain started"
             f" {last_auto.isoformat()}; next allowed in {wait_s} s"
         )
-    new_rows = labelled_rows_since(engine, last_training_start(engine, name))
+    new_rows = labelled_rows_since(engine, last_training_start(engine, name, None, ignore_run))
     if new_rows < settings.retrain_min_new_labelled_rows:
         return (
             f"only {new_rows} new labelled row(s) since the last training;"
             f" {settings.retrain_min_new_labelled_rows} needed (RETRAIN_MIN_NEW_LABELLED_ROWS)"
         )
     return None
+
+
+def run_id_for(task_name: str, event: Event) -> str:
+    """One training run per (task, trigger): a redelivered trigger finds its own run."""
+    return stable_id("training-run", task_name, event.idempotency_key)
+
+
+def find_run(engine: Engine, run_id: str) -> Row[Any] | None:
+    with engine.connect() as conn:
+        return conn.execute(select(training_runs).where(training_runs.c.run_id == run_id)).first()
 
 
 def start_run(
@@ -136,23 +168,31 @@ def start_run(
     correlation_id: str,
     status: str = "running",
     detail: str | None = None,
+    run_id: str | None = None,
 ) -> str:
-    run_id = str(uuid.uuid4())
+    """Record a training (or a skip); a run id recorded before (an attempt that died or failed)
+    is started afresh, its old figures cleared."""
+    run_id = run_id or str(uuid.uuid4())
     now = datetime.now(UTC)
+    values: dict[str, Any] = {
+        "model_name": model_name,
+        "trigger": trigger,
+        "status": status,
+        "detail": detail,
+        "data_objects": [],
+        "correlation_id": correlation_id,
+        "started_at": now,
+        "finished_at": None if status == "running" else now,
+        **dict.fromkeys(_RESULT_COLUMNS),
+    }
+    insert = sqlite_insert if is_sqlite(engine) else pg_insert
+    statement = (
+        insert(training_runs)
+        .values(run_id=run_id, **values)
+        .on_conflict_do_update(index_elements=["run_id"], set_=values)
+    )
     with engine.begin() as conn:
-        conn.execute(
-            training_runs.insert().values(
-                run_id=run_id,
-                model_name=model_name,
-                trigger=trigger,
-                status=status,
-                detail=detail,
-                data_objects=[],
-                correlation_id=correlation_id,
-                started_at=now,
-                finished_at=None if status == "running" else now,
-            )
-        )
+        conn.execute(statement)
     return run_id
 
 

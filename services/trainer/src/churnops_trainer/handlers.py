@@ -3,20 +3,25 @@
 Every trigger goes through `retrain`: take the training lock, apply the loop guards, assemble
 the data, train, gate, and answer ModelPromoted or ModelRejected. A skipped trigger is recorded
 in `training_runs` with its reason and publishes nothing.
+
+Idempotent per trigger: the run id is fixed by the task and the trigger's idempotency key, so a
+trigger delivered again (its worker died, or publishing its answer failed) finds its run: a
+finished one is announced again from the records instead of training another version.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Row
 
 from churnops_common.bus import Handler
 from churnops_common.errors import PermanentError
 from churnops_common.events import (
     DataValidated,
     Event,
-    ModelPromoted,
-    ModelRejected,
     ObjectRef,
     PerformanceDegraded,
     PsiBreached,
@@ -25,26 +30,46 @@ from churnops_common.events import (
 from churnops_common.runtime import Runtime
 from churnops_trainer import guard
 from churnops_trainer.data import NoTrainingData, assemble
-from churnops_trainer.service import TrainingResult, train_and_decide
+from churnops_trainer.outcome import announce, recorded
+from churnops_trainer.service import train_and_decide
 
 log = logging.getLogger(__name__)
 
+ON_DATA_VALIDATED = "churnops.trainer.on_data_validated"
+ON_RETRAIN_REQUESTED = "churnops.trainer.on_retrain_requested"
+ON_PSI_BREACHED = "churnops.trainer.on_psi_breached"
+ON_PERFORMANCE_DEGRADED = "churnops.trainer.on_performance_degraded"
+# Reasons whose `data` names a table to train on. Drift and performance requests may name the
+# batch that raised them: evidence, not a training set (training on it alone would discard the
+# training set), so those train on the latest training set plus the labelled batches.
+TRAINING_TABLE_REASONS = frozenset({"new_training_data", "manual", "schedule"})
+
 
 def retrain(
-    event: Event, runtime: Runtime, trigger: str, training: ObjectRef | None = None
+    event: Event,
+    runtime: Runtime,
+    task_name: str,
+    trigger: str,
+    training: ObjectRef | None = None,
 ) -> list[Event]:
     settings, engine = runtime.settings, runtime.engine
     name = settings.mlflow_model_name
+    run_id = guard.run_id_for(task_name, event)
+    earlier = guard.find_run(engine, run_id)
+    if earlier is not None:
+        answer = _answer_again(event, runtime, earlier)
+        if answer is not None:
+            return answer
     # A new training set waits its turn; other triggers are covered by the training running now.
     with guard.training_lock(engine, settings, wait=trigger == "new_training_data") as held:
         if not held:
-            _skip(runtime, trigger, event, "another training of this model is running")
+            _skip(runtime, run_id, trigger, event, "another training of this model is running")
             return []
-        why_not = guard.why_not_retrain(engine, settings, trigger)
+        why_not = guard.why_not_retrain(engine, settings, trigger, ignore_run=run_id)
         if why_not:
-            _skip(runtime, trigger, event, why_not)
+            _skip(runtime, run_id, trigger, event, why_not)
             return []
-        run_id = guard.start_run(engine, name, trigger, event.correlation_id)
+        guard.start_run(engine, name, trigger, event.correlation_id, run_id=run_id)
         try:
             data = assemble(runtime, training)
             result = train_and_decide(
@@ -79,10 +104,37 @@ def retrain(
             holdout_pr_auc=result.holdout.pr_auc,
             detail=result.decision.reason,
         )
-    return [_outcome_event(event, runtime, result)]
+    return [announce(event, name, result.version, result.decision, result.training_data)]
 
 
-def _skip(runtime: Runtime, trigger: str, event: Event, why: str) -> None:
+def _answer_again(event: Event, runtime: Runtime, run: Row[Any]) -> list[Event] | None:
+    """What a trigger handled before answers now: its skip stands, its finished training is
+    announced again (same event id; subscribers that got it drop it). None: train (again),
+    because the earlier attempt died or failed before deciding."""
+    if run.status == "skipped":
+        log.info("trainer: %s was skipped before (%s): skipped again", event.event_id, run.detail)
+        return []
+    if run.status != "done":
+        log.warning(
+            "trainer: %s's earlier attempt (run %s) ended %r: training again",
+            event.event_id,
+            run.run_id,
+            run.status,
+        )
+        return None
+    outcome = recorded(event, runtime, run)
+    if outcome is None:
+        log.warning(
+            "trainer: run %s is done but its decision is not recorded: training again", run.run_id
+        )
+        return None
+    log.info(
+        "trainer: run %s already decided v%s: announcing it again", run.run_id, run.model_version
+    )
+    return [outcome]
+
+
+def _skip(runtime: Runtime, run_id: str, trigger: str, event: Event, why: str) -> None:
     log.info("trainer: %s trigger from %s skipped: %s", trigger, event.event_type, why)
     guard.start_run(
         runtime.engine,
@@ -91,30 +143,7 @@ def _skip(runtime: Runtime, trigger: str, event: Event, why: str) -> None:
         event.correlation_id,
         status="skipped",
         detail=why,
-    )
-
-
-def _outcome_event(event: Event, runtime: Runtime, result: TrainingResult) -> Event:
-    name = runtime.settings.mlflow_model_name
-    decision = result.decision
-    if decision.promote:
-        return event.derive(
-            ModelPromoted,
-            model_name=name,
-            model_version=result.version,
-            model_uri=result.model_uri,
-            challenger_pr_auc=decision.challenger_pr_auc,
-            champion_pr_auc=decision.champion_pr_auc,
-            previous_version=decision.champion_version,
-            training_data=result.training_data,
-        )
-    return event.derive(
-        ModelRejected,
-        model_name=name,
-        model_version=result.version,
-        challenger_pr_auc=decision.challenger_pr_auc,
-        champion_pr_auc=decision.champion_pr_auc,
-        reason=decision.reason,
+        run_id=run_id,
     )
 
 
@@ -122,28 +151,35 @@ def on_data_validated(event: Event, runtime: Runtime) -> Sequence[Event]:
     assert isinstance(event, DataValidated)
     if event.kind != "training":
         return []  # new data is the scorer's, labels the monitor's
-    return retrain(event, runtime, "new_training_data", event.object)
+    return retrain(event, runtime, ON_DATA_VALIDATED, "new_training_data", event.object)
 
 
 def on_retrain_requested(event: Event, runtime: Runtime) -> Sequence[Event]:
     assert isinstance(event, RetrainRequested)
-    return retrain(event, runtime, event.reason, event.data)
+    training = event.data if event.reason in TRAINING_TABLE_REASONS else None
+    if event.data is not None and training is None:
+        log.info(
+            "trainer: %s retrain names %s; training on the training set and labelled batches",
+            event.reason,
+            event.data.uri,
+        )
+    return retrain(event, runtime, ON_RETRAIN_REQUESTED, event.reason, training)
 
 
 def on_psi_breached(event: Event, runtime: Runtime) -> Sequence[Event]:
     assert isinstance(event, PsiBreached)
-    return retrain(event, runtime, "drift")
+    return retrain(event, runtime, ON_PSI_BREACHED, "drift")
 
 
 def on_performance_degraded(event: Event, runtime: Runtime) -> Sequence[Event]:
     assert isinstance(event, PerformanceDegraded)
-    return retrain(event, runtime, "performance")
+    return retrain(event, runtime, ON_PERFORMANCE_DEGRADED, "performance")
 
 
 # task name (from churnops_common.routing) -> handler
 HANDLERS: dict[str, Handler] = {
-    "churnops.trainer.on_data_validated": on_data_validated,
-    "churnops.trainer.on_retrain_requested": on_retrain_requested,
-    "churnops.trainer.on_psi_breached": on_psi_breached,
-    "churnops.trainer.on_performance_degraded": on_performance_degraded,
+    ON_DATA_VALIDATED: on_data_validated,
+    ON_RETRAIN_REQUESTED: on_retrain_requested,
+    ON_PSI_BREACHED: on_psi_breached,
+    ON_PERFORMANCE_DEGRADED: on_performance_degraded,
 }

@@ -181,9 +181,12 @@ def log_training(
     client = _client(settings)
     for key, value in tags.items():
         client.set_model_version_tag(settings.mlflow_model_name, version, key, value)
-    return LoggedVersion(
-        version, run.info.run_id, f"models:/{settings.mlflow_model_name}/{version}"
-    )
+    return LoggedVersion(version, run.info.run_id, version_uri(settings.mlflow_model_name, version))
+
+
+def version_uri(model_name: str, version: str) -> str:
+    """The registry URI of one version (what ModelPromoted.model_uri carries)."""
+    return f"models:/{model_name}/{version}"
 
 
 def _param(value: Any) -> str | float | int:

@@ -24,6 +24,7 @@ from churnops_common.settings import Settings
 from churnops_trainer import gate, plots, registry
 from churnops_trainer.data import TrainingData
 from churnops_trainer.metrics import Metrics, evaluate
+from churnops_trainer.outcome import training_data_key
 from churnops_trainer.search import Challenger, SearchConfig, tune
 
 log = logging.getLogger(__name__)
@@ -288,7 +289,7 @@ def _save_objects(
         _parquet_safe(data.train).to_parquet(table_path, index=False)
         table_info = runtime.store.put_file(
             bucket,
-            f"training-data/{name}/v{version}/training.parquet",
+            training_data_key(name, version),
             table_path,
             "application/vnd.apache.parquet",
         )
