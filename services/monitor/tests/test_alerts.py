@@ -202,3 +202,100 @@ def test_unreachable_endpoint_is_a_failed_alert(
     row = _alert_rows(platform)["PerformanceDegraded"]
     assert row.status == "failed"
     assert "ConnectError" in row.error
+
+
+def test_failed_alert_is_retried_by_a_later_event_within_its_rounds(
+    make_platform: Callable[..., EmbeddedPlatform], hook: tuple[Hook, str]
+) -> None:
+    from churnops_monitor.alerts import MAX_DELIVERY_ROUNDS
+
+    state, url = hook
+    state.status = 503  # the webhook is down
+    platform = make_platform(alert_webhook_url=url, alert_max_attempts=1)
+    psi, rejected = _events()[0], _events()[1]
+
+    def again(event: Any, n: int) -> Any:
+        return event.model_copy(update={"event_id": f"{event.event_id}-{n}"})
+
+    platform.publish(psi)
+    platform.run()
+    assert (_alert_rows(platform)["PsiBreached"].status, len(state.bodies)) == ("failed", 1)
+    state.status = 200  # back up: the next event with this key delivers the page
+    platform.publish(again(psi, 1))
+    platform.run()
+    row = _alert_rows(platform)["PsiBreached"]
+    assert (row.status, row.attempts, row.error, len(state.bodies)) == ("sent", 2, None, 2)
+    platform.publish(again(psi, 2))  # sent: never again
+    platform.run()
+    assert len(state.bodies) == 2
+
+    state.status = 500  # a key that keeps failing is tried a bounded number of rounds
+    for n in range(MAX_DELIVERY_ROUNDS + 2):
+        platform.publish(again(rejected, n))
+        platform.run()
+    row = _alert_rows(platform)["DataRejected"]
+    assert (row.status, row.attempts) == ("failed", MAX_DELIVERY_ROUNDS)
+    assert len(state.bodies) == 2 + MAX_DELIVERY_ROUNDS
+
+
+@pytest.mark.services
+def test_two_replicas_page_once(
+    make_platform: Callable[..., EmbeddedPlatform], hook: tuple[Hook, str], postgres_url: str
+) -> None:
+    from churnops_monitor.alerts import psi_alert, raise_alert
+
+    state, url = hook
+    state.delay_s = 1.0  # a slow webhook: the second replica looks while the first is sending
+    platform = make_platform(alert_webhook_url=url, monitoring_db_url=postgres_url)
+    engine, settings = platform.runtime.engine, platform.settings
+    event = _events()[0]
+    copies = [event, event.model_copy(update={"event_id": event.event_id + "-copy"})]
+    barrier = threading.Barrier(2)
+    statuses: list[str] = []
+
+    def replica(copy: Any) -> None:
+        barrier.wait()
+        statuses.append(raise_alert(engine, settings, psi_alert(copy), copy).status)
+
+    threads = [threading.Thread(target=replica, args=(c,)) for c in copies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == ["sent", "skipped"]
+    assert len(state.bodies) == 1
+    [row] = _alert_rows(platform).values()
+    assert (row.status, row.attempts) == ("sent", 1)
+    engine.dispose()
+
+
+def test_a_claim_left_pending_by_a_crash_is_taken_by_the_same_event_only(
+    make_platform: Callable[..., EmbeddedPlatform], hook: tuple[Hook, str]
+) -> None:
+    from datetime import UTC, datetime
+
+    from churnops_monitor.alerts import promoted_alert, raise_alert
+
+    state, url = hook
+    platform = make_platform(alert_webhook_url=url)
+    engine, settings = platform.runtime.engine, platform.settings
+    event = _events()[3]
+    alert = promoted_alert(event)
+    with engine.begin() as conn:  # a worker claimed the key, then died before sending
+        conn.execute(
+            alerts.insert().values(
+                alert_key=alert.key,
+                kind=alert.kind,
+                message=alert.text,
+                payload=event.model_dump(mode="json"),
+                status="pending",
+                attempts=0,
+                created_at=datetime.now(UTC),
+            )
+        )
+    other = event.model_copy(update={"event_id": event.event_id + "-other"})
+    assert raise_alert(engine, settings, alert, other).error == "already recorded as pending"
+    assert state.bodies == []
+    assert raise_alert(engine, settings, alert, event).status == "sent"  # redelivered
+    assert len(state.bodies) == 1
+    assert _alert_rows(platform)["ModelPromoted"].status == "sent"

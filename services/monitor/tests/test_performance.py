@@ -189,3 +189,25 @@ def test_other_kinds_and_unscored_ids_are_ignored(
     platform.publish(event.model_copy(update={"event_id": "other", "kind": "new_data"}))
     platform.run()
     assert _rows(platform, performance_metrics) == []
+
+
+def test_degraded_is_sent_again_when_its_publish_failed(
+    make_platform: Callable[..., EmbeddedPlatform],
+    tmp_path: Path,
+    scored_batch: Callable[..., Any],
+) -> None:
+    from churnops_monitor.handlers import on_data_validated
+
+    platform = make_platform(monitor_min_pr_auc=0.99, monitor_min_labelled_rows=50)
+    batch = scored_batch(platform, tmp_path, name="batch-r", rows=300, seed=6)
+    labels = batch.inputs[["customer_id", "churned"]]
+    event = _land_labels(platform, tmp_path / "labels-r.csv", labels)
+    first = on_data_validated(event, platform.runtime)
+    assert [e.event_type for e in first] == ["PerformanceDegraded"]
+    # The flag is committed; the dispatcher's publish then fails and the task is retried:
+    # the retry derives the same event again (same id: a duplicate is dropped downstream).
+    retry = on_data_validated(event, platform.runtime)
+    assert [e.event_id for e in retry] == [first[0].event_id]
+    # Another labels file in another chain for the same version is not reported again.
+    other = _land_labels(platform, tmp_path / "labels-r2.csv", labels.iloc[:200])
+    assert on_data_validated(other, platform.runtime) == []

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from churnops_common.db.tables import feature_psi, quality_runs
+from churnops_common.db.tables import dead_letters, feature_psi, quality_runs
 from churnops_common.embedded import EmbeddedPlatform
 from churnops_common.events import (
     DataLanded,
@@ -168,16 +169,50 @@ def test_sweep_finds_objects_without_a_record(trained: EmbeddedPlatform, tmp_pat
     assert [e.event_type for e in trained.bus.published[before:]] == ["SweepRequested"]
 
 
-def test_quality_requested_rechecks_the_latest_batch(
+def test_quality_requested_does_not_repeat_a_check(
     trained: EmbeddedPlatform, tmp_path: Path
 ) -> None:
+    # The drifted batch was checked (and breached) when it landed, against baseline v1.
     _drop(trained, tmp_path, "drifted.csv", generate(2000, seed=15, drift=1.0), "new_data")
+    assert len(trained.events_of("PsiBreached")) == 1
     before = len(trained.bus.published)
-    trained.publish(QualityRequested.start_chain("daily-1"))
-    trained.run()
+    for day in ("daily-1", "daily-2"):
+        trained.publish(QualityRequested.start_chain(day))
+        trained.run()
     after = [e.event_type for e in trained.bus.published[before:]]
-    assert after == ["QualityRequested", "PsiBreached"]  # no second DataValidated
-    assert len(_runs(trained)) == 3
+    assert after == ["QualityRequested", "QualityRequested"]  # no PsiBreached, no DataValidated
+    assert len(_runs(trained)) == 2  # the training set's run and the batch's: no new rows
+
+
+def test_quality_requested_rechecks_against_a_newer_baseline(
+    settings: Settings, tmp_path: Path
+) -> None:
+    platform = _platform(settings)
+    # Landed before any baseline existed: accepted without PSI.
+    _drop(platform, tmp_path, "drifted.csv", generate(2000, seed=15, drift=1.0), "new_data")
+    _drop(platform, tmp_path, "train.csv", generate(3000, seed=1), "training")
+    assert platform.events_of("PsiBreached") == []
+    request = QualityRequested.start_chain("daily-1")
+    platform.publish(request)
+    platform.run()
+    [breach] = platform.events_of("PsiBreached")
+    assert isinstance(breach, PsiBreached) and breach.object.key == "new_data/drifted.csv"
+    assert [e.event_type for e in platform.events_of("DataValidated")] == ["DataValidated"] * 2
+    recheck = _runs(platform)[-1]
+    assert recheck.run_id == breach.quality_run_id and recheck.psi_breached
+    # Recorded, but not as new labelled data: the trainer counts has_target rows.
+    assert recheck.details["recheck"] is True and recheck.details["baseline_version"] == 1
+    assert recheck.details["file_has_target"] is True and recheck.has_target is False
+    # A retry of the same request (its publish failed) redoes its run with the same ids.
+    from churnops_quality.handlers import on_quality_requested
+
+    again = on_quality_requested(request, platform.runtime)
+    assert [e.event_id for e in again] == [breach.event_id]
+    assert len(_runs(platform)) == 3
+    # The next day's request: the same file against the same baseline is not checked again.
+    platform.publish(QualityRequested.start_chain("daily-2"))
+    platform.run()
+    assert len(platform.events_of("PsiBreached")) == 1 and len(_runs(platform)) == 3
 
 
 def test_quality_requested_with_nothing_landed(settings: Settings) -> None:
@@ -187,27 +222,60 @@ def test_quality_requested_with_nothing_landed(settings: Settings) -> None:
     assert [e.event_type for e in platform.bus.published] == ["QualityRequested"]
 
 
-def test_promotion_refreshes_the_baseline(trained: EmbeddedPlatform, tmp_path: Path) -> None:
-    path = tmp_path / "drifted-train.csv"
-    generate(3000, seed=21, drift=1.0).to_csv(path, index=False)
-    info = trained.runtime.store.put_file("landing", "training/drifted-train.csv", path)
+def _promote(
+    platform: EmbeddedPlatform, tmp_path: Path, version: str, frame: pd.DataFrame
+) -> ObjectRef:
+    path = tmp_path / f"train-v{version}.csv"
+    frame.to_csv(path, index=False)
+    info = platform.runtime.store.put_file("landing", f"training/{path.name}", path)
     data = ObjectRef(bucket=info.bucket, key=info.key, etag=info.etag, size=info.size)
-    promoted = ModelPromoted.start_chain(
-        "promo-2",
-        model_name="churn-model",
-        model_version="2",
-        model_uri="models:/churn-model/2",
-        challenger_pr_auc=0.7,
-        training_data=data,
+    platform.publish(
+        ModelPromoted.start_chain(
+            f"promo-{version}",
+            model_name="churn-model",
+            model_version=version,
+            model_uri=f"models:/churn-model/{version}",
+            challenger_pr_auc=0.7,
+            training_data=data,
+        )
     )
-    trained.publish(promoted)
-    trained.run()
+    platform.run()
+    return data
+
+
+def test_promotion_refreshes_the_baseline(trained: EmbeddedPlatform, tmp_path: Path) -> None:
+    data = _promote(trained, tmp_path, "2", generate(3000, seed=21, drift=1.0))
     baseline = load_baseline(trained.runtime.store, trained.settings)
     assert baseline is not None
     assert (baseline.version, baseline.source) == (2, data.versioned_uri)
+    assert baseline.model_version == "2"
     # A drifted batch no longer breaches against the drifted reference.
     _drop(trained, tmp_path, "drifted.csv", generate(2000, seed=15, drift=1.0), "new_data")
     assert trained.events_of("PsiBreached") == []
+
+
+def test_a_late_older_promotion_keeps_the_newer_baseline(
+    trained: EmbeddedPlatform,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # MLflow's migrations run logging.config.fileConfig, which disables existing loggers.
+    monkeypatch.setattr(logging.getLogger("churnops_quality.refresh"), "disabled", False)
+    caplog.set_level(logging.WARNING, logger="churnops_quality.refresh")
+    newer = _promote(trained, tmp_path, "3", generate(1500, seed=31, drift=1.0))
+    _promote(trained, tmp_path, "2", generate(1500, seed=21))  # handled after v3's
+    baseline = load_baseline(trained.runtime.store, trained.settings)
+    assert baseline is not None
+    assert (baseline.version, baseline.source, baseline.model_version) == (
+        2,
+        newer.versioned_uri,
+        "3",
+    )
+    assert "promotion of v2 is ignored" in caplog.text
+    assert not trained.runtime.store.exists(
+        trained.settings.minio_models_bucket, "quality/baseline/v0003/profile.json"
+    )
 
 
 def test_mlflow_run_logged(settings: Settings, tmp_path: Path) -> None:
@@ -272,3 +340,53 @@ def test_pdf_report_beside_the_html(settings: Settings, tmp_path: Path) -> None:
     run_id = _runs(platform)[-1].run_id
     pdf = platform.runtime.store.get_bytes("reports", f"{run_id}/report.pdf")
     assert pdf.startswith(b"%PDF")
+
+
+def _write_parquet(path: Path, extra: dict[str, object]) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(
+        generate(200, seed=7).drop(columns=["churned"]), preserve_index=False
+    )
+    for name, values in extra.items():
+        table = table.append_column(name, values)  # type: ignore[arg-type]
+    pq.write_table(table, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("column", "expected"),
+    [
+        ("address", "column 'address' is nested (struct"),
+        ("tags", "column 'tags' is nested (list"),
+        ("attrs", "column 'attrs' is nested (map"),
+        ("raw", "unreadable: "),  # bytes that are not text: no check foresaw it
+    ],
+)
+def test_unvalidatable_parquet_is_rejected_not_dead_lettered(
+    trained: EmbeddedPlatform, tmp_path: Path, column: str, expected: str
+) -> None:
+    import pyarrow as pa
+
+    values = {
+        "address": pa.array([{"city": "x", "zip": 1}] * 200),
+        "tags": pa.array([[1, 2]] * 200),
+        "attrs": pa.array([[("a", 1)]] * 200, pa.map_(pa.string(), pa.int64())),
+        "raw": pa.array([b"\xff\xfe"] * 200),
+    }
+    path = _write_parquet(tmp_path / f"{column}.parquet", {column: values[column]})
+    trained.drop(path, "new_data")
+    outcomes: list[str] = []
+    trained.run(on_outcome=lambda _t, o: outcomes.append(o.status))
+    assert outcomes == ["done"]
+    [rejected] = trained.events_of("DataRejected")
+    assert isinstance(rejected, DataRejected)
+    assert rejected.reason.startswith(expected)
+    assert "\n" not in rejected.reason
+    assert rejected.quarantine is not None
+    assert trained.runtime.store.exists("reports", rejected.quarantine.key)
+    run = _runs(trained)[-1]
+    assert (run.run_id, run.status) == (rejected.quality_run_id, "rejected")
+    with trained.runtime.engine.connect() as conn:
+        assert conn.execute(sa.select(dead_letters)).first() is None

@@ -2,7 +2,9 @@
 
 Every alert gets a row in `monitoring.alerts`, also when no webhook URL is set (status
 `skipped`): the table is the audit trail of what happened, whether or not anyone was paged.
-A key that already has a row is never sent again, so a redelivered event pages nobody twice.
+The row is claimed (`pending`) before anything is sent, so two replicas page nobody twice;
+a `failed` key is retried by a later event with the same key (bounded), so a webhook outage
+does not lose the page.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -106,6 +108,11 @@ def notifier_from(settings: Settings) -> WebhookNotifier:
     )
 
 
+# A key whose delivery failed is tried again by later events with that key, until this many
+# delivery rounds (each up to ALERT_MAX_ATTEMPTS posts) have been spent on it.
+MAX_DELIVERY_ROUNDS = 3
+
+
 def existing_status(engine: Engine, key: str) -> str | None:
     with engine.connect() as conn:
         return conn.execute(
@@ -114,31 +121,88 @@ def existing_status(engine: Engine, key: str) -> str | None:
 
 
 def raise_alert(engine: Engine, settings: Settings, alert: Alert, event: Event) -> Delivery:
-    """Send (unless this key was already recorded) and record the outcome."""
-    previous = existing_status(engine, alert.key)
-    if previous is not None:
+    """Claim the key, send, record the outcome: one page per key across every replica.
+
+    The claim is the row itself (status `pending`), inserted before anything is sent: of two
+    workers handling the same key only the one whose insert went in sends. A key recorded as
+    `failed` (the webhook was down) is claimed again by a later event with that key and
+    retried, a bounded number of times; `sent` and `skipped` keys are never sent again.
+    """
+    claimed, previous = _claim(engine, settings, alert, event)
+    if not claimed:
         log.info("alert %s already recorded (%s); not sent again", alert.key, previous)
         return Delivery("skipped", 0, f"already recorded as {previous}")
     delivery = notifier_from(settings).send(alert.text)
-    _record(engine, alert, event, delivery)
+    _finish(engine, alert, delivery)
     log.info("alert %s: %s after %d attempt(s)", alert.key, delivery.status, delivery.attempts)
     return delivery
 
 
-def _record(engine: Engine, alert: Alert, event: Event, delivery: Delivery) -> None:
+def _claim(
+    engine: Engine, settings: Settings, alert: Alert, event: Event
+) -> tuple[bool, str | None]:
+    """(whether this worker may send, the status the key had when it may not)."""
     values: dict[str, Any] = {
         "alert_key": alert.key,
         "kind": alert.kind,
         "message": alert.text,
         "payload": event.model_dump(mode="json"),
-        "status": delivery.status,
-        "attempts": delivery.attempts,
-        "error": delivery.error,
+        "status": "pending",
+        "attempts": 0,
+        "error": None,
         "correlation_id": event.correlation_id,
         "created_at": datetime.now(UTC),
     }
     insert = sqlite_insert if is_sqlite(engine) else pg_insert
+    # psycopg 3 reports rowcount -1 for ON CONFLICT DO NOTHING: RETURNING says who inserted.
+    claim = (
+        insert(alerts)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["alert_key"])
+        .returning(alerts.c.id)
+    )
+    with engine.begin() as conn:
+        if conn.execute(claim).first() is not None:
+            return True, None
+        row = conn.execute(
+            select(alerts.c.status, alerts.c.attempts, alerts.c.payload).where(
+                alerts.c.alert_key == alert.key
+            )
+        ).one()
+        if not _retryable(row.status, row.attempts, row.payload, settings, event):
+            return False, str(row.status)
+        # Compare-and-set on what was read: of two workers retrying, one wins the row.
+        taken = conn.execute(
+            update(alerts)
+            .where(
+                alerts.c.alert_key == alert.key,
+                alerts.c.status == row.status,
+                alerts.c.attempts == row.attempts,
+            )
+            .values(status="pending", message=alert.text, correlation_id=event.correlation_id)
+            .returning(alerts.c.id)
+        ).first()
+    return taken is not None, None if taken is not None else str(row.status)
+
+
+def _retryable(status: str, attempts: int, payload: Any, settings: Settings, event: Event) -> bool:
+    """A failed key with rounds left; or a key this very event claimed and never finished
+    (its worker died mid-send and the event was delivered again)."""
+    if status == "failed":
+        return attempts < settings.alert_max_attempts * MAX_DELIVERY_ROUNDS
+    if status == "pending":
+        return isinstance(payload, dict) and payload.get("event_id") == event.event_id
+    return False
+
+
+def _finish(engine: Engine, alert: Alert, delivery: Delivery) -> None:
     with engine.begin() as conn:
         conn.execute(
-            insert(alerts).values(**values).on_conflict_do_nothing(index_elements=["alert_key"])
+            update(alerts)
+            .where(alerts.c.alert_key == alert.key)
+            .values(
+                status=delivery.status,
+                attempts=alerts.c.attempts + delivery.attempts,
+                error=delivery.error,
+            )
         )

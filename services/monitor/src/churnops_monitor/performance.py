@@ -195,20 +195,31 @@ def champion_version(engine: Engine, model_name: str) -> str | None:
     return latest[0].model_version if latest else None
 
 
-def _already_alerted(engine: Engine, model_name: str, model_version: str) -> bool:
+def _alerted_by(engine: Engine, model_name: str, model_version: str) -> list[tuple[str, str]]:
+    """(run_id, correlation_id) of the runs that already reported this version degraded."""
     with engine.connect() as conn:
-        return (
-            conn.execute(
-                select(performance_metrics.c.run_id)
-                .where(
-                    performance_metrics.c.model_name == model_name,
-                    performance_metrics.c.model_version == model_version,
-                    performance_metrics.c.degraded_emitted.is_(True),
-                )
-                .limit(1)
-            ).first()
-            is not None
-        )
+        rows = conn.execute(
+            select(performance_metrics.c.run_id, performance_metrics.c.correlation_id).where(
+                performance_metrics.c.model_name == model_name,
+                performance_metrics.c.model_version == model_version,
+                performance_metrics.c.degraded_emitted.is_(True),
+            )
+        ).all()
+    return [(row.run_id, row.correlation_id) for row in rows]
+
+
+def _reported_elsewhere(runtime: Runtime, event: Event, ev: Evaluation) -> bool:
+    """True when another run (or another chain) already reported this version degraded.
+
+    The flag is committed before the dispatcher publishes the follow-up. When it was set by
+    this same run in this same chain, the earlier attempt's publish may have failed: the
+    event is derived again with the same id (downstream drops it if it did get through).
+    """
+    name, version = ev.labelled.model_name, ev.labelled.model_version
+    return any(
+        run_id != ev.run_id or correlation_id != event.correlation_id
+        for run_id, correlation_id in _alerted_by(runtime.engine, name, version)
+    )
 
 
 def degraded_followups(
@@ -224,7 +235,7 @@ def degraded_followups(
         name, version = ev.labelled.model_name, ev.labelled.model_version
         if not ev.degraded or version != live_version:
             continue
-        if _already_alerted(runtime.engine, name, version):
+        if _reported_elsewhere(runtime, event, ev):
             log.info("%s v%s already reported degraded; not again", name, version)
             continue
         metric, value, threshold = ev.degraded[0]  # PR-AUC first: the platform's key metric
@@ -240,10 +251,11 @@ def degraded_followups(
             )
         )
         with runtime.engine.begin() as conn:
+            # The chain that reported it: a retry in that chain may report it again.
             conn.execute(
                 update(performance_metrics)
                 .where(performance_metrics.c.run_id == ev.run_id)
-                .values(degraded_emitted=True)
+                .values(degraded_emitted=True, correlation_id=event.correlation_id)
             )
     return followups
 

@@ -1,7 +1,8 @@
 """The baseline: schema + profile + a stratified sample, versioned in the models bucket.
 
 Layout (models bucket):
-    quality/baseline/current.json          {"version": N, "source": "bucket/key@etag", ...}
+    quality/baseline/current.json          {"version": N, "source": "bucket/key@etag",
+                                            "model_version": "7" | null, ...}
     quality/baseline/v000N/schema.json     column roles, categories, ranges, null rates
     quality/baseline/v000N/profile.json    fixed bins + reference counts per feature (for PSI)
     quality/baseline/v000N/sample.parquet  BASELINE_SHARE of the training rows, stratified
@@ -36,6 +37,8 @@ class Baseline:
     source: str
     schema: Schema
     profile: Profile
+    # The promoted model whose training data this is (None: built from a landed training set).
+    model_version: str | None = None
 
     @property
     def prefix(self) -> str:
@@ -56,21 +59,40 @@ def stratified_sample(frame: pd.DataFrame, share: float, target: str | None) -> 
 
 
 def build_baseline(
-    frame: pd.DataFrame, settings: Settings, source: str, version: int
+    frame: pd.DataFrame,
+    settings: Settings,
+    source: str,
+    version: int,
+    model_version: str | None = None,
 ) -> tuple[Baseline, pd.DataFrame]:
     schema = infer_schema(frame, settings.id_column, settings.target_column, source=source)
     profile = build_profile(frame, schema)
     sample = stratified_sample(frame, settings.baseline_share, schema.target_column)
-    return Baseline(version, source, schema, profile), sample
+    return Baseline(version, source, schema, profile, model_version), sample
 
 
-def current_version(store: ObjectStore, settings: Settings) -> tuple[int, str] | None:
-    """(version, source) of the current baseline, or None when there is none yet."""
+@dataclass(frozen=True)
+class Pointer:
+    """What `current.json` says, without loading the baseline itself."""
+
+    version: int
+    source: str
+    model_version: str | None
+
+
+def current_pointer(store: ObjectStore, settings: Settings) -> Pointer | None:
     bucket = settings.minio_models_bucket
     if not store.exists(bucket, POINTER):
         return None
     pointer = json.loads(store.get_bytes(bucket, POINTER))
-    return int(pointer["version"]), str(pointer["source"])
+    model = pointer.get("model_version")
+    return Pointer(int(pointer["version"]), str(pointer["source"]), model and str(model))
+
+
+def current_version(store: ObjectStore, settings: Settings) -> tuple[int, str] | None:
+    """(version, source) of the current baseline, or None when there is none yet."""
+    pointer = current_pointer(store, settings)
+    return None if pointer is None else (pointer.version, pointer.source)
 
 
 def load_baseline(
@@ -88,7 +110,10 @@ def load_baseline(
     prefix = f"{PREFIX}/v{int(pointer['version']):04d}"
     schema = Schema.model_validate_json(store.get_bytes(bucket, f"{prefix}/schema.json"))
     profile = Profile.model_validate_json(store.get_bytes(bucket, f"{prefix}/profile.json"))
-    baseline = Baseline(int(pointer["version"]), str(pointer["source"]), schema, profile)
+    model = pointer.get("model_version")
+    baseline = Baseline(
+        int(pointer["version"]), str(pointer["source"]), schema, profile, model and str(model)
+    )
     if cache is not None:
         for key in [k for k in cache if k.startswith("quality.baseline:")]:
             del cache[key]
@@ -123,6 +148,7 @@ def save_baseline(
     pointer = {
         "version": baseline.version,
         "source": baseline.source,
+        "model_version": baseline.model_version,
         "created_at": datetime.now(UTC).isoformat(),
         "rows": baseline.profile.rows,
         "sample_rows": len(sample),

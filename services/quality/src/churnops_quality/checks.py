@@ -7,6 +7,7 @@ it is validated against that schema, and (when accepted) it becomes the first ba
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from churnops_quality.baseline import Baseline, build_baseline
 from churnops_quality.psi import PsiAccumulator, PsiResult
 from churnops_quality.reading import FileFacts, FileProblem, iter_table, precheck, read_whole
 from churnops_quality.validation import Issue, QualityRules, Validator, Verdict
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,31 @@ def check_file(
     path: Path, kind: DataKind, baseline: Baseline | None, settings: Settings, source: str = ""
 ) -> CheckResult:
     """Validate a local file (and compute its PSI when there is a profile); never raises on bad
-    input: every problem ends up as an issue of the verdict."""
+    input: every problem ends up as an issue of the verdict.
+
+    An error no check foresaw (a column type a library cannot convert, a payload it cannot
+    decode) is still about this file, which sits on local disk: it becomes an `unreadable`
+    rejection with the error's first line, so the file is quarantined and recorded instead of
+    failing the task over and over into the dead letters.
+    """
+    try:
+        return _check(path, kind, baseline, settings, source)
+    except Exception as exc:
+        log.warning(
+            "%s: unexpected error while checking, rejected as unreadable", path.name, exc_info=True
+        )
+        return rejected(FileProblem("unreadable", f"unreadable: {_summary(exc)}"))
+
+
+def _summary(exc: Exception) -> str:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {first}"[:300] if first else type(exc).__name__
+
+
+def _check(
+    path: Path, kind: DataKind, baseline: Baseline | None, settings: Settings, source: str
+) -> CheckResult:
     rules = QualityRules.from_settings(settings)
     max_bytes = int(settings.quality_max_file_mb * 2**20)
     try:

@@ -18,6 +18,8 @@ from churnops_common.events import (
     stable_id,
 )
 from churnops_common.runtime import Runtime
+from churnops_quality.baseline import current_version
+from churnops_quality.records import baseline_versions_checked
 from churnops_quality.refresh import refresh_baseline
 from churnops_quality.service import followups, run_quality
 from churnops_quality.sweep import sweep
@@ -50,19 +52,32 @@ def on_sweep_requested(event: Event, runtime: Runtime) -> Sequence[Event]:
 
 
 def on_quality_requested(event: Event, runtime: Runtime) -> Sequence[Event]:
-    """Re-check the named object, or the newest new_data object: a new run, no re-announce."""
+    """Re-check the named object, or the newest new_data object, against the current baseline.
+
+    The same file against the same baseline gives the same answer: when another run already
+    did that, nothing is run, recorded or emitted (the daily request would otherwise re-raise
+    the same PsiBreached every day). A baseline refreshed since then makes it a real re-check:
+    recorded as its own run marked `recheck`, with PsiBreached when it breaches, but no second
+    DataValidated. A retry of this same request redoes its own run (same run id, same event
+    ids), so a follow-up lost to a failed publish is sent again.
+    """
     assert isinstance(event, QualityRequested)
     target = event.object or _latest(runtime)
     if target is None:
         log.info("quality requested, but no new_data has landed yet")
         return []
-    kind = _kind_of(target.key)
+    run_id = run_id_for(event.event_id, target.versioned_uri)
+    current = current_version(runtime.store, runtime.settings)
+    version = current[0] if current else None
+    if version in baseline_versions_checked(runtime.engine, target, exclude_run_id=run_id):
+        log.info(
+            "%s was already checked against baseline %s: not re-checked",
+            target.versioned_uri,
+            f"v{version}" if version else "(none)",
+        )
+        return []
     outcome = run_quality(
-        runtime,
-        target,
-        kind,
-        run_id_for(event.event_id, target.versioned_uri),
-        event.correlation_id,
+        runtime, target, _kind_of(target.key), run_id, event.correlation_id, recheck=True
     )
     return followups(event, outcome, announce=False)
 
@@ -76,7 +91,7 @@ def on_model_promoted(event: Event, runtime: Runtime) -> Sequence[Event]:
             event.model_version,
         )
         return []
-    refresh_baseline(runtime, event.training_data)
+    refresh_baseline(runtime, event.training_data, event.model_version)
     return []
 
 

@@ -166,11 +166,45 @@ def _parquet_facts(path: Path, size: int) -> FileFacts:
             "unreadable_parquet", f"not a readable Parquet file: {exc}".splitlines()[0]
         ) from None
     columns = list(meta.schema_arrow.names)
+    _check_flat(meta.schema_arrow)
     if meta.metadata.num_rows == 0:
         raise FileProblem(
             "header_only", f"header only: {len(columns)} columns and no rows", columns=columns
         )
     return FileFacts("parquet", columns, size, parquet_rows=meta.metadata.num_rows)
+
+
+def _check_flat(schema: Any) -> None:
+    """Only flat columns can be validated: a struct, list, map or union column is a file
+    problem named after its column, found from the footer before any row is read."""
+    import pyarrow as pa
+
+    nested = [f for f in schema if pa.types.is_nested(f.type)]
+    if not nested:
+        return
+    shown = "; ".join(
+        f"column '{f.name}' is nested ({_nested_kind(f.type)}: {f.type})" for f in nested[:5]
+    )
+    more = f" and {len(nested) - 5} more" if len(nested) > 5 else ""
+    raise FileProblem(
+        "nested_column",
+        f"{shown}{more}: only flat columns (numbers, text, booleans, dates) can be validated;"
+        " flatten it into one column per field before landing",
+        columns=[f.name for f in nested],
+    )
+
+
+def _nested_kind(arrow_type: Any) -> str:
+    import pyarrow as pa
+
+    for kind, test in (
+        ("struct", pa.types.is_struct),
+        ("map", pa.types.is_map),
+        ("union", pa.types.is_union),
+    ):
+        if test(arrow_type):
+            return kind
+    return "list"
 
 
 def iter_table(

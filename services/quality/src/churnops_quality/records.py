@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, delete, select
 
 from churnops_common.db.tables import feature_psi, quality_runs
 from churnops_common.events import ObjectRef
@@ -75,3 +75,23 @@ def write_run(engine: Engine, record: RunRecord) -> None:
                     for name, value in record.psi.items()
                 ],
             )
+
+
+def baseline_versions_checked(
+    engine: Engine, ref: ObjectRef, exclude_run_id: str
+) -> set[int | None]:
+    """The baseline versions other runs already checked `bucket/key@etag` against (None: no
+    baseline then, or a run recorded before the version was kept in `details`)."""
+    query = select(quality_runs.c.details).where(
+        quality_runs.c.bucket == ref.bucket,
+        quality_runs.c.object_key == ref.key,
+        quality_runs.c.etag == ref.etag,
+        quality_runs.c.run_id != exclude_run_id,
+    )
+    with engine.connect() as conn:
+        details = conn.execute(query).scalars().all()
+    found: set[int | None] = set()
+    for detail in details:
+        version = detail.get("baseline_version") if isinstance(detail, dict) else None
+        found.add(int(version) if version is not None else None)
+    return found

@@ -45,6 +45,10 @@ class QualityOutcome:
     report_uri: str | None
     quarantine: ObjectRef | None
     threshold: float
+    baseline_version: int | None = None
+    # A re-check on request of an object that already had its run: recorded, never counted
+    # as newly landed (labelled) data.
+    recheck: bool = False
 
     @property
     def verdict(self) -> Verdict:
@@ -60,7 +64,13 @@ class QualityOutcome:
 
 
 def run_quality(
-    runtime: Runtime, ref: ObjectRef, kind: DataKind, run_id: str, correlation_id: str
+    runtime: Runtime,
+    ref: ObjectRef,
+    kind: DataKind,
+    run_id: str,
+    correlation_id: str,
+    *,
+    recheck: bool = False,
 ) -> QualityOutcome:
     settings = runtime.settings
     store = runtime.store
@@ -88,7 +98,15 @@ def run_quality(
     )
     report_uri = _report(runtime, ref, run_id, kind, result, baseline)
     outcome = QualityOutcome(
-        run_id, ref, kind, result, report_uri, quarantine, settings.psi_threshold
+        run_id,
+        ref,
+        kind,
+        result,
+        report_uri,
+        quarantine,
+        settings.psi_threshold,
+        baseline_version=baseline.version if baseline else None,
+        recheck=recheck,
     )
     _record(runtime, outcome, correlation_id)
     log_psi_run(settings, run_id, ref.uri, kind, outcome.psi, result.verdict.status)
@@ -170,9 +188,17 @@ def _report(
 
 def _record(runtime: Runtime, outcome: QualityOutcome, correlation_id: str) -> None:
     verdict = outcome.verdict
-    details: dict[str, object] = {"issues": [i.model_dump() for i in verdict.issues]}
+    details: dict[str, object] = {
+        "issues": [i.model_dump() for i in verdict.issues],
+        "baseline_version": outcome.baseline_version,
+    }
     if outcome.quarantine is not None:
         details["quarantine"] = outcome.quarantine.uri
+    if outcome.recheck:
+        # The trainer counts accepted rows with has_target as new labelled data: a re-check
+        # of a file already counted keeps its real answer here and False in the column.
+        details["recheck"] = True
+        details["file_has_target"] = verdict.has_target
     write_run(
         runtime.engine,
         RunRecord(
@@ -182,7 +208,7 @@ def _record(runtime: Runtime, outcome: QualityOutcome, correlation_id: str) -> N
             status=verdict.status,
             reason=verdict.reason or None,
             rows=verdict.rows,
-            has_target=verdict.has_target,
+            has_target=verdict.has_target and not outcome.recheck,
             psi=outcome.psi,
             threshold=outcome.threshold,
             warnings=list(verdict.warnings),
@@ -213,7 +239,8 @@ def followups(source: Event, outcome: QualityOutcome, *, announce: bool = True) 
 
     Training sets do not raise PsiBreached: the trainer already trains on their DataValidated.
     `announce=False` (a re-check on request) leaves out DataValidated, which would re-trigger
-    scoring of data that was already announced.
+    scoring of data that was already announced; the handler runs such a re-check only against
+    a baseline the object was not checked against yet, so its PsiBreached is news.
     """
     verdict = outcome.verdict
     events: list[Event] = []
