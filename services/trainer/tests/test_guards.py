@@ -113,3 +113,43 @@ def test_concurrent_retrain_requests_give_one_training(
     skipped = next(r for r in rows if r.status == "skipped")
     assert skipped.detail == "another training of this model is running"
     runtime.engine.dispose()
+
+
+def test_labelled_rows_count_each_object_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime, timedelta
+
+    from churnops_common.db.engine import make_engine
+    from churnops_common.db.migrations import upgrade
+    from churnops_common.db.tables import quality_runs
+    from churnops_trainer.guard import labelled_rows_since
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    upgrade(engine)
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    rows = [
+        # the same labelled batch accepted twice (a redelivery), and another batch
+        ("r1", "new_data/a.csv", "e1", start + timedelta(hours=1)),
+        ("r2", "new_data/a.csv", "e1", start + timedelta(hours=5)),
+        ("r3", "new_data/b.csv", "e2", start + timedelta(hours=2)),
+    ]
+    with engine.begin() as conn:
+        for run_id, key, etag, at in rows:
+            conn.execute(
+                quality_runs.insert().values(
+                    run_id=run_id,
+                    bucket="landing",
+                    object_key=key,
+                    etag=etag,
+                    kind="new_data",
+                    status="accepted",
+                    rows=100,
+                    has_target=True,
+                    correlation_id="c",
+                    created_at=at,
+                    warnings=[],
+                    details={},
+                )
+            )
+    assert labelled_rows_since(engine, None) == 200
+    # a.csv was first seen before the cut-off: its later re-check does not make it new
+    assert labelled_rows_since(engine, start + timedelta(hours=1, minutes=30)) == 100

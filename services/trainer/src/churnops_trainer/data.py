@@ -71,8 +71,8 @@ def latest_training_set(runtime: Runtime) -> Source | None:
 
 
 def created_at_of(runtime: Runtime, ref: ObjectRef) -> datetime | None:
-    """When quality accepted this exact object (None when it has no record)."""
-    query = select(func.max(quality_runs.c.created_at)).where(
+    """When quality first accepted this exact object (None when it has no record)."""
+    query = select(func.min(quality_runs.c.created_at)).where(
         quality_runs.c.bucket == ref.bucket,
         quality_runs.c.object_key == ref.key,
         quality_runs.c.etag == ref.etag,

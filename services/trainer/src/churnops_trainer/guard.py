@@ -110,14 +110,26 @@ def last_training_start(
 
 
 def labelled_rows_since(engine: Engine, since: datetime | None) -> int:
-    """Rows of accepted labelled batches validated after `since` (all of them when None)."""
-    query = select(func.coalesce(func.sum(quality_runs.c.rows), 0)).where(
-        quality_runs.c.status == "accepted",
-        quality_runs.c.has_target.is_(True),
-        quality_runs.c.kind.in_(LABELLED_KINDS),
+    """Rows of accepted labelled batches first validated after `since` (all when None).
+
+    Each object (bucket, key, etag) counts once, however often it was checked.
+    """
+    per_object = (
+        select(
+            func.max(quality_runs.c.rows).label("rows"),
+            func.min(quality_runs.c.created_at).label("first_seen"),
+        )
+        .where(
+            quality_runs.c.status == "accepted",
+            quality_runs.c.has_target.is_(True),
+            quality_runs.c.kind.in_(LABELLED_KINDS),
+        )
+        .group_by(quality_runs.c.bucket, quality_runs.c.object_key, quality_runs.c.etag)
+        .subquery()
     )
+    query = select(func.coalesce(func.sum(per_object.c.rows), 0))
     if since is not None:
-        query = query.where(quality_runs.c.created_at > since)
+        query = query.where(per_object.c.first_seen > since)
     with engine.connect() as conn:
         return int(conn.execute(query).scalar() or 0)
 
