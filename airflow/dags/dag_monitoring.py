@@ -18,14 +18,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import PokeReturnValue, dag, task
-from churnops_dags.defaults import (
-    DEFAULT_ARGS,
-    POKE_INTERVAL_S,
-    POKE_MAX_WAIT_S,
-    START_DATE,
-    TAGS_BASE,
-)
+from airflow.sdk import dag, task
+from churnops_dags.defaults import DEFAULT_ARGS, START_DATE, TAGS_BASE
+from churnops_dags.waiting import wait_for_outcome
 
 REPORT_WINDOW = timedelta(weeks=1)
 
@@ -50,20 +45,7 @@ def dag_monitoring() -> None:
         run_after = get_current_context()["dag_run"].run_after
         return publish_kickoff("MonitoringRequested", {"since": run_after - REPORT_WINDOW})
 
-    @task.sensor(
-        mode="reschedule",
-        poke_interval=POKE_INTERVAL_S,
-        exponential_backoff=True,
-        max_wait=POKE_MAX_WAIT_S,
-        timeout=timedelta(hours=3).total_seconds(),
-    )
-    def wait_for_outcome(publication: dict[str, Any]) -> PokeReturnValue:
-        from churnops_dags.tasks import poke_outcome
-
-        return poke_outcome(publication)
-
-    # TaskFlow hands the sensor the XCom value (a dict) at run time; mypy sees the XComArg.
-    wait_for_outcome(publish_monitoring_requested())  # type: ignore[arg-type]
+    wait_for_outcome(timedelta(hours=3))(publish_monitoring_requested())
 
 
 dag_monitoring()

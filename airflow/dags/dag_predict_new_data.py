@@ -19,14 +19,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import PokeReturnValue, dag, task
-from churnops_dags.defaults import (
-    DEFAULT_ARGS,
-    POKE_INTERVAL_S,
-    POKE_MAX_WAIT_S,
-    START_DATE,
-    TAGS_BASE,
-)
+from airflow.sdk import dag, task
+from churnops_dags.defaults import DEFAULT_ARGS, START_DATE, TAGS_BASE
+from churnops_dags.waiting import wait_for_outcome
 
 
 @dag(
@@ -46,20 +41,7 @@ def dag_predict_new_data() -> None:
 
         return publish_kickoff("SweepRequested")
 
-    @task.sensor(
-        mode="reschedule",
-        poke_interval=POKE_INTERVAL_S,
-        exponential_backoff=True,
-        max_wait=POKE_MAX_WAIT_S,
-        timeout=timedelta(hours=1).total_seconds(),
-    )
-    def wait_for_outcome(publication: dict[str, Any]) -> PokeReturnValue:
-        from churnops_dags.tasks import poke_outcome
-
-        return poke_outcome(publication)
-
-    # TaskFlow hands the sensor the XCom value (a dict) at run time; mypy sees the XComArg.
-    wait_for_outcome(publish_sweep_requested())  # type: ignore[arg-type]
+    wait_for_outcome(timedelta(hours=1))(publish_sweep_requested())
 
 
 dag_predict_new_data()

@@ -19,14 +19,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import PokeReturnValue, dag, task
-from churnops_dags.defaults import (
-    DEFAULT_ARGS,
-    POKE_INTERVAL_S,
-    POKE_MAX_WAIT_S,
-    START_DATE,
-    TAGS_BASE,
-)
+from airflow.sdk import dag, task
+from churnops_dags.defaults import DEFAULT_ARGS, START_DATE, TAGS_BASE
+from churnops_dags.waiting import wait_for_outcome
 
 
 @dag(
@@ -50,21 +45,8 @@ def dag_train_register() -> None:
             "RetrainRequested", {"reason": "schedule", "detail": f"dag_train_register {run_id}"}
         )
 
-    @task.sensor(
-        mode="reschedule",
-        poke_interval=POKE_INTERVAL_S,
-        exponential_backoff=True,
-        max_wait=POKE_MAX_WAIT_S,
-        # Above the bus's visibility timeout (4 h), so a redelivered training still counts.
-        timeout=timedelta(hours=10).total_seconds(),
-    )
-    def wait_for_outcome(publication: dict[str, Any]) -> PokeReturnValue:
-        from churnops_dags.tasks import poke_outcome
-
-        return poke_outcome(publication)
-
-    # TaskFlow hands the sensor the XCom value (a dict) at run time; mypy sees the XComArg.
-    wait_for_outcome(publish_retrain_requested())  # type: ignore[arg-type]
+    # Above the bus's visibility timeout (4 h), so a redelivered training still counts.
+    wait_for_outcome(timedelta(hours=10))(publish_retrain_requested())
 
 
 dag_train_register()
