@@ -8,18 +8,18 @@ killed worker frees it) and an OS file lock in embedded mode (it dies with the p
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Row, func, select, text, update
+from sqlalchemy import Engine, Row, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from churnops_common.db.engine import is_sqlite
+from churnops_common.db.locks import advisory_lock, lock_id
 from churnops_common.db.tables import quality_runs, training_runs
 from churnops_common.events import Event, stable_id
 from churnops_common.settings import Settings
@@ -38,11 +38,6 @@ _RESULT_COLUMNS = (
 )
 
 
-def _lock_id(model_name: str) -> int:
-    digest = hashlib.blake2b(f"churnops-training\x1f{model_name}".encode(), digest_size=8)
-    return int.from_bytes(digest.digest(), "big", signed=True)
-
-
 @contextmanager
 def training_lock(engine: Engine, settings: Settings, *, wait: bool) -> Iterator[bool]:
     """Yield True while this process holds the model's training lock (False: someone else)."""
@@ -50,22 +45,9 @@ def training_lock(engine: Engine, settings: Settings, *, wait: bool) -> Iterator
         with _file_lock(settings, wait=wait) as held:
             yield held
         return
-    lock_id = _lock_id(settings.mlflow_model_name)
-    with engine.connect() as conn:
-        if wait:
-            conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": lock_id})
-            held = True
-        else:
-            held = bool(
-                conn.execute(text("SELECT pg_try_advisory_lock(:id)"), {"id": lock_id}).scalar()
-            )
-        conn.commit()
-        try:
-            yield held
-        finally:
-            if held:
-                conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": lock_id})
-                conn.commit()
+    key = lock_id("churnops-training", settings.mlflow_model_name)
+    with advisory_lock(engine, key, wait=wait) as held:
+        yield held
 
 
 @contextmanager

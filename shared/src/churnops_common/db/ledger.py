@@ -8,7 +8,6 @@ handled": later deliveries are acknowledged and dropped.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import traceback
 from collections.abc import Iterator
@@ -17,21 +16,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, text, update
+from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from churnops_common.db.engine import is_sqlite
+from churnops_common.db.locks import advisory_lock, lock_id
 from churnops_common.db.tables import dead_letters, processed_events
 from churnops_common.events import Event
 
 # Deliveries that may die mid-task (worker killed) before the message is parked as poison.
 MAX_CRASHES = 3
-
-
-def _lock_id(task_name: str, key: str) -> int:
-    digest = hashlib.blake2b(f"{task_name}\x1f{key}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
 
 
 @dataclass
@@ -81,18 +76,8 @@ class Ledger:
         if is_sqlite(self.engine):  # embedded mode: one process, one handler at a time
             yield True
             return
-        lock_id = _lock_id(task_name, key)
-        with self.engine.connect() as conn:
-            locked = bool(
-                conn.execute(text("SELECT pg_try_advisory_lock(:id)"), {"id": lock_id}).scalar()
-            )
-            conn.commit()
-            try:
-                yield locked
-            finally:
-                if locked:
-                    conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": lock_id})
-                    conn.commit()
+        with advisory_lock(self.engine, lock_id(task_name, key), wait=False) as locked:
+            yield locked
 
     def _status(self, task_name: str, key: str) -> tuple[str | None, int]:
         with self.engine.connect() as conn:
