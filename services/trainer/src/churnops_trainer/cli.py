@@ -216,18 +216,7 @@ def _train(
         except BaseException as exc:
             guard.finish_run(runtime.engine, run_id, "failed", detail=str(exc)[:2000])
             raise
-        guard.finish_run(
-            runtime.engine,
-            run_id,
-            "done",
-            training_rows=result.training_rows,
-            holdout_rows=result.holdout_rows,
-            data_objects=prepared.data_objects,
-            model_version=result.version,
-            best_family=result.family,
-            holdout_pr_auc=result.holdout.pr_auc,
-            detail=result.decision.reason,
-        )
+        guard.finish_done(runtime.engine, run_id, result, prepared.data_objects)
     answer = announce(
         trigger, settings.mlflow_model_name, result.version, result.decision, result.training_data
     )

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, Row, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -23,6 +23,9 @@ from churnops_common.db.locks import advisory_lock, lock_id
 from churnops_common.db.tables import quality_runs, training_runs
 from churnops_common.events import Event, stable_id
 from churnops_common.settings import Settings
+
+if TYPE_CHECKING:
+    from churnops_trainer.service import TrainingResult
 
 # Triggers that drift or live performance raise on their own: they get the loop guards.
 AUTOMATIC_TRIGGERS = frozenset({"drift", "performance"})
@@ -188,6 +191,29 @@ def start_run(
     with engine.begin() as conn:
         conn.execute(statement)
     return run_id
+
+
+def finish_done(
+    engine: Engine,
+    run_id: str,
+    result: TrainingResult,
+    data_objects: list[str],
+    labelled_rows: int | None = None,
+) -> None:
+    """Record a finished training with what a redelivery needs to re-announce its decision."""
+    finish_run(
+        engine,
+        run_id,
+        "done",
+        training_rows=result.training_rows,
+        holdout_rows=result.holdout_rows,
+        labelled_rows=labelled_rows,
+        data_objects=data_objects,
+        model_version=result.version,
+        best_family=result.family,
+        holdout_pr_auc=result.holdout.pr_auc,
+        detail=result.decision.reason,
+    )
 
 
 def finish_run(engine: Engine, run_id: str, status: str, **values: Any) -> None:

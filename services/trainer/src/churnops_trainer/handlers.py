@@ -91,19 +91,7 @@ def retrain(
         except BaseException as exc:
             guard.finish_run(engine, run_id, "failed", detail=f"{type(exc).__name__}: {exc}")
             raise
-        guard.finish_run(
-            engine,
-            run_id,
-            "done",
-            training_rows=result.training_rows,
-            holdout_rows=result.holdout_rows,
-            labelled_rows=data.labelled_rows,
-            data_objects=data.data_objects,
-            model_version=result.version,
-            best_family=result.family,
-            holdout_pr_auc=result.holdout.pr_auc,
-            detail=result.decision.reason,
-        )
+        guard.finish_done(engine, run_id, result, data.data_objects, data.labelled_rows)
     return [announce(event, name, result.version, result.decision, result.training_data)]
 
 
