@@ -56,7 +56,7 @@ def _one(path: Path, settings: Any, baseline: Any, model: Any) -> Compute:
 
 def _score(path: Path, settings: Any, model: Any) -> None:
     from churnops_common.events import ObjectRef
-    from churnops_scorer.batch import score_stream
+    from churnops_scorer.batch import needed_columns, score_stream
     from churnops_scorer.reading import read_chunks
     from churnops_scorer.scoring import ChunkScorer
     from churnops_scorer.service import batch_info, local_outputs, new_retention
@@ -64,9 +64,12 @@ def _score(path: Path, settings: Any, model: Any) -> None:
     ref = ObjectRef(bucket="local", key=path.name, etag="in-process")
     info = batch_info(settings, model, ref, False)
     scorer = ChunkScorer(model.pipeline, info, settings.scorer_reasons)
+    retention = new_retention(settings)
     with tempfile.TemporaryDirectory(prefix="churnops-compute-") as tmp:
-        chunks = read_chunks(path, settings.scorer_chunk_rows, settings.id_column)
-        score_stream(scorer, chunks, local_outputs(Path(tmp), settings), new_retention(settings))
+        chunks = read_chunks(
+            path, settings.scorer_chunk_rows, columns=needed_columns(scorer, retention)
+        )
+        score_stream(scorer, chunks, local_outputs(Path(tmp), settings), retention)
 
 
 def _report(path: Path, settings: Any, result: Any, baseline: Any) -> None:

@@ -55,7 +55,7 @@ def _score(
     out = tmp / f"out-{chunk_rows}-{method}-{start}.parquet"
     score_stream(
         scorer,
-        read_chunks(path, chunk_rows, ID, start, stop),
+        read_chunks(path, chunk_rows, start, stop),
         BatchOutputs(out),
         RetentionList(ID, "monthly_charges", 10),
     )
@@ -178,7 +178,7 @@ def test_retention_is_the_top_k_by_expected_loss(pipeline: ChurnPipeline, tmp_pa
     path = batch_file(tmp_path, 600, seed=10)
     scorer = ChunkScorer(pipeline, _info(), "shap")
     retention = RetentionList(ID, "monthly_charges", 25)
-    score_stream(scorer, read_chunks(path, 70, ID), BatchOutputs(tmp_path / "r.parquet"), retention)
+    score_stream(scorer, read_chunks(path, 70), BatchOutputs(tmp_path / "r.parquet"), retention)
     inputs = pd.read_csv(path)
     loss = pipeline.churn_probability(inputs) * inputs["monthly_charges"].to_numpy()
     expected = inputs[ID].to_numpy()[np.argsort(-loss, kind="stable")[:25]]

@@ -10,9 +10,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from churnops_scorer.retention import RetentionList
@@ -39,16 +42,71 @@ class BatchResult:
     outputs: BatchOutputs
 
 
-def target_codes(predictions: pd.DataFrame, target_column: str) -> np.ndarray | None:
+def target_codes(predictions: pa.Table | pa.RecordBatch, target_column: str) -> np.ndarray | None:
     """0/1 per row, -1 where unlabelled; None when the batch has no target column."""
-    if target_column not in predictions:
+    if target_column not in predictions.schema.names:
         return None
-    return np.asarray(predictions[target_column].astype("Int64").fillna(-1), dtype=np.int64)
+    column = predictions.column(target_column)
+    return np.asarray(pc.fill_null(column, -1).to_numpy(), dtype=np.int64)
+
+
+def probabilities(predictions: pa.Table | pa.RecordBatch) -> np.ndarray:
+    return np.asarray(predictions.column(PROBABILITY).to_numpy(), dtype=np.float64)
+
+
+class PredictionWriter:
+    """Appends prediction tables to the Parquet output and, when asked, its CSV copy."""
+
+    def __init__(self, outputs: BatchOutputs, schema: pa.Schema) -> None:
+        # Dictionary pages only where values repeat (bands, reasons, lineage), not for the id
+        # (the first column): hashing a million unique ids for a dictionary that is then
+        # dropped costs a third of the write.
+        repeating = [f.name for f in list(schema)[1:] if pa.types.is_string(f.type)]
+        self.parquet = pq.ParquetWriter(
+            outputs.predictions, schema, compression="zstd", use_dictionary=repeating
+        )
+        self.csv = (
+            pcsv.CSVWriter(
+                outputs.csv, schema, write_options=pcsv.WriteOptions(quoting_style="needed")
+            )
+            if outputs.csv is not None
+            else None
+        )
+
+    def write(self, predictions: pa.Table | pa.RecordBatch) -> None:
+        if isinstance(predictions, pa.RecordBatch):
+            predictions = pa.Table.from_batches([predictions])
+        self.parquet.write_table(predictions)
+        if self.csv is not None:
+            self.csv.write_table(predictions)
+
+    def __enter__(self) -> PredictionWriter:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.parquet.close()
+        if self.csv is not None:
+            self.csv.close()
+
+
+def needed_columns(scorer: ChunkScorer, retention: RetentionList) -> set[str]:
+    """The input columns scoring reads: id, the model's inputs, target, retention value."""
+    info = scorer.info
+    value = [retention.value_column] if retention.value_column else []
+    return {info.id_column, info.target_column, *scorer.pipeline.input_columns, *value}
 
 
 def score_stream(
     scorer: ChunkScorer,
-    chunks: Iterable[tuple[int, pd.DataFrame]],
+    chunks: Iterable[tuple[int, pa.Table]],
     outputs: BatchOutputs,
     retention: RetentionList,
     progress: Progress | None = None,
@@ -57,17 +115,13 @@ def score_stream(
     info = scorer.info
     summary = ScoreSummary(high_threshold=info.risk_high)
     rows = 0
-    with pq.ParquetWriter(outputs.predictions, scorer.schema, compression="zstd") as writer:
-        for offset, frame in chunks:
-            predictions = scorer.score(frame, row_offset=offset)
-            writer.write_table(scorer.to_arrow(predictions))
-            if outputs.csv is not None:
-                predictions.to_csv(outputs.csv, mode="a", header=rows == 0, index=False)
-            summary.add(
-                predictions[PROBABILITY].to_numpy(), target_codes(predictions, info.target_column)
-            )
-            retention.add(frame, predictions)
-            rows += len(predictions)
+    with PredictionWriter(outputs, scorer.schema) as writer:
+        for offset, chunk in chunks:
+            predictions = scorer.score(chunk, row_offset=offset)
+            writer.write(predictions)
+            summary.add(probabilities(predictions), target_codes(predictions, info.target_column))
+            retention.add(chunk, predictions)
+            rows += predictions.num_rows
             if progress is not None:
                 progress(rows)
     return BatchResult(rows, time.perf_counter() - started, summary, retention, outputs)

@@ -22,11 +22,18 @@ from churnops_common.errors import PermanentError
 from churnops_common.events import Event, ScoreChunkRequested
 from churnops_common.runtime import Runtime
 from churnops_scorer import followups, runs
-from churnops_scorer.batch import BatchOutputs, score_stream, target_codes
+from churnops_scorer.batch import (
+    BatchOutputs,
+    PredictionWriter,
+    needed_columns,
+    probabilities,
+    score_stream,
+    target_codes,
+)
 from churnops_scorer.layout import OutputLayout
 from churnops_scorer.models import LoadedModel, model_version
 from churnops_scorer.reading import read_chunks
-from churnops_scorer.scoring import PROBABILITY, ChunkScorer
+from churnops_scorer.scoring import ChunkScorer
 from churnops_scorer.service import (
     PARQUET_TYPE,
     batch_info,
@@ -74,14 +81,15 @@ def score_chunk(runtime: Runtime, event: ScoreChunkRequested) -> list[Event]:
         tempfile.TemporaryDirectory(prefix="churnops-chunk-") as tmp,
     ):
         part = Path(tmp) / "part.parquet"
+        retention = new_retention(settings)
         chunks = read_chunks(
             path,
             settings.scorer_chunk_rows,
-            settings.id_column,
             event.row_start,
             None if last else event.row_stop,
+            columns=needed_columns(scorer, retention),
         )
-        result = score_stream(scorer, chunks, BatchOutputs(part), new_retention(settings))
+        result = score_stream(scorer, chunks, BatchOutputs(part), retention)
         ranked = Path(tmp) / "retention.parquet"
         result.retention.best.to_parquet(ranked, index=False)
         store = runtime.store
@@ -125,23 +133,14 @@ def assemble_batch(
     retention = new_retention(settings)
     with tempfile.TemporaryDirectory(prefix="churnops-assemble-") as tmp:
         outputs = local_outputs(Path(tmp), settings)
-        writer: pq.ParquetWriter | None = None
-        rows = 0
+        writer: PredictionWriter | None = None
         for part in parts:
             with runtime.store.local_path(layout.bucket, part.part_key) as path:
                 reader = pq.ParquetFile(path)
-                writer = writer or pq.ParquetWriter(
-                    outputs.predictions, reader.schema_arrow, compression="zstd"
-                )
+                writer = writer or PredictionWriter(outputs, reader.schema_arrow)
                 for batch in reader.iter_batches(batch_size=settings.scorer_chunk_rows):
-                    writer.write_batch(batch)
-                    frame = batch.to_pandas()
-                    summary.add(
-                        frame[PROBABILITY].to_numpy(), target_codes(frame, settings.target_column)
-                    )
-                    if outputs.csv is not None:
-                        frame.to_csv(outputs.csv, mode="a", header=rows == 0, index=False)
-                    rows += len(frame)
+                    writer.write(batch)
+                    summary.add(probabilities(batch), target_codes(batch, settings.target_column))
             ranked = runtime.store.get_bytes(layout.bucket, layout.part_retention(part.chunk_index))
             retention.merge_frame(pd.read_parquet(io.BytesIO(ranked)))
         if writer is not None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from churnops_common.settings import get_settings
-from churnops_scorer.batch import BatchOutputs, Progress, score_stream
+from churnops_scorer.batch import BatchOutputs, Progress, needed_columns, score_stream
 from churnops_scorer.models import LoadedModel, champion_version, load_local, load_uri
 from churnops_scorer.reading import columns_of, read_chunks
 from churnops_scorer.retention import RetentionList
@@ -55,8 +55,12 @@ def _resolve(model: str | None) -> LoadedModel:
 
 
 def score_file(file: Path, out: Path, model: str | None, progress: bool) -> LocalResult:
+    return score_with(resolve_model(model), file, out, progress)
+
+
+def score_with(loaded: LoadedModel, file: Path, out: Path, progress: bool) -> LocalResult:
+    """Score FILE into OUT with a model already loaded (the benchmark times just this)."""
     settings = get_settings()
-    loaded = resolve_model(model)
     try:
         columns = columns_of(file)
     except Exception as exc:  # a parser's traceback helps nobody on the command line
@@ -83,7 +87,9 @@ def score_file(file: Path, out: Path, model: str | None, progress: bool) -> Loca
             Path(tmp) / "partial.parquet",
             Path(tmp) / "partial.csv" if out.suffix == ".csv" else None,
         )
-        chunks = read_chunks(file, settings.scorer_chunk_rows, settings.id_column)
+        chunks = read_chunks(
+            file, settings.scorer_chunk_rows, columns=needed_columns(scorer, retention)
+        )
         with _progress_bar(file, progress) as tick:
             result = score_stream(scorer, chunks, outputs, retention, tick)
         # Finished files replace OUT whole: an interrupted run never leaves half a file there.

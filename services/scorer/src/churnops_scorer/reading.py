@@ -1,61 +1,102 @@
-"""Reading a batch in bounded chunks (CSV or Parquet), whole or one row range of it."""
+"""Reading a batch as Arrow tables of a fixed number of rows (CSV or Parquet), whole or a range.
+
+CSV is parsed by Arrow's multithreaded reader, only the columns scoring needs, and every column
+as text: a type guessed from a big file's first block could not hold a later block (a blank in
+a number column), and numbers are parsed per column afterwards, as the pipeline does (see
+`features`). Missing values are spelt as pandas spells them, so ids and categories read the same
+as with `pandas.read_csv`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
-import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+from pandas._libs.parsers import STR_NA_VALUES
 
 from churnops_common.tabular import table_format
 
+CSV_BLOCK_BYTES = 1 << 20  # bigger blocks read no faster, and the reader holds several ahead
+_NULLS = sorted(STR_NA_VALUES)
+
 
 def read_chunks(
-    path: Path, chunk_rows: int, id_column: str, start: int = 0, stop: int | None = None
-) -> Iterator[tuple[int, pd.DataFrame]]:
-    """(row offset, frame) pairs of at most `chunk_rows` rows, for rows [start, stop).
+    path: Path,
+    chunk_rows: int,
+    start: int = 0,
+    stop: int | None = None,
+    columns: Collection[str] | None = None,
+) -> Iterator[tuple[int, pa.Table]]:
+    """(row offset, table) pairs of `chunk_rows` rows (the last may be shorter) for rows
+    [start, stop), with the file's `columns` that exist (None: all of them), in file order.
 
-    Ids are read as text (no lost leading zeros). A row range is found by streaming past the
-    rows before it: the parse is cheap next to scoring, and it stays correct for quoted fields
-    with line breaks, which splitting the file by bytes would not.
+    A row range is found by streaming past the rows before it: parsing is cheap next to
+    scoring, and it stays correct for quoted fields with line breaks, which splitting the file
+    by bytes would not.
     """
     offset = 0
-    for frame in _raw_chunks(path, chunk_rows, id_column):
-        end = offset + len(frame)
+    for table in _fixed_size(_batches(path, chunk_rows, columns), chunk_rows):
+        end = offset + table.num_rows
         if stop is not None and offset >= stop:
             return
         if end > start:
-            lo, hi = max(start - offset, 0), len(frame) if stop is None else min(stop, end) - offset
-            part = frame.iloc[lo:hi]
-            yield offset + lo, part.reset_index(drop=True)
+            lo = max(start - offset, 0)
+            hi = table.num_rows if stop is None else min(stop, end) - offset
+            yield offset + lo, table.slice(lo, hi - lo)
         offset = end
 
 
-def _raw_chunks(path: Path, chunk_rows: int, id_column: str) -> Iterator[pd.DataFrame]:
+def _batches(
+    path: Path, chunk_rows: int, columns: Collection[str] | None
+) -> Iterator[pa.RecordBatch]:
+    names = columns_of(path)
+    wanted = names if columns is None else [c for c in names if c in set(columns)]
     if table_format(path) == "parquet":
-        import pyarrow.parquet as pq
-
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
-            yield batch.to_pandas()
+        yield from pq.ParquetFile(path).iter_batches(batch_size=chunk_rows, columns=wanted)
         return
-    yield from pd.read_csv(
-        path, chunksize=chunk_rows, dtype={id_column: "string"}, low_memory=False
+    reader = pcsv.open_csv(
+        path,
+        read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+        convert_options=pcsv.ConvertOptions(
+            column_types=dict.fromkeys(wanted, pa.string()),
+            include_columns=wanted,
+            null_values=_NULLS,
+            strings_can_be_null=True,
+        ),
     )
+    yield from reader
 
 
-def count_rows(path: Path, id_column: str) -> int:
+def _fixed_size(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
+    """Regroup batches of any size into tables of exactly `rows` rows, and a shorter last one."""
+    pending: list[pa.RecordBatch] = []
+    have = 0
+    for batch in batches:
+        pending.append(batch)
+        have += batch.num_rows
+        while have >= rows:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, rows)
+            pending = table.slice(rows).to_batches()
+            have -= rows
+    if have:
+        yield pa.Table.from_batches(pending)
+
+
+def count_rows(path: Path) -> int:
     """Data rows in a table (Parquet from its footer; CSV by one streaming pass)."""
     if table_format(path) == "parquet":
-        import pyarrow.parquet as pq
-
         return int(pq.ParquetFile(path).metadata.num_rows)
-    return sum(len(f) for _, f in read_chunks(path, 200_000, id_column))
+    first = columns_of(path)[:1]
+    return sum(t.num_rows for _, t in read_chunks(path, 1 << 20, columns=first))
 
 
 def columns_of(path: Path) -> list[str]:
-    """The table's column names, without reading its rows."""
+    """The table's column names, without reading its rows (CSV: the header)."""
     if table_format(path) == "parquet":
-        import pyarrow.parquet as pq
-
         return list(pq.ParquetFile(path).schema_arrow.names)
-    return list(pd.read_csv(path, nrows=0).columns)
+    # Opening the stream parses the header (and the first block), as read_chunks will.
+    return list(pcsv.open_csv(path).schema.names)

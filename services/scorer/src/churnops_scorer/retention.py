@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from churnops_scorer.features import numbers
 from churnops_scorer.scoring import PROBABILITY, REASONS, RISK_BAND
 
 EXPECTED_LOSS = "expected_loss"
@@ -24,25 +26,21 @@ class RetentionList:
         self.columns = [id_column, PROBABILITY, RISK_BAND, VALUE, EXPECTED_LOSS, *REASONS]
         self.best = pd.DataFrame({c: pd.Series(dtype="object") for c in self.columns})
 
-    def add(self, inputs: pd.DataFrame, predictions: pd.DataFrame) -> None:
-        """Merge one chunk: `inputs` (for the value column) and its `predictions`, same order."""
-        probability = predictions[PROBABILITY].to_numpy(dtype="float64")
-        if self.value_column and self.value_column in inputs:
-            value = pd.to_numeric(inputs[self.value_column], errors="coerce").to_numpy(
-                dtype="float64", na_value=np.nan
-            )
+    def add(self, chunk: pa.Table, predictions: pa.Table) -> None:
+        """Merge one input chunk (for the value column) and its predictions, same order."""
+        probability = np.asarray(predictions.column(PROBABILITY).to_numpy(), dtype=np.float64)
+        if self.value_column and self.value_column in chunk.column_names:
+            value = numbers(chunk.column(self.value_column))
             loss = probability * np.nan_to_num(value, nan=0.0)
         else:
             value = np.full(len(probability), np.nan)
             loss = probability
-        chunk = predictions[[self.id_column, PROBABILITY, RISK_BAND, *REASONS]].copy()
-        chunk[VALUE] = value
-        chunk[EXPECTED_LOSS] = loss
-        top = chunk.nlargest(self.top_k, EXPECTED_LOSS, keep="first")
-        merged = (
-            top if self.best.empty else pd.concat([self.best, top[self.columns]], ignore_index=True)
-        )
-        self.best = merged[self.columns].nlargest(self.top_k, EXPECTED_LOSS, keep="first")
+        best = _top_rows(loss, self.top_k)
+        top = predictions.select([self.id_column, PROBABILITY, RISK_BAND, *REASONS]).take(best)
+        frame = top.to_pandas()
+        frame[VALUE] = value[best]
+        frame[EXPECTED_LOSS] = loss[best]
+        self.merge_frame(frame)
 
     def merge(self, other: RetentionList) -> None:
         """Merge another (later) part's list: ties keep this part's rows first."""
@@ -68,3 +66,14 @@ class RetentionList:
 
     def to_csv_bytes(self) -> bytes:
         return self.table().to_csv(index=False).encode("utf-8")
+
+
+def _top_rows(loss: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the k largest values, largest first, ties in position order."""
+    if len(loss) > k > 0:
+        kth = np.partition(loss, len(loss) - k)[len(loss) - k]
+        candidates = np.flatnonzero(loss >= kth)  # every tie at the cut, in position order
+    else:
+        candidates = np.arange(len(loss))
+    order = np.argsort(-loss[candidates], kind="stable")
+    return candidates[order][:k]

@@ -54,37 +54,45 @@ def output_schema(info: BatchInfo) -> pa.Schema:
     return pa.schema(fields)
 
 
-def risk_bands(probability: np.ndarray, medium: float, high: float) -> np.ndarray:
-    bands = np.full(probability.shape, "low", dtype=object)
-    bands[probability >= medium] = "medium"
-    bands[probability >= high] = "high"
-    return bands
+BANDS = pa.array(["low", "medium", "high"], pa.string())
+YES_NO = {"yes": 1, "true": 1, "y": 1, "churned": 1, "no": 0, "false": 0, "n": 0}
+
+
+def risk_bands(probability: np.ndarray, medium: float, high: float) -> pa.Array:
+    codes = (probability >= medium).astype(np.int8) + (probability >= high).astype(np.int8)
+    return pa.DictionaryArray.from_arrays(pa.array(codes), BANDS).cast(pa.string())
+
+
+def repeated(value: str, n: int) -> pa.Array:
+    """One string n times (a dictionary of one, decoded: no n Python objects)."""
+    indices = pa.array(np.zeros(n, dtype=np.int8))
+    return pa.DictionaryArray.from_arrays(indices, pa.array([value], pa.string())).cast(pa.string())
+
+
+def named(index: np.ndarray, names: pa.Array) -> pa.Array:
+    """Column names by index; -1 (no such reason) is null."""
+    mask = index < 0
+    indices = pa.array(np.where(mask, 0, index).astype(np.int32), mask=mask)
+    return pa.DictionaryArray.from_arrays(indices, names).cast(pa.string())
 
 
 def target_as_binary(series: pd.Series) -> pd.Series:
-    """0/1 (nullable) from numbers or the usual yes/no spellings; anything else is missing."""
+    """0/1 (nullable) from numbers, numbers as text or the usual yes/no spellings; anything
+    else is missing."""
     if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
-        return pd.to_numeric(series, errors="coerce").astype("Int64")
-    text = series.astype("string").str.strip().str.lower()
-    mapping = {
-        "1": 1,
-        "yes": 1,
-        "true": 1,
-        "y": 1,
-        "churned": 1,
-        "0": 0,
-        "no": 0,
-        "false": 0,
-        "n": 0,
-    }
-    return text.map(mapping).astype("Int64")
+        number = pd.to_numeric(series, errors="coerce")
+    else:
+        text = series.astype("string").str.strip().str.lower()
+        words = text.map(YES_NO)
+        number = pd.to_numeric(text, errors="coerce").where(words.isna(), words)
+    return number.where(number.isin([0, 1])).astype("Int64")
 
 
-def ids_of(frame: pd.DataFrame, id_column: str, row_offset: int) -> pd.Series:
+def ids_of(chunk: pa.Table, id_column: str, row_offset: int) -> pa.Array:
     """The id column as text; a file without one gets its 0-based row numbers."""
-    if id_column in frame:
-        return frame[id_column].astype("string")
-    return pd.Series(np.arange(row_offset, row_offset + len(frame)).astype(str), dtype="string")
+    if id_column in chunk.column_names:
+        return chunk.column(id_column).cast(pa.string()).combine_chunks()
+    return pa.array(np.arange(row_offset, row_offset + chunk.num_rows)).cast(pa.string())
 
 
 class ChunkScorer:
@@ -95,31 +103,32 @@ class ChunkScorer:
         self.info = info
         self.schema = output_schema(info)
         self.attributor = Attributor(pipeline, method)
+        self.reason_names = pa.array(pipeline.input_columns, pa.string())
 
-    def score(self, frame: pd.DataFrame, row_offset: int = 0) -> pd.DataFrame:
+    def score(self, chunk: pa.Table, row_offset: int = 0) -> pa.Table:
+        """The prediction rows (the output schema) for one input chunk, in its order."""
         info = self.info
-        contributions, probability = self.attributor.contributions(frame)
-        names, values = top_reasons(contributions, self.pipeline.input_columns)
-        n = len(frame)
-        out: dict[str, object] = {
-            info.id_column: ids_of(frame, info.id_column, row_offset).to_numpy(dtype=object),
-            PROBABILITY: probability,
-            RISK_BAND: risk_bands(probability, info.risk_medium, info.risk_high),
-            "model_name": np.full(n, info.model_name, dtype=object),
-            "model_version": np.full(n, info.model_version, dtype=object),
-        }
-        out.update(zip(REASONS, names, strict=True))
-        out.update(zip(REASON_VALUES, values, strict=True))
-        out["input_object"] = np.full(n, info.input_object, dtype=object)
-        out["input_etag"] = np.full(n, info.input_etag, dtype=object)
+        n = chunk.num_rows
+        contributions, probability = self.attributor.contributions(chunk)
+        index, values = top_reasons(contributions)
+        arrays: list[pa.Array] = [
+            ids_of(chunk, info.id_column, row_offset),
+            pa.array(probability, pa.float64()),
+            risk_bands(probability, info.risk_medium, info.risk_high),
+            repeated(info.model_name, n),
+            repeated(info.model_version, n),
+            *[named(index[:, i], self.reason_names) for i in range(TOP_REASONS)],
+            *[pa.array(values[:, i], pa.float64()) for i in range(TOP_REASONS)],
+            repeated(info.input_object, n),
+            repeated(info.input_etag, n),
+        ]
         if info.has_target:
-            target = (
-                frame[info.target_column]
-                if info.target_column in frame
-                else pd.Series(pd.NA, index=frame.index)
-            )
-            out[info.target_column] = target_as_binary(target).array  # no index: no alignment
-        return pd.DataFrame(out)
+            arrays.append(self._target(chunk))
+        return pa.Table.from_arrays(arrays, schema=self.schema)
 
-    def to_arrow(self, predictions: pd.DataFrame) -> pa.Table:
-        return pa.Table.from_pandas(predictions, schema=self.schema, preserve_index=False)
+    def _target(self, chunk: pa.Table) -> pa.Array:
+        name = self.info.target_column
+        if name not in chunk.column_names:
+            return pa.nulls(chunk.num_rows, pa.int64())
+        binary = target_as_binary(chunk.column(name).to_pandas())
+        return pa.array(binary, pa.int64())

@@ -20,7 +20,7 @@ from churnops_common.events import Event, ObjectRef, ScoreChunkRequested
 from churnops_common.runtime import Runtime
 from churnops_common.settings import Settings
 from churnops_scorer import followups, runs
-from churnops_scorer.batch import BatchOutputs, score_stream
+from churnops_scorer.batch import BatchOutputs, needed_columns, score_stream
 from churnops_scorer.layout import PREDICTIONS_CSV, PREDICTIONS_FILE, RETENTION_FILE, OutputLayout
 from churnops_scorer.models import LoadedModel
 from churnops_scorer.reading import columns_of, count_rows, read_chunks
@@ -76,15 +76,18 @@ def score_batch(
     with runtime.store.local_path(ref.bucket, ref.key) as path:
         has_target = settings.target_column in columns_of(path)
         if path.stat().st_size > settings.scorer_split_bytes:
-            rows = rows_hint or count_rows(path, settings.id_column)
+            rows = rows_hint or count_rows(path)
             return split_batch(runtime, ref, model, cause, run_id, rows, has_target)
         scorer = ChunkScorer(
             model.pipeline, batch_info(settings, model, ref, has_target), settings.scorer_reasons
         )
         with tempfile.TemporaryDirectory(prefix="churnops-score-") as tmp:
             outputs = local_outputs(Path(tmp), settings)
-            chunks = read_chunks(path, settings.scorer_chunk_rows, settings.id_column)
-            result = score_stream(scorer, chunks, outputs, new_retention(settings))
+            retention = new_retention(settings)
+            chunks = read_chunks(
+                path, settings.scorer_chunk_rows, columns=needed_columns(scorer, retention)
+            )
+            result = score_stream(scorer, chunks, outputs, retention)
             predictions = publish(runtime, layout, outputs, result.retention)
     return finish(
         runtime,

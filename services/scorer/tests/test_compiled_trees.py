@@ -1,0 +1,199 @@
+"""The compiled trees (bit-vector tables) against LightGBM itself, and the Arrow feature matrix
+against the pipeline's own preprocessing: same numbers, edge values included."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from churnops_common.ml.pipeline import ChurnPipeline, TabularPreprocessor
+from churnops_common.synthetic import generate
+from churnops_scorer import forest_tables, kernels
+from churnops_scorer.features import FeatureMatrix
+from churnops_scorer.path_attribution import PathAttribution, _codes_matrix
+from churnops_scorer.reading import read_chunks
+from churnops_scorer.scoring import REASON_VALUES, REASONS
+
+from .conftest import ID, TARGET
+from .test_scoring import _score
+
+
+def _fit(**params: Any) -> ChurnPipeline:
+    train = generate(3000, seed=11)
+    # Zeros, so that zero_as_missing models get "Zero" splits, and missing numbers.
+    train.loc[train.index[::9], "support_calls"] = 0
+    train.loc[train.index[::13], "monthly_charges"] = np.nan
+    pre = TabularPreprocessor.fit(train, exclude=(ID, TARGET))
+    model = lgb.LGBMClassifier(n_estimators=30, verbose=-1, random_state=0, n_jobs=1, **params)
+    model.fit(pre.transform(train), train[TARGET])
+    return ChurnPipeline(pre, model, "lightgbm", id_column=ID, target_column=TARGET)
+
+
+MODELS = {
+    "31 leaves, 32-bit words": {"num_leaves": 31},
+    "48 leaves, zero as missing": {"num_leaves": 48, "zero_as_missing": True},
+    "100 leaves, two words per tree": {"num_leaves": 100, "min_child_samples": 3},
+    "no splits at all": {"min_split_gain": 1e9},
+}
+
+
+@pytest.fixture(scope="module", params=list(MODELS))
+def model(request: pytest.FixtureRequest) -> ChurnPipeline:
+    return _fit(**MODELS[request.param])
+
+
+def _edge_rows(pipeline: ChurnPipeline, n: int = 4000) -> pd.DataFrame:
+    """A batch with what trips tree evaluators: values exactly on thresholds, zeros, missing,
+    negative, unseen and missing categories."""
+    frame = generate(n, seed=12)
+    numeric = pipeline.preprocessor.numeric
+    frame[numeric] = frame[numeric].astype("float64")
+    rng = np.random.default_rng(0)
+    dump = pipeline.model.booster_.dump_model()
+    thresholds: dict[int, list[float]] = {}
+    stack = [t["tree_structure"] for t in dump["tree_info"]]
+    while stack:
+        node = stack.pop()
+        if "split_feature" in node:
+            if node["decision_type"] == "<=":
+                thresholds.setdefault(node["split_feature"], []).append(float(node["threshold"]))
+            stack += [node["left_child"], node["right_child"]]
+    for f, values in thresholds.items():
+        column = pipeline.input_columns[f]
+        rows = rng.choice(n, size=min(n // 4, 200 * len(values)), replace=True)
+        frame.loc[frame.index[rows], column] = rng.choice(values, size=len(rows))
+    frame.loc[frame.index[::7], numeric[0]] = np.nan
+    frame.loc[frame.index[::11], numeric[1]] = 0.0
+    frame.loc[frame.index[::17], numeric[2]] = -1.0
+    frame.loc[frame.index[::5], "support_calls"] = 0
+    frame["region"] = frame["region"].astype(object)
+    frame.loc[frame.index[::6], "region"] = "atlantis"  # unseen
+    frame.loc[frame.index[::10], "contract"] = None
+    return frame
+
+
+def test_tables_give_lightgbms_margin_and_the_leaf_path_credits(model: ChurnPipeline) -> None:
+    frame = _edge_rows(model)
+    features = model.preprocessor.transform(frame)
+    compiled = PathAttribution(model)
+    assert compiled.compiled is not None
+    values, margin = compiled.compiled.contributions(_codes_matrix(features))
+    expected = model.model.booster_.predict(features, raw_score=True)
+    np.testing.assert_allclose(margin, expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(values.sum(axis=1) + compiled.compiled.bias, margin, atol=1e-9)
+    # The same credits as LightGBM's own pred_leaf route (the fallback for huge models).
+    fallback = _without_tables(model)
+    leaf_values, probability = fallback.contributions(features)
+    np.testing.assert_allclose(values, leaf_values, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(probability, model.churn_probability(frame), rtol=0, atol=1e-12)
+
+
+def _without_tables(pipeline: ChurnPipeline) -> PathAttribution:
+    budget = forest_tables.MAX_TABLE_BYTES
+    forest_tables.MAX_TABLE_BYTES = -1
+    try:
+        attribution = PathAttribution(pipeline)
+    finally:
+        forest_tables.MAX_TABLE_BYTES = budget
+    assert attribution.compiled is None
+    return attribution
+
+
+def test_feature_matrix_matches_the_pipelines_preprocessing() -> None:
+    pre = TabularPreprocessor(
+        numeric=["a", "b", "flag"],
+        categorical={"c": ["1", "2", "x"], "d": ["no", "yes"], "gone": ["p", "q"]},
+        names={k: k for k in ["a", "b", "flag", "c", "d", "gone"]},
+    )
+    table = pa.table(
+        {
+            "a": pa.array([" 1.5 ", "", "abc", None, "2e3", "-0"], pa.string()),
+            "b": pa.array([1, 2, None, 4, 0, -3], pa.int64()),
+            "flag": pa.array([True, False, None, True, True, False]),
+            "c": pa.array([1, 2, 3, None, 1, 2], pa.int64()),  # categories read as numbers
+            "d": pa.array([" yes", "no", "maybe", None, "yes ", ""], pa.string()),
+            "extra": pa.array(list("abcdef")),
+        }
+    )
+    ours = FeatureMatrix(pre)(table)
+    theirs = _codes_matrix(pre.transform(table.to_pandas()))
+    np.testing.assert_array_equal(ours, theirs)  # NaN-aware: NaN where theirs is NaN
+    assert np.isnan(ours[:, -1]).all()  # a column the batch lacks
+    assert ours[0, 0] == 1.5 and np.isnan(ours[2, 0]) and ours[0, 4] == 1  # " yes" -> "yes"
+
+
+def test_top_k_breaks_ties_by_column_order() -> None:
+    values = np.array([[1.0, 3.0, 3.0, 2.0], [0.0, 0.0, 0.0, 0.0], [-1.0, -2.0, 5.0, -1.0]])
+    index, top = kernels.top_k(values, 3)
+    assert index.tolist() == [[1, 2, 3], [0, 1, 2], [2, 0, 3]]
+    assert top.tolist() == [[3.0, 3.0, 2.0], [0.0, 0.0, 0.0], [5.0, -1.0, -1.0]]
+
+
+def test_compiled_route_scores_a_file_as_the_pandas_route_does(
+    pipeline: ChurnPipeline, tmp_path: Path
+) -> None:
+    frame = _edge_rows(pipeline, 3000)
+    frame[TARGET] = np.where(np.arange(3000) % 3 == 0, "Yes", "no")
+    frame = frame.astype({"monthly_charges": object})
+    # Text in a number column, far into the file: a reader that guessed the column's type
+    # from its first block would fail there.
+    frame.loc[frame.index[2900], "monthly_charges"] = "n/a?"
+    frame.loc[frame.index[2901], "monthly_charges"] = " "
+    path = tmp_path / "edge.csv"
+    frame.to_csv(path, index=False)
+    compiled = _score(pipeline, path, tmp_path, 700, "path", has_target=True)
+    fallback_pipeline = _copy(pipeline)  # a new object: the compiled trees are cached per object
+    slow = forest_tables.MAX_TABLE_BYTES
+    forest_tables.MAX_TABLE_BYTES = -1
+    try:
+        pandas_route = _score(fallback_pipeline, path, tmp_path, 700, "path", has_target=True)
+    finally:
+        forest_tables.MAX_TABLE_BYTES = slow
+    pd.testing.assert_frame_equal(
+        compiled.drop(columns=[*REASON_VALUES, "churn_probability"]),
+        pandas_route.drop(columns=[*REASON_VALUES, "churn_probability"]),
+    )
+    np.testing.assert_allclose(
+        compiled[["churn_probability", *REASON_VALUES]],
+        pandas_route[["churn_probability", *REASON_VALUES]],
+        rtol=0,
+        atol=1e-12,
+    )
+    # round_trip: pandas' default parser can be a last digit off (see reasons.Attributor).
+    inputs = pd.read_csv(path, dtype={ID: str}, float_precision="round_trip")
+    np.testing.assert_allclose(
+        compiled["churn_probability"], pipeline.churn_probability(inputs), atol=1e-12
+    )
+    assert compiled[TARGET].tolist() == (np.arange(3000) % 3 == 0).astype(int).tolist()
+    assert compiled[REASONS].notna().all().all()
+
+
+def _copy(pipeline: ChurnPipeline) -> ChurnPipeline:
+    """Another object for the same model (the compiled trees are cached per object)."""
+    import copy
+
+    return copy.deepcopy(pipeline)
+
+
+def test_parquet_row_groups_are_regrouped_into_exact_chunks(tmp_path: Path) -> None:
+    table = pa.table({"x": np.arange(1000), "y": np.arange(1000) * 2.0})
+    path = tmp_path / "groups.parquet"
+    pq.write_table(table, path, row_group_size=130)
+    chunks = list(read_chunks(path, 300, start=250, stop=910, columns=["y"]))
+    assert [(offset, t.num_rows) for offset, t in chunks] == [
+        (250, 50),
+        (300, 300),
+        (600, 300),
+        (900, 10),
+    ]
+    assert all(t.column_names == ["y"] for _, t in chunks)
+    assert pa.concat_tables([t for _, t in chunks]).column("y").to_pylist() == [
+        2.0 * i for i in range(250, 910)
+    ]
