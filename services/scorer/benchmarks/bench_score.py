@@ -15,7 +15,8 @@ own, read from resource.getrusage):
 then ours again on a file --big-rows long (default 10x N) to show memory stays flat.
 Every path's clock starts once its model is loaded; ours also has its trees compiled and its
 kernels loaded by then (a worker keeps both with its cached model), and prints that start-up.
-The model is a LightGBM ChurnPipeline of typical size (200 trees, 31 leaves) fitted here.
+The model is a ChurnPipeline of typical size fitted here: LightGBM, 200 trees of 31 leaves, or
+with --family xgboost, XGBoost, 200 trees of depth 6.
 Figures depend on the machine and what else runs on it: they are printed, never asserted.
 """
 
@@ -34,21 +35,28 @@ from typing import Any
 GEN_BLOCK = 500_000
 
 
-def make_model(path: Path) -> None:
+def make_model(path: Path, family: str) -> None:
     import joblib
     import lightgbm as lgb
+    import xgboost as xgb
 
     from churnops_common.ml.pipeline import ChurnPipeline, TabularPreprocessor
     from churnops_common.synthetic import generate
 
     train = generate(20_000, seed=1)
     pre = TabularPreprocessor.fit(train, exclude=("customer_id", "churned"))
-    model = lgb.LGBMClassifier(n_estimators=200, num_leaves=31, learning_rate=0.05, verbose=-1)
+    model: lgb.LGBMClassifier | xgb.XGBClassifier
+    if family == "lightgbm":
+        model = lgb.LGBMClassifier(n_estimators=200, num_leaves=31, learning_rate=0.05, verbose=-1)
+    else:
+        model = xgb.XGBClassifier(
+            n_estimators=200, max_depth=6, learning_rate=0.05, enable_categorical=True
+        )
     model.fit(pre.transform(train), train["churned"])
     pipeline = ChurnPipeline(
         pre,
         model,
-        "lightgbm",
+        "lightgbm" if family == "lightgbm" else "xgboost",
         id_column="customer_id",
         target_column="churned",
         metadata={"model_name": "bench", "model_version": "bench"},
@@ -193,6 +201,7 @@ def main() -> None:
         "--big-rows", type=int, default=None, help="default: 10 x --rows; 0 skips the big file"
     )
     parser.add_argument("--shap-rows", type=int, default=5_000)
+    parser.add_argument("--family", choices=["lightgbm", "xgboost"], default="lightgbm")
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs per path on the main file; the fastest counts"
     )
@@ -208,8 +217,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="churnops-bench-") as tmp:
         folder = Path(tmp)
         model, batch = folder / "model.joblib", folder / f"batch-{args.rows}.csv"
-        print(f"preparing: model and a {args.rows:,}-row CSV ...", flush=True)
-        make_model(model)
+        print(f"preparing: a {args.family} model and a {args.rows:,}-row CSV ...", flush=True)
+        make_model(model, args.family)
         make_csv(batch, args.rows)
         rows = {}
         for name, mode in (

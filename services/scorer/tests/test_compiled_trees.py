@@ -3,6 +3,7 @@ against the pipeline's own preprocessing: same numbers, edge values included."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import xgboost as xgb
 
 from churnops_common.ml.pipeline import ChurnPipeline, TabularPreprocessor
 from churnops_common.synthetic import generate
@@ -49,13 +51,7 @@ def model(request: pytest.FixtureRequest) -> ChurnPipeline:
     return _fit(**MODELS[request.param])
 
 
-def _edge_rows(pipeline: ChurnPipeline, n: int = 4000) -> pd.DataFrame:
-    """A batch with what trips tree evaluators: values exactly on thresholds, zeros, missing,
-    negative, unseen and missing categories."""
-    frame = generate(n, seed=12)
-    numeric = pipeline.preprocessor.numeric
-    frame[numeric] = frame[numeric].astype("float64")
-    rng = np.random.default_rng(0)
+def _lightgbm_thresholds(pipeline: ChurnPipeline) -> dict[int, list[float]]:
     dump = pipeline.model.booster_.dump_model()
     thresholds: dict[int, list[float]] = {}
     stack = [t["tree_structure"] for t in dump["tree_info"]]
@@ -65,6 +61,36 @@ def _edge_rows(pipeline: ChurnPipeline, n: int = 4000) -> pd.DataFrame:
             if node["decision_type"] == "<=":
                 thresholds.setdefault(node["split_feature"], []).append(float(node["threshold"]))
             stack += [node["left_child"], node["right_child"]]
+    return thresholds
+
+
+def _xgboost_trees(pipeline: ChurnPipeline) -> list[dict[str, Any]]:
+    model = json.loads(pipeline.model.get_booster().save_raw("json"))
+    trees: list[dict[str, Any]] = model["learner"]["gradient_booster"]["model"]["trees"]
+    return trees
+
+
+def _xgboost_thresholds(pipeline: ChurnPipeline) -> dict[int, list[float]]:
+    thresholds: dict[int, list[float]] = {}
+    for tree in _xgboost_trees(pipeline):
+        for nid, feature in enumerate(tree["split_indices"]):
+            if tree["left_children"][nid] != -1 and tree["split_type"][nid] == 0:
+                thresholds.setdefault(feature, []).append(float(tree["split_conditions"][nid]))
+    return thresholds
+
+
+def _edge_rows(pipeline: ChurnPipeline, n: int = 4000) -> pd.DataFrame:
+    """A batch with what trips tree evaluators: values exactly on thresholds, zeros, missing,
+    negative, unseen and missing categories."""
+    frame = generate(n, seed=12)
+    numeric = pipeline.preprocessor.numeric
+    frame[numeric] = frame[numeric].astype("float64")
+    rng = np.random.default_rng(0)
+    thresholds = (
+        _lightgbm_thresholds(pipeline)
+        if pipeline.family == "lightgbm"
+        else _xgboost_thresholds(pipeline)
+    )
     for f, values in thresholds.items():
         column = pipeline.input_columns[f]
         rows = rng.choice(n, size=min(n // 4, 200 * len(values)), replace=True)
@@ -93,6 +119,34 @@ def test_tables_give_lightgbms_margin_and_the_leaf_path_credits(model: ChurnPipe
     leaf_values, probability = fallback.contributions(features)
     np.testing.assert_allclose(values, leaf_values, rtol=0, atol=1e-12)
     np.testing.assert_allclose(probability, model.churn_probability(frame), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("depth", [4, 8])
+def test_xgboost_tables_land_in_xgboosts_own_leaves(depth: int) -> None:
+    train = generate(3000, seed=13)
+    pre = TabularPreprocessor.fit(train, exclude=(ID, TARGET))
+    model = xgb.XGBClassifier(
+        n_estimators=30, max_depth=depth, enable_categorical=True, tree_method="hist", n_jobs=1
+    )
+    model.fit(pre.transform(train), train[TARGET])
+    pipeline = ChurnPipeline(pre, model, "xgboost", id_column=ID, target_column=TARGET)
+    frame = _edge_rows(pipeline)
+    features = pre.transform(frame)
+    compiled = PathAttribution(pipeline).compiled
+    assert compiled is not None
+    values, margin = compiled.contributions(_codes_matrix(features))
+    # The leaves XGBoost itself lands in, their values summed in float64: the same number.
+    matrix = xgb.DMatrix(features, enable_categorical=True)
+    booster = model.get_booster()
+    leaves = booster.predict(matrix, pred_leaf=True).astype(int)
+    leaf_values = [np.asarray(t["split_conditions"], np.float32) for t in _xgboost_trees(pipeline)]
+    own = sum(leaf_values[t][leaves[:, t]].astype(np.float64) for t in range(leaves.shape[1]))
+    np.testing.assert_allclose(margin - compiled.base_margin, own, rtol=0, atol=1e-12)
+    # Against XGBoost's float32 sums: the same within float32 rounding.
+    np.testing.assert_allclose(margin, booster.predict(matrix, output_margin=True), atol=1e-5)
+    approx = booster.predict(matrix, pred_contribs=True, approx_contribs=True)
+    np.testing.assert_allclose(values, approx[:, :-1], atol=1e-5)
+    np.testing.assert_allclose(values.sum(axis=1) + compiled.bias, margin, atol=1e-9)
 
 
 def _without_tables(pipeline: ChurnPipeline) -> PathAttribution:

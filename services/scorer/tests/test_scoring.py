@@ -104,7 +104,9 @@ def test_path_attribution_adds_up_to_the_models_margin(
     frame = generate(500, seed=9)
     features = chosen.preprocessor.transform(frame)
     values, probability = PathAttribution(chosen).contributions(features)
-    np.testing.assert_allclose(probability, chosen.churn_probability(frame), atol=1e-9)
+    # XGBoost adds its leaf values in float32; the compiled trees add the same leaves in float64.
+    tolerance = 1e-12 if family == "lightgbm" else 1e-6
+    np.testing.assert_allclose(probability, chosen.churn_probability(frame), rtol=0, atol=tolerance)
     assert values.shape == (500, len(chosen.input_columns))
     # It is a different attribution from SHAP, but it names the same leading reason mostly.
     shap = chosen.contributions(frame).to_numpy()

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from churnops_scorer import kernels
-from churnops_scorer.lightgbm_trees import Split, Tree
+from churnops_scorer.trees import Split, Tree
 
 MAX_TABLE_BYTES = 256 * 1024 * 1024
 UNUSED, NUMERIC, CATEGORICAL = 0, 1, 2
@@ -47,11 +47,18 @@ class ForestTables:
     leaf_start: np.ndarray  # per tree: its first global (in-order) leaf number
     leaf_values: np.ndarray  # per global leaf
     credits: np.ndarray  # (global leaves, features)
-    bias: float  # sum of the trees' root values: credits + bias = margin
+    bias: float  # base margin + the trees' root values: credits + bias = margin
+    base_margin: float = 0.0  # added to the leaf values (XGBoost's base score)
+    float32_inputs: bool = False  # XGBoost compares float32 values: round inputs first
 
     @classmethod
     def build(
-        cls, trees: list[Tree], n_features: int, n_categories: dict[int, int]
+        cls,
+        trees: list[Tree],
+        n_features: int,
+        n_categories: dict[int, int],
+        base_margin: float = 0.0,
+        float32_inputs: bool = False,
     ) -> ForestTables:
         """`n_categories`: per categorical feature, how many category codes the input can have."""
         words = kernels.Words.for_leaves(max((t.leaves for t in trees), default=1))
@@ -67,7 +74,7 @@ class ForestTables:
         for f, splits in enumerate(by_feature):
             kinds[f], cats[f] = _kind(f, splits, n_categories)
         cut_lists = [
-            np.unique([s.threshold for _, s in splits]) if kinds[f] == NUMERIC else np.zeros(0)
+            np.unique([s.rule.threshold for _, s in splits]) if kinds[f] == NUMERIC else np.zeros(0)
             for f, splits in enumerate(by_feature)
         ]
         row_counts = [
@@ -100,7 +107,9 @@ class ForestTables:
             leaf_start=np.concatenate([[0], np.cumsum(leaf_counts)[:-1]]).astype(np.int64),
             leaf_values=np.concatenate([t.leaf_values for t in trees]),
             credits=np.ascontiguousarray(np.vstack([t.credits for t in trees])),
-            bias=float(sum(t.root_value for t in trees)),
+            bias=base_margin + float(sum(t.root_value for t in trees)),
+            base_margin=base_margin,
+            float32_inputs=float32_inputs,
         )
 
     @property
@@ -111,6 +120,8 @@ class ForestTables:
         """(n x features decision-path contributions, raw margin) for a float64 model matrix:
         numbers as they are, categories as their codes, NaN for missing."""
         x = np.ascontiguousarray(features, dtype=np.float64)
+        if self.float32_inputs:
+            x = x.astype(np.float32).astype(np.float64)
         contributions = np.zeros(x.shape)
         margin = np.empty(len(x))
         kernels.forest_contributions(
@@ -129,7 +140,7 @@ class ForestTables:
             margin,
             words=self.words,
         )
-        return contributions, margin
+        return contributions, margin + self.base_margin
 
 
 def _kind(
@@ -137,12 +148,12 @@ def _kind(
 ) -> tuple[int, int]:
     if not splits:
         return UNUSED, 0
-    categorical = {s.categorical for _, s in splits}
+    categorical = {s.rule.categorical for _, s in splits}
     if categorical == {False}:
         return NUMERIC, 0
     if categorical != {True}:
         raise ValueError(f"feature {feature} has both numerical and categorical splits")
-    highest = max(max(s.categories, default=0) for _, s in splits)
+    highest = max(max(s.rule.categories, default=0) for _, s in splits)
     return CATEGORICAL, max(n_categories.get(feature, 0), highest + 1)
 
 
@@ -180,16 +191,16 @@ def _numeric_rows(
     left, so a value fails every split whose threshold is below it); then zero, then NaN."""
     rows = np.empty((len(cuts) + 3, width), dtype=masks.words.dtype)
     current = np.full(width, masks.words.all_ones)
-    ordered = sorted(splits, key=lambda ts: ts[1].threshold)
+    ordered = sorted(splits, key=lambda ts: ts[1].rule.threshold)
     i = 0
     rows[0] = current
     for b, cut in enumerate(cuts, start=1):
-        while i < len(ordered) and ordered[i][1].threshold <= cut:
+        while i < len(ordered) and ordered[i][1].rule.threshold <= cut:
             masks.apply(current, *ordered[i])
             i += 1
         rows[b] = current
-    rows[-2] = _special_row(splits, masks, width, Split.left_for_zero)
-    rows[-1] = _special_row(splits, masks, width, Split.left_for_nan)
+    rows[-2] = _special_row(splits, masks, width, lambda s: s.rule.zero_left)
+    rows[-1] = _special_row(splits, masks, width, lambda s: s.rule.nan_left)
     return rows
 
 
@@ -199,9 +210,11 @@ def _categorical_rows(
     """Row c: the splits code c fails; the last row: a missing, negative or unknown code."""
     rows = np.full((categories + 1, width), masks.words.all_ones)
     for tree, split in splits:
-        for code in range(categories + 1):
-            if code == categories or code not in split.categories:
+        for code in range(categories):
+            if code not in split.rule.categories:
                 masks.apply(rows[code], tree, split)
+        if not split.rule.nan_left:
+            masks.apply(rows[categories], tree, split)
     return rows
 
 

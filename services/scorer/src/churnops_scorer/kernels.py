@@ -178,9 +178,9 @@ def top_k(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 def warm_up() -> None:
     """Compile (or load from the cache) every kernel on a tiny input."""
     from churnops_scorer.forest_tables import ForestTables
-    from churnops_scorer.lightgbm_trees import Split, Tree
+    from churnops_scorer.trees import Rule, Split, Tree
 
-    split = Split(0, False, 0.5, frozenset(), False, "None", 0, 1)
+    split = Split(Rule(0, False, 0.5, frozenset(), nan_left=True, zero_left=True), 0, 1)
     small = Tree([split], np.array([-1.0, 1.0]), np.array([0, 1]), np.zeros((2, 1)), 0.0)
     leaves = 33  # a tree too wide for 32-bit words: compiles the 64-bit variant too
     wide = Tree([split], np.zeros(leaves), np.arange(leaves), np.zeros((leaves, 1)), 0.0)

@@ -4,11 +4,12 @@ Each split on a row's path credits its feature with the change in the node's exp
 summed over trees, a row's credits plus the bias (the roots' expected values) equal the model's
 raw margin exactly, so the probability comes from the same numbers.
 
-LightGBM: the trees are compiled once per model into bit-vector tables (`forest_tables`), which
-find every tree's exit leaf and add up its credits in one compiled pass, several times faster
-than LightGBM's own predict. A model too large for the tables falls back to LightGBM's
-`pred_leaf` plus a sparse sum of per-leaf credits. XGBoost computes the same attribution
-natively (`approx_contribs=True`).
+The trees (LightGBM's or XGBoost's, each parsed with its library's own rules) are compiled once
+per model into bit-vector tables (`forest_tables`), which find every tree's exit leaf and add up
+its credits in one compiled pass, several times faster than the library's own predict. A model
+the tables cannot take falls back: LightGBM to its `pred_leaf` plus a sparse sum of the same
+per-leaf credits, XGBoost to its native `approx_contribs=True` (the same attribution) and its
+own probability.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ import pandas as pd
 from scipy import sparse
 
 from churnops_common.ml.pipeline import ChurnPipeline
+from churnops_scorer import xgboost_trees
 from churnops_scorer.forest_tables import ForestTables, TooLarge
-from churnops_scorer.lightgbm_trees import Tree, parse_trees
+from churnops_scorer.lightgbm_trees import parse_trees
+from churnops_scorer.trees import Tree
 
 log = logging.getLogger(__name__)
 SLICE_ROWS = 8192
@@ -49,6 +52,8 @@ class PathAttribution:
         self._ones_cache = np.ones(0)
         if pipeline.family == "lightgbm":
             self._prepare_lightgbm()
+        else:
+            self._prepare_xgboost()
 
     @classmethod
     def of(cls, pipeline: ChurnPipeline) -> PathAttribution:
@@ -85,9 +90,25 @@ class PathAttribution:
                 "scoring through LightGBM's pred_leaf: its categories differ from the pipeline's"
             )
             return None
+        return ForestTables.build(trees, self.n_features, self._category_counts())
+
+    def _category_counts(self) -> dict[int, int]:
+        """Per categorical feature (by model column): how many codes FeatureMatrix can write."""
+        pre = self.pipeline.preprocessor
         first = len(pre.numeric)
-        counts = {first + i: len(v) for i, v in enumerate(expected)}
-        return ForestTables.build(trees, self.n_features, counts)
+        return {first + i: len(v) for i, v in enumerate(pre.categorical.values())}
+
+    def _prepare_xgboost(self) -> None:
+        counts = self._category_counts()
+        try:
+            trees, base_margin = xgboost_trees.parse_trees(
+                self.pipeline.model, self.n_features, counts
+            )
+            self.compiled = ForestTables.build(
+                trees, self.n_features, counts, base_margin, float32_inputs=True
+            )
+        except (xgboost_trees.Unsupported, TooLarge) as exc:
+            log.info("scoring through XGBoost's own predict: %s", exc)
 
     def _prepare_pred_leaf(self, trees: list[Tree]) -> None:
         """Per-leaf credits in LightGBM's `leaf_index` order, tree after tree."""
@@ -109,9 +130,9 @@ class PathAttribution:
 
     def contributions(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(n x features contributions, probability) for preprocessed model input."""
+        if self.compiled is not None:
+            return self.matrix_contributions(_codes_matrix(features))
         if self.pipeline.family == "lightgbm":
-            if self.compiled is not None:
-                return self.matrix_contributions(_codes_matrix(features))
             values, margin = self._lightgbm(features)
             return values, sigmoid(margin)
         values = self._xgboost(features)
