@@ -17,7 +17,7 @@ import xgboost as xgb
 
 from churnops_common.ml.pipeline import ChurnPipeline, TabularPreprocessor
 from churnops_common.synthetic import generate
-from churnops_scorer import forest_tables, kernels
+from churnops_scorer import forest_tables, kernels, reading
 from churnops_scorer.features import FeatureMatrix
 from churnops_scorer.path_attribution import PathAttribution, _codes_matrix
 from churnops_scorer.reading import read_chunks
@@ -251,3 +251,17 @@ def test_parquet_row_groups_are_regrouped_into_exact_chunks(tmp_path: Path) -> N
     assert pa.concat_tables([t for _, t in chunks]).column("y").to_pylist() == [
         2.0 * i for i in range(250, 910)
     ]
+
+
+def test_quoted_line_breaks_survive_block_boundaries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reading, "CSV_BLOCK_BYTES", 4096)  # many blocks in a small file
+    frame = generate(2000, seed=14).drop(columns=[TARGET])
+    frame["note"] = [f"line one\nline, two {i}" if i % 3 else "" for i in range(len(frame))]
+    path = tmp_path / "notes.csv"
+    frame.to_csv(path, index=False)
+    chunks = list(read_chunks(path, 300))
+    assert sum(t.num_rows for _, t in chunks) == 2000
+    ids = pa.concat_tables([t for _, t in chunks]).column(ID).to_pylist()
+    assert ids == frame[ID].tolist()

@@ -60,6 +60,8 @@ def _batches(
     reader = pcsv.open_csv(
         path,
         read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+        # Quoted values may hold line breaks (free-text columns): blocks must not split them.
+        parse_options=pcsv.ParseOptions(newlines_in_values=True),
         convert_options=pcsv.ConvertOptions(
             column_types=dict.fromkeys(wanted, pa.string()),
             include_columns=wanted,
