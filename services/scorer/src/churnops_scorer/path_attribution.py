@@ -80,6 +80,8 @@ class PathAttribution:
             log.info("scoring through LightGBM's pred_leaf: %s", exc)
         if self.compiled is None:
             self._prepare_pred_leaf(trees)
+        else:
+            self._log_compiled(len(trees))
 
     def _compile(self, trees: list[Tree], booster: Any) -> ForestTables | None:
         """Tables, when the model reads category codes exactly as FeatureMatrix writes them."""
@@ -109,6 +111,17 @@ class PathAttribution:
             )
         except (xgboost_trees.Unsupported, TooLarge) as exc:
             log.info("scoring through XGBoost's own predict: %s", exc)
+            return
+        self._log_compiled(len(trees))
+
+    def _log_compiled(self, trees: int) -> None:
+        assert self.compiled is not None
+        log.info(
+            "%s model: %d trees compiled into %.1f MiB of tables",
+            self.pipeline.family,
+            trees,
+            self.compiled.nbytes / 2**20,
+        )
 
     def _prepare_pred_leaf(self, trees: list[Tree]) -> None:
         """Per-leaf credits in LightGBM's `leaf_index` order, tree after tree."""
