@@ -18,7 +18,7 @@ import xgboost as xgb
 from churnops_common.ml.pipeline import ChurnPipeline, TabularPreprocessor
 from churnops_common.synthetic import generate
 from churnops_scorer import forest_tables, kernels, reading
-from churnops_scorer.features import FeatureMatrix
+from churnops_scorer.features import FeatureMatrix, numbers
 from churnops_scorer.path_attribution import PathAttribution, _codes_matrix
 from churnops_scorer.reading import read_chunks
 from churnops_scorer.scoring import REASON_VALUES, REASONS
@@ -265,3 +265,46 @@ def test_quoted_line_breaks_survive_block_boundaries(
     assert sum(t.num_rows for _, t in chunks) == 2000
     ids = pa.concat_tables([t for _, t in chunks]).column(ID).to_pylist()
     assert ids == frame[ID].tolist()
+
+
+def test_short_rows_and_true_false_read_as_pandas_reads_them(tmp_path: Path) -> None:
+    """Rows with fewer fields than the header (pandas fills them as missing) and true/false
+    columns (pandas makes them booleans, so the trainer learned "True"/"False")."""
+    rows = ["customer_id,paperless,monthly_charges"]
+    rows += [f"{i},{'true' if i % 2 else 'FALSE'},{i}.5" for i in range(5000)]
+    rows[4001] = "4000,true"  # a short row, far into the file
+    path = tmp_path / "ragged.csv"
+    path.write_text("\n".join(rows) + "\n")
+    train = pd.read_csv(path, dtype={ID: str})
+    pre = TabularPreprocessor.fit(train, exclude=(ID,))
+    assert pre.categorical == {"paperless": ["False", "True"]}
+    chunks = list(read_chunks(path, 700))
+    assert sum(t.num_rows for _, t in chunks) == 5000
+    table = pa.concat_tables([t for _, t in chunks])
+    assert table.column(ID).to_pylist() == [str(i) for i in range(5000)]
+    ours = FeatureMatrix(pre)(table)
+    np.testing.assert_array_equal(ours, _codes_matrix(pre.transform(train)))
+    assert np.isnan(ours[4000, 0]) and ours[4000, 1] == 1.0
+
+
+def test_integers_beyond_double_precision_round_as_pandas_rounds() -> None:
+    column = pa.chunked_array([pa.array([2**53 + 1, -(2**60) - 3, None], pa.int64())])
+    expected = pd.Series([2**53 + 1, -(2**60) - 3, None], dtype="Int64").astype("float64")
+    np.testing.assert_array_equal(
+        numbers(column), expected.to_numpy(dtype=np.float64, na_value=np.nan)
+    )
+
+
+def test_xgboost_has_no_zero_window() -> None:
+    """LightGBM reads |x| <= 1e-35 as zero; XGBoost compares the value itself."""
+    train = pd.DataFrame({"b": np.repeat([-2.0, -1.0, 0.0, 1.0, 2.0], 200)})
+    model = xgb.XGBClassifier(n_estimators=1, max_depth=1, tree_method="hist")
+    model.fit(train, (train["b"] < 0).astype(int))
+    pre = TabularPreprocessor(numeric=["b"], categorical={}, names={"b": "b"})
+    pipeline = ChurnPipeline(pre, model, "xgboost")
+    compiled = PathAttribution(pipeline).compiled
+    assert compiled is not None
+    x = np.array([[-1e-38], [-1.0], [0.0], [1e-38]])
+    _, margin = compiled.contributions(x)
+    expected = model.predict(pd.DataFrame({"b": x[:, 0]}), output_margin=True)
+    np.testing.assert_allclose(margin, expected, atol=1e-6)

@@ -30,7 +30,8 @@ def _is_number(column: pa.ChunkedArray) -> bool:
 def numbers(column: pa.ChunkedArray) -> np.ndarray:
     """float64 with NaN for missing: as_number's result, computed in Arrow where it can be."""
     if _is_number(column):
-        return np.asarray(column.cast(pa.float64()).to_numpy(), dtype=np.float64)
+        # Unsafe: integers beyond 2**53 round to the nearest double, as pandas does.
+        return np.asarray(column.cast(pa.float64(), safe=False).to_numpy(), dtype=np.float64)
     if _is_text(column):
         try:  # plain numbers (blanks are already null, as the readers spell missing values)
             return np.asarray(column.cast(pa.float64()).to_numpy(), dtype=np.float64)
@@ -43,6 +44,32 @@ def numbers(column: pa.ChunkedArray) -> np.ndarray:
         except pa.ArrowInvalid:
             pass  # some value is not a number: pandas turns it into NaN
     return as_number(column.to_pandas()).to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+_PANDAS_BOOLS = {"True": "True", "TRUE": "True", "true": "True"} | {
+    "False": "False",
+    "FALSE": "False",
+    "false": "False",
+}
+
+
+def as_pandas_bools(column: pa.ChunkedArray, categories: list[str]) -> pa.ChunkedArray:
+    """Text as pandas would have read it for a true/false category.
+
+    `pandas.read_csv` turns a column of True/TRUE/true and False/FALSE/false into booleans, so
+    the trainer learned the categories "True" and "False"; the scorer reads CSV as text. Other
+    spellings, and categories without "True"/"False", pass through untouched.
+    """
+    learned = {"True", "False"} & set(categories)
+    spellings = [s for s, canonical in _PANDAS_BOOLS.items() if canonical in learned]
+    spellings = [s for s in spellings if s not in categories]
+    if not spellings:
+        return column
+    result = column
+    for spelling in spellings:
+        hit = pc.equal(result, spelling)
+        result = pc.if_else(hit, pa.scalar(_PANDAS_BOOLS[spelling], column.type), result)
+    return result
 
 
 class FeatureMatrix:
@@ -73,6 +100,7 @@ class FeatureMatrix:
         if pa.types.is_dictionary(column.type) and pa.types.is_string(column.type.value_type):
             column = column.cast(pa.string())
         if _is_text(column):
+            column = as_pandas_bools(column, self.preprocessor.categorical[name])
             categories = self.categories[name]
             codes = pc.index_in(column, value_set=categories)
             if codes.null_count > column.null_count:  # unknown, or known with spaces around

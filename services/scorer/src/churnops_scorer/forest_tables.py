@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from churnops_scorer import kernels
+from churnops_scorer.lightgbm_trees import ZERO_THRESHOLD
 from churnops_scorer.trees import Split, Tree
 
 MAX_TABLE_BYTES = 256 * 1024 * 1024
@@ -49,6 +50,7 @@ class ForestTables:
     credits: np.ndarray  # (global leaves, features)
     bias: float  # base margin + the trees' root values: credits + bias = margin
     base_margin: float = 0.0  # added to the leaf values (XGBoost's base score)
+    zero_window: float = ZERO_THRESHOLD  # |x| <= this is read as zero (LightGBM); XGBoost: 0
     float32_inputs: bool = False  # XGBoost compares float32 values: round inputs first
 
     @classmethod
@@ -59,6 +61,7 @@ class ForestTables:
         n_categories: dict[int, int],
         base_margin: float = 0.0,
         float32_inputs: bool = False,
+        zero_window: float = ZERO_THRESHOLD,
     ) -> ForestTables:
         """`n_categories`: per categorical feature, how many category codes the input can have."""
         words = kernels.Words.for_leaves(max((t.leaves for t in trees), default=1))
@@ -110,6 +113,7 @@ class ForestTables:
             bias=base_margin + float(sum(t.root_value for t in trees)),
             base_margin=base_margin,
             float32_inputs=float32_inputs,
+            zero_window=zero_window,
         )
 
     @property
@@ -136,6 +140,7 @@ class ForestTables:
             self.leaf_start,
             self.leaf_values,
             self.credits,
+            self.zero_window,
             contributions,
             margin,
             words=self.words,

@@ -17,8 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from churnops_scorer.lightgbm_trees import ZERO_THRESHOLD
-
 _LOCK = threading.Lock()
 prange = range  # numba.prange once the kernels are compiled (see _compiled)
 _COMPILED: dict[str, Callable[..., Any]] = {}
@@ -58,6 +56,7 @@ def _forest_contributions(  # pragma: no cover - runs compiled; covered through 
     leaf_start: np.ndarray,
     leaf_values: np.ndarray,
     credits: np.ndarray,
+    zero_window: float,
     bits: int,
     all_ones: np.unsignedinteger,
     de_bruijn: np.unsignedinteger,
@@ -94,7 +93,7 @@ def _forest_contributions(  # pragma: no cover - runs compiled; covered through 
                     lo, hi = cut_start[f], cut_start[f + 1]
                     if value != value:
                         row = row_start[f] + (hi - lo) + 2
-                    elif -ZERO_THRESHOLD <= value <= ZERO_THRESHOLD:
+                    elif -zero_window <= value <= zero_window:
                         row = row_start[f] + (hi - lo) + 1
                     else:
                         row = row_start[f] + np.searchsorted(cuts[lo:hi], value)
@@ -154,7 +153,7 @@ def _compiled(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
     return _COMPILED[name]
 
 
-def forest_contributions(*arrays: np.ndarray, words: Words) -> None:
+def forest_contributions(*arrays: Any, words: Words) -> None:
     """`_forest_contributions` compiled; the arguments are forest_tables' arrays in its order."""
     kernel = _compiled("forest_contributions", _forest_contributions)
     *inputs, contributions, margin = arrays

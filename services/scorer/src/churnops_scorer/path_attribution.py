@@ -107,7 +107,7 @@ class PathAttribution:
                 self.pipeline.model, self.n_features, counts
             )
             self.compiled = ForestTables.build(
-                trees, self.n_features, counts, base_margin, float32_inputs=True
+                trees, self.n_features, counts, base_margin, float32_inputs=True, zero_window=0.0
             )
         except (xgboost_trees.Unsupported, TooLarge) as exc:
             log.info("scoring through XGBoost's own predict: %s", exc)

@@ -57,6 +57,20 @@ def _batches(
     if table_format(path) == "parquet":
         yield from pq.ParquetFile(path).iter_batches(batch_size=chunk_rows, columns=wanted)
         return
+    produced = 0
+    try:
+        for batch in _arrow_csv(path, wanted):
+            yield batch
+            produced += batch.num_rows
+    except pa.ArrowInvalid as exc:
+        if "columns, got" not in str(exc):
+            raise
+        # A row with fewer fields than the header: pandas (which the quality stage read the
+        # file with) fills them as missing; Arrow refuses. Go on with pandas from this row.
+        yield from _pandas_csv(path, wanted, chunk_rows, skip=produced)
+
+
+def _arrow_csv(path: Path, wanted: list[str]) -> Iterator[pa.RecordBatch]:
     reader = pcsv.open_csv(
         path,
         read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
@@ -70,6 +84,23 @@ def _batches(
         ),
     )
     yield from reader
+
+
+def _pandas_csv(
+    path: Path, wanted: list[str], chunk_rows: int, skip: int
+) -> Iterator[pa.RecordBatch]:
+    """The same text columns through pandas' reader, from data row `skip` on."""
+    import pandas as pd
+
+    seen = 0
+    for frame in pd.read_csv(
+        path, chunksize=chunk_rows, usecols=wanted, dtype=str, encoding="utf-8-sig"
+    ):
+        part = frame.iloc[max(skip - seen, 0) :]
+        seen += len(frame)
+        if len(part):
+            table = pa.Table.from_pandas(part, preserve_index=False)
+            yield from table.cast(pa.schema([(c, pa.string()) for c in wanted])).to_batches()
 
 
 def _fixed_size(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
@@ -100,5 +131,7 @@ def columns_of(path: Path) -> list[str]:
     """The table's column names, without reading its rows (CSV: the header)."""
     if table_format(path) == "parquet":
         return list(pq.ParquetFile(path).schema_arrow.names)
-    # Opening the stream parses the header (and the first block), as read_chunks will.
-    return list(pcsv.open_csv(path).schema.names)
+    # Opening the stream parses the header (and the first block, whose ragged rows are
+    # skipped here: only the names matter), as read_chunks will.
+    skip_ragged = pcsv.ParseOptions(newlines_in_values=True, invalid_row_handler=lambda _: "skip")
+    return list(pcsv.open_csv(path, parse_options=skip_ragged).schema.names)

@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from churnops_common.ml.pipeline import ChurnPipeline
 from churnops_scorer import kernels
-from churnops_scorer.features import FeatureMatrix, numbers
+from churnops_scorer.features import FeatureMatrix, as_pandas_bools, numbers
 from churnops_scorer.path_attribution import PathAttribution
 
 ReasonMethod = Literal["shap", "path"]
@@ -53,13 +53,19 @@ class Attributor:
         return values, np.asarray(self.pipeline.churn_probability(frame), dtype="float64")
 
     def _frame(self, chunk: pa.Table) -> pd.DataFrame:
-        """The chunk for the pipeline, numbers parsed by Arrow as on the compiled route (Arrow
-        rounds text to the nearest double; pandas' own parser can be a last digit off, which
-        moves a value sitting exactly on a split threshold to the other side)."""
+        """The chunk for the pipeline, read as on the compiled route: numbers parsed by Arrow
+        (it rounds text to the nearest double; pandas' own parser can be a last digit off,
+        which moves a value sitting exactly on a split threshold to the other side), and
+        true/false spellings as the trainer saw them."""
         frame: pd.DataFrame = chunk.to_pandas()
-        for name in self.pipeline.preprocessor.numeric:
+        pre = self.pipeline.preprocessor
+        for name in pre.numeric:
             if name in frame:
                 frame[name] = numbers(chunk.column(name))
+        for name, categories in pre.categorical.items():
+            column = chunk.column(name) if name in frame else None
+            if column is not None and pa.types.is_string(column.type):
+                frame[name] = as_pandas_bools(column, categories).to_pandas()
         return frame
 
 

@@ -4,7 +4,9 @@ The rules (XGBoost's predictor, `GetNextNode`, and `common::Decision`): values a
 `x < split_condition` goes left; a missing value takes the split's default direction; a category
 in the split's set goes right, any other goes left. They are rewritten into the common form of
 `trees.Rule`: with float32 inputs, `x < c` is `x <= (the float32 just below c)`, and the left
-set of a categorical split is the categories not in XGBoost's set.
+set of a categorical split is the categories not in XGBoost's set. XGBoost has no zero rule (the
+tables are built with a zero window of 0), and sends a negative or out-of-range code left: the
+scorer's feature matrix writes only known codes or NaN, which takes the default direction.
 
 Only what the trainer fits is read: a `gbtree` booster with the `binary:logistic` objective and
 one tree per round; anything else raises `Unsupported` and is scored by XGBoost itself.
