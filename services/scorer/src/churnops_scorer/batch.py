@@ -19,7 +19,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from churnops_scorer.retention import RetentionList
-from churnops_scorer.scoring import PROBABILITY, ChunkScorer
+from churnops_scorer.scoring import ChunkScorer, probabilities
 from churnops_scorer.summary import ScoreSummary
 
 Progress = Callable[[int], None]  # called with the rows scored so far
@@ -48,10 +48,6 @@ def target_codes(predictions: pa.Table | pa.RecordBatch, target_column: str) -> 
         return None
     column = predictions.column(target_column)
     return np.asarray(pc.fill_null(column, -1).to_numpy(), dtype=np.int64)
-
-
-def probabilities(predictions: pa.Table | pa.RecordBatch) -> np.ndarray:
-    return np.asarray(predictions.column(PROBABILITY).to_numpy(), dtype=np.float64)
 
 
 class PredictionWriter:

@@ -26,14 +26,13 @@ from churnops_scorer.batch import (
     BatchOutputs,
     PredictionWriter,
     needed_columns,
-    probabilities,
     score_stream,
     target_codes,
 )
 from churnops_scorer.layout import OutputLayout
 from churnops_scorer.models import LoadedModel, model_version
 from churnops_scorer.reading import read_chunks
-from churnops_scorer.scoring import ChunkScorer
+from churnops_scorer.scoring import ChunkScorer, probabilities
 from churnops_scorer.service import (
     PARQUET_TYPE,
     batch_info,

@@ -46,7 +46,10 @@ def numbers(column: pa.ChunkedArray) -> np.ndarray:
     return as_number(column.to_pandas()).to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-_PANDAS_BOOLS = {"True": "True", "TRUE": "True", "true": "True"} | {
+_PANDAS_BOOLS = {
+    "True": "True",
+    "TRUE": "True",
+    "true": "True",
     "False": "False",
     "FALSE": "False",
     "false": "False",
@@ -58,8 +61,10 @@ def as_pandas_bools(column: pa.ChunkedArray, categories: list[str]) -> pa.Chunke
 
     `pandas.read_csv` turns a column of True/TRUE/true and False/FALSE/false into booleans, so
     the trainer learned the categories "True" and "False"; the scorer reads CSV as text. Other
-    spellings, and categories without "True"/"False", pass through untouched.
+    spellings, categories without "True"/"False" and columns that are not text pass through.
     """
+    if not _is_text(column):
+        return column
     learned = {"True", "False"} & set(categories)
     spellings = [s for s, canonical in _PANDAS_BOOLS.items() if canonical in learned]
     spellings = [s for s in spellings if s not in categories]

@@ -43,7 +43,6 @@ def _rule(raw: dict[str, Any]) -> Rule:
     threshold = float(raw["threshold"])
     missing = raw.get("missing_type", "None")
     default_left = bool(raw.get("default_left", False))
-    zero_default = missing == "Zero"
     return Rule(
         feature,
         False,
@@ -51,5 +50,5 @@ def _rule(raw: dict[str, Any]) -> Rule:
         frozenset(),
         # type NaN: missing takes the default; Zero: NaN is read as 0, a zero, the default.
         nan_left=default_left if missing in ("NaN", "Zero") else threshold >= 0.0,
-        zero_left=default_left if zero_default else threshold >= 0.0,
+        zero_left=default_left if missing == "Zero" else threshold >= 0.0,
     )

@@ -31,8 +31,9 @@ TOP_REASONS = 3
 class Attributor:
     """Contributions per input column for a batch, by the configured method.
 
-    `path` on a LightGBM model reads Arrow chunks straight into the compiled trees; every other
-    case goes through pandas and the pipeline's own preprocessing.
+    `path` on a model whose trees compiled (LightGBM or XGBoost, see `path_attribution`) reads
+    Arrow chunks straight into them; every other case goes through pandas and the pipeline's
+    own preprocessing.
     """
 
     def __init__(self, pipeline: ChurnPipeline, method: ReasonMethod) -> None:
@@ -63,9 +64,8 @@ class Attributor:
             if name in frame:
                 frame[name] = numbers(chunk.column(name))
         for name, categories in pre.categorical.items():
-            column = chunk.column(name) if name in frame else None
-            if column is not None and pa.types.is_string(column.type):
-                frame[name] = as_pandas_bools(column, categories).to_pandas()
+            if name in frame:
+                frame[name] = as_pandas_bools(chunk.column(name), categories).to_pandas()
         return frame
 
 

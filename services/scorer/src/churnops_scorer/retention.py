@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 
 from churnops_scorer.features import numbers
-from churnops_scorer.scoring import PROBABILITY, REASONS, RISK_BAND
+from churnops_scorer.scoring import PROBABILITY, REASONS, RISK_BAND, probabilities
 
 EXPECTED_LOSS = "expected_loss"
 VALUE = "value"
@@ -28,7 +28,7 @@ class RetentionList:
 
     def add(self, chunk: pa.Table, predictions: pa.Table) -> None:
         """Merge one input chunk (for the value column) and its predictions, same order."""
-        probability = np.asarray(predictions.column(PROBABILITY).to_numpy(), dtype=np.float64)
+        probability = probabilities(predictions)
         if self.value_column and self.value_column in chunk.column_names:
             value = numbers(chunk.column(self.value_column))
             loss = probability * np.nan_to_num(value, nan=0.0)

@@ -58,22 +58,26 @@ BANDS = pa.array(["low", "medium", "high"], pa.string())
 YES_NO = {"yes": 1, "true": 1, "y": 1, "churned": 1, "no": 0, "false": 0, "n": 0}
 
 
+def decoded(index: np.ndarray, strings: pa.Array) -> pa.Array:
+    """`strings[index]` as a string array, built in Arrow (no Python object per row);
+    a negative index is null."""
+    mask = index < 0
+    indices = pa.array(np.where(mask, 0, index).astype(np.int32), mask=mask)
+    return pa.DictionaryArray.from_arrays(indices, strings).cast(pa.string())
+
+
 def risk_bands(probability: np.ndarray, medium: float, high: float) -> pa.Array:
     codes = (probability >= medium).astype(np.int8) + (probability >= high).astype(np.int8)
-    return pa.DictionaryArray.from_arrays(pa.array(codes), BANDS).cast(pa.string())
+    return decoded(codes, BANDS)
 
 
 def repeated(value: str, n: int) -> pa.Array:
-    """One string n times (a dictionary of one, decoded: no n Python objects)."""
-    indices = pa.array(np.zeros(n, dtype=np.int8))
-    return pa.DictionaryArray.from_arrays(indices, pa.array([value], pa.string())).cast(pa.string())
+    """One string n times."""
+    return decoded(np.zeros(n, dtype=np.int8), pa.array([value], pa.string()))
 
 
-def named(index: np.ndarray, names: pa.Array) -> pa.Array:
-    """Column names by index; -1 (no such reason) is null."""
-    mask = index < 0
-    indices = pa.array(np.where(mask, 0, index).astype(np.int32), mask=mask)
-    return pa.DictionaryArray.from_arrays(indices, names).cast(pa.string())
+def probabilities(predictions: pa.Table | pa.RecordBatch) -> np.ndarray:
+    return np.asarray(predictions.column(PROBABILITY).to_numpy(), dtype=np.float64)
 
 
 def target_as_binary(series: pd.Series) -> pd.Series:
@@ -117,7 +121,7 @@ class ChunkScorer:
             risk_bands(probability, info.risk_medium, info.risk_high),
             repeated(info.model_name, n),
             repeated(info.model_version, n),
-            *[named(index[:, i], self.reason_names) for i in range(TOP_REASONS)],
+            *[decoded(index[:, i], self.reason_names) for i in range(TOP_REASONS)],
             *[pa.array(values[:, i], pa.float64()) for i in range(TOP_REASONS)],
             repeated(info.input_object, n),
             repeated(info.input_etag, n),
