@@ -26,12 +26,12 @@ $(TOOLS)/bin/uv:
 	$(TOOLS)/bin/pip install --quiet 'uv>=0.5'
 
 .venv/.synced: uv.lock pyproject.toml shared/pyproject.toml $(wildcard services/*/pyproject.toml) | $(UV)
-	$(UV) sync --frozen --all-packages --python "$(PY312)"
+	$(UV) sync --frozen --all-packages --compile-bytecode --python "$(PY312)"
 	@touch $@
 
 # Airflow has its own environment (Airflow + the shared package, no ML stack), as in its image.
 airflow/.venv/.synced: airflow/uv.lock airflow/pyproject.toml shared/pyproject.toml | $(UV)
-	cd airflow && $(abspath $(UV)) sync --frozen --python "$(PY312)"
+	cd airflow && $(abspath $(UV)) sync --frozen --compile-bytecode --python "$(PY312)"
 	@touch $@
 
 setup: .venv/.synced airflow/.venv/.synced ## Create the environments (uv, Python 3.12, from the lock files)
