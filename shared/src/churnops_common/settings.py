@@ -114,6 +114,17 @@ class Settings(BaseSettings):
     quality_max_file_mb: float = Field(
         1024.0, gt=0, description="Landed files larger than this are rejected unread."
     )
+    quality_max_rows: int = Field(
+        50_000_000,
+        ge=1,
+        description="Landed files with more rows are rejected (Parquet: from its footer, unread).",
+    )
+    quality_max_columns: int = Field(
+        5_000, ge=1, description="Landed files with more columns are rejected from the header."
+    )
+    quality_max_header_kb: int = Field(
+        1024, ge=1, description="A CSV header line longer than this is rejected unparsed."
+    )
     quality_max_bad_value_share: float = Field(
         0.0,
         ge=0,

@@ -22,7 +22,7 @@ from churnops_common.errors import PermanentError
 from churnops_common.events import ObjectRef
 from churnops_common.runtime import Runtime
 from churnops_quality.baseline import Pointer, build_baseline, current_pointer, save_baseline
-from churnops_quality.reading import FileProblem, precheck, read_whole
+from churnops_quality.reading import FileLimits, FileProblem, precheck, read_whole
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -99,7 +99,7 @@ def _read(runtime: Runtime, data: ObjectRef) -> pd.DataFrame:
         raise PermanentError(f"training data {data.uri} does not exist: baseline kept")
     with store.local_path(data.bucket, data.key) as path:
         try:
-            facts = precheck(path, int(settings.quality_max_file_mb * 2**20), settings.id_column)
+            facts = precheck(path, FileLimits.from_settings(settings), settings.id_column)
             return read_whole(path, facts, settings.id_column)
         except FileProblem as problem:
             raise PermanentError(f"training data {data.uri}: {problem.reason}") from None
