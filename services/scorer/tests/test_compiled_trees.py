@@ -15,12 +15,13 @@ import pyarrow.parquet as pq
 import pytest
 import xgboost as xgb
 
+from churnops_common import tabular as reading
 from churnops_common.ml.pipeline import ChurnPipeline, TabularPreprocessor
 from churnops_common.synthetic import generate
-from churnops_scorer import forest_tables, kernels, reading
+from churnops_common.tabular import read_chunks
+from churnops_scorer import forest_tables, kernels
 from churnops_scorer.features import FeatureMatrix, numbers
 from churnops_scorer.path_attribution import PathAttribution, _codes_matrix
-from churnops_scorer.reading import read_chunks
 from churnops_scorer.scoring import REASON_VALUES, REASONS
 
 from .conftest import ID, TARGET

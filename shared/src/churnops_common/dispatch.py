@@ -69,7 +69,7 @@ def handle_message(
             if not claim.acquired:
                 log.info("%s: skipped %s (%s)", task_name, event.idempotency_key, claim.why_not)
                 return Outcome("skipped", event, detail=claim.why_not)
-            followups = list(handler(event, runtime.under_contract()))
+            followups = list(handler(event, runtime))
             for followup in followups:
                 runtime.bus.publish(followup)
             claim.followups = len(followups)

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from churnops_common.settings import Settings
-from churnops_common.tabular import table_format
+from churnops_common.tabular import iter_frames, table_format
 
 CHUNK_ROWS = 200_000
 _BLOCK = 1 << 20
@@ -274,33 +274,18 @@ def _nested_kind(arrow_type: Any) -> str:
 def iter_table(
     path: Path, facts: FileFacts, id_column: str | None, chunk_rows: int | None = None
 ) -> Iterator[pd.DataFrame]:
-    """Chunks of the table; the id column stays text (leading zeros kept)."""
-    chunk_rows = chunk_rows or CHUNK_ROWS
-    if facts.format == "parquet":
-        import pyarrow.parquet as pq
-
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
-            yield _id_as_text(batch.to_pandas(), id_column)
-        return
-    dtype = {id_column: "string"} if id_column and id_column in facts.columns else None
+    """Chunks of the table, typed as pandas types them; the id column stays text (leading
+    zeros kept). Read with the platform's one reader (`churnops_common.tabular`)."""
+    ids = [id_column] if id_column and id_column in facts.columns else []
     try:
-        reader = pd.read_csv(
-            path, chunksize=chunk_rows, dtype=dtype, encoding="utf-8-sig", low_memory=False
-        )
-        yield from reader
-    except pd.errors.ParserError as exc:
+        yield from iter_frames(path, chunk_rows or CHUNK_ROWS, text_columns=ids)
+    except (pd.errors.ParserError, ValueError) as exc:  # pyarrow.ArrowInvalid is a ValueError
         raise FileProblem("malformed_csv", f"malformed CSV: {_first_line(exc)}") from None
 
 
 def read_whole(path: Path, facts: FileFacts, id_column: str | None) -> pd.DataFrame:
     chunks = list(iter_table(path, facts, id_column, chunk_rows=1_000_000))
     return pd.concat(chunks, ignore_index=True) if len(chunks) != 1 else chunks[0]
-
-
-def _id_as_text(frame: pd.DataFrame, id_column: str | None) -> pd.DataFrame:
-    if id_column and id_column in frame.columns:
-        frame[id_column] = frame[id_column].astype("string")
-    return frame
 
 
 def _first_line(exc: Exception) -> str:

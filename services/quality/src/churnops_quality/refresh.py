@@ -67,6 +67,7 @@ def refresh_baseline(runtime: Runtime, data: ObjectRef, model_version: str) -> i
     """Build and save a new baseline version from `data`, the training data of the promoted
     `model_version`; returns its version, or None when it was not replaced: the current
     baseline comes from the same or a newer model, or already from exactly this object."""
+    runtime = runtime.under_contract()  # the model's data contract names ids and targets
     settings, store = runtime.settings, runtime.store
     model_number(model_version)  # a malformed version fails before any work
     with baseline_lock(runtime.engine):

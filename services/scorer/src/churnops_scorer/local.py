@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from churnops_common.settings import get_settings
+from churnops_common.tabular import columns_of, read_chunks
 from churnops_scorer.batch import BatchOutputs, Progress, needed_columns, score_stream
 from churnops_scorer.models import LoadedModel, champion_version, load_local, load_uri
-from churnops_scorer.reading import columns_of, read_chunks
 from churnops_scorer.retention import RetentionList
 from churnops_scorer.scoring import BatchInfo, ChunkScorer
 
