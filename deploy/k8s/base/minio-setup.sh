@@ -21,7 +21,7 @@ for bucket in "${MINIO_LANDING_BUCKET:-landing}" "${S3_ARTIFACT_BUCKET:-mlflow}"
 done
 
 # The platform's user: every S3 action, on its buckets only (not the MinIO admin's powers).
-policy=/tmp/churnops-policy.json
+policy="${TMPDIR:-/tmp}/churnops-policy.json"
 printf '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:*"],"Resource":[%s]}]}\n' \
     "${resources%,}" >"$policy"
 mc admin policy create "$alias" churnops "$policy"
