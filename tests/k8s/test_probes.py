@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from tests.k8s.manifests import Rendered, pod_spec
 
@@ -35,6 +36,9 @@ def node(redis_url: str) -> Iterator[tuple[str, str]]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+        client = redis.Redis.from_url(broker)
+        for key in client.scan_iter(match=f"*{hostname}*"):  # the queue's bindings, ours only
+            client.delete(key)
 
 
 def _probe(script: str, hostname: str, broker: str) -> int:
