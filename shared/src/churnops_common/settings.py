@@ -80,6 +80,18 @@ class Settings(BaseSettings):
         description="Redis redelivers an unacked task after this long: above the longest task.",
     )
     task_max_retries: int = 5
+    # Hard limits make a finite shutdown grace period safe: a worker asked to stop (compose
+    # down, a Kubernetes scale-down) finishes its running task within the limit.
+    task_time_limit_s: int = Field(
+        30 * 60,
+        ge=120,
+        description="A task on any queue but the trainer's is stopped (and parked) past this.",
+    )
+    training_time_limit_s: int = Field(
+        2 * 3600,
+        ge=120,
+        description="A trainer task (a whole training) is stopped (and parked) past this.",
+    )
 
     # MLflow.
     mlflow_tracking_uri: str | None = Field(
