@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 
 from churnops_common.cli import (
@@ -18,7 +17,9 @@ from churnops_common.cli import (
     contract_settings,
     emit,
 )
-from churnops_trainer.target import TargetError, binary_target
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_HOLDOUT_SHARE = 0.2
 
@@ -52,6 +53,8 @@ def _check_columns(frame: pd.DataFrame, columns: list[str], what: str, option: s
 
 
 def _with_target(frame: pd.DataFrame, target: str, what: str) -> pd.DataFrame:
+    from churnops_trainer.target import TargetError, binary_target
+
     try:
         return frame.assign(**{target: binary_target(frame, target)})
     except TargetError as exc:
