@@ -180,7 +180,10 @@ def test_a_bad_training_set_is_dead_lettered_and_a_premature_drift_trigger_skipp
         runs = conn.execute(
             sa.select(training_runs.c.trigger, training_runs.c.status, training_runs.c.detail)
         ).all()
-    assert "target column 'churned' is not binary" in parked.error
+    assert (
+        "target column 'churned': 300 row(s) hold values outside the target vocabulary"
+        in parked.error
+    )
     assert {(r.trigger, r.status) for r in runs} == {
         ("new_training_data", "failed"),
         ("drift", "skipped"),

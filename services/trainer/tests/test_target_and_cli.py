@@ -32,8 +32,8 @@ def test_binary_targets_in_every_spelling(values: list[object], expected: list[i
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        (["a", "b", "a"], "not binary"),
-        ([0, 1, 2], "not binary"),
+        (["a", "b", "a"], "outside the target vocabulary"),
+        ([0, 1, 2], "outside the target vocabulary"),
         ([1, 1, 1], "only one class"),
         ([1, None, 0], "missing value"),
     ],
@@ -61,17 +61,19 @@ def test_cli_errors_are_one_line_without_traceback(
     generate(200, seed=1).to_csv(data, index=False)
     (tmp_path / "empty.csv").write_text("")
     cases = [
-        (["train", "--data", str(data), "--target", "region"], "is not binary"),
+        (["train", "--data", str(data), "--target", "region"], "outside the target vocabulary"),
         (["train", "--data", str(tmp_path / "nope.csv"), "--target", "churned"], "does not exist"),
+        (["train", "--data", str(data), "--target", "Churned"], "did you mean 'churned'?"),
+        (
+            ["train", "--data", str(tmp_path / "empty.csv"), "--target", "churned"],
+            "rejected: empty file",
+        ),
         (
             ["train", "--data", str(data), "--target", "churned", "--drop", "nope"],
             "nope not in the --data file",
         ),
-        (
-            ["train", "--data", str(tmp_path / "empty.csv"), "--target", "churned"],
-            "cannot read --data file",
-        ),
-        (["train", "--data", str(data), "--target", "gone"], "'gone' not found"),
+        # The first accepted training set fixed the contract: another target is another model.
+        (["train", "--data", str(data), "--target", "region"], "train it with --name"),
     ]
     for args, message in cases:
         code, _, err = _run(args, capsys)
@@ -111,18 +113,23 @@ def test_cli_trains_and_prints_the_json_line(
     )
     assert code == 0, err
     result = json.loads(out.strip().splitlines()[-1])
-    assert set(result) == {
+    assert {
         "holdout",
+        "model_name",
         "model_version",
         "promoted",
         "best_family",
+        "contract",
+        "baseline_version",
         "event",
         "workers_notified",
         "notice",
-    }
-    # Embedded mode has no workers to tell, and says so.
+    } <= set(result)
+    assert result["contract"]["target"] == "churned" and result["contract"]["positive"] == "yes"
+    assert result["contract"]["id_column"] == "customer_id" and result["baseline_version"] >= 1
+    # Embedded mode has no workers to tell: this process's own stages handle the decision.
     assert result["event"] == "ModelPromoted" and result["workers_notified"] is False
-    assert "embedded mode: no workers notified" in result["notice"]
+    assert "handled by this process's stages" in result["notice"]
     assert set(result["holdout"]) == {"roc_auc", "pr_auc", "log_loss", "brier"}
     assert result["model_version"] == "1" and result["promoted"] is True
     assert result["best_family"] in {"lightgbm", "xgboost"}
@@ -155,7 +162,7 @@ def test_stack_mode_publishes_the_decision_to_the_workers(redis_url: str) -> Non
         embedded = Settings(churnops_mode="embedded", redis_url=broker, _env_file=None)
         assert notify(embedded, answer) == (
             False,
-            f"embedded mode: no workers notified (ModelPromoted {answer.event_id} not published)",
+            f"embedded mode: ModelPromoted {answer.event_id} handled by this process's stages",
         )
         assert client.llen("scorer") == 0
 

@@ -79,11 +79,47 @@ class EmbeddedPlatform:
         return [e for e in self.bus.published if e.event_type == event_type]
 
     def outcome_of(self, landed: DataLanded) -> DataValidated | DataRejected | None:
-        """Quality's verdict on a landed file, once `run` has delivered it."""
+        """Quality's verdict on a landed file, once `run` has delivered it: the event it
+        published, or for a file checked before (same content, so the ledger skipped it) its
+        recorded run."""
         for event in self.bus.published:
             if (
                 isinstance(event, DataValidated | DataRejected)
                 and event.correlation_id == landed.correlation_id
             ):
                 return event
-        return None
+        return self._recorded_outcome(landed)
+
+    def _recorded_outcome(self, landed: DataLanded) -> DataValidated | DataRejected | None:
+        from sqlalchemy import select
+
+        from churnops_common.db.tables import quality_runs
+
+        ref = landed.object
+        query = (
+            select(quality_runs)
+            .where(
+                quality_runs.c.bucket == ref.bucket,
+                quality_runs.c.object_key == ref.key,
+                quality_runs.c.etag == ref.etag,
+            )
+            .order_by(quality_runs.c.created_at.desc())
+            .limit(1)
+        )
+        with self.runtime.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        common = {"object": ref, "kind": landed.kind, "quality_run_id": row.run_id}
+        if row.status == "rejected":
+            return landed.derive(
+                DataRejected, row.run_id, reason=row.reason or "rejected", **common
+            )
+        return landed.derive(
+            DataValidated,
+            row.run_id,
+            rows=int(row.rows or 0),
+            has_target=bool(row.has_target),
+            warnings=tuple(row.warnings or ()),
+            **common,
+        )

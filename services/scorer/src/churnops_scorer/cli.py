@@ -22,7 +22,7 @@ from churnops_common.cli import ModelNameOption
 
 if TYPE_CHECKING:
     from churnops_common.embedded import EmbeddedPlatform
-    from churnops_common.events import BatchScored, DataLanded, DataValidated
+    from churnops_common.events import BatchScored, DataValidated
 
 SCORE_TASK = "churnops.scorer.on_data_validated"
 
@@ -92,15 +92,12 @@ def _score(file: Path, out: Path, name: str | None) -> dict[str, Any]:
     from churnops_common.events import DataRejected
 
     settings, contract = contract_settings(name)
-    if contract is None:
-        raise UserError(
-            f"model {settings.mlflow_model_name!r} has no data contract yet: train it first"
-            " (churnops train --data FILE --target COLUMN), or pass --name"
-        )
     quality = EmbeddedPlatform(settings, services={"quality"}, in_stack=True)
     landed = quality.drop(file, "new_data")
     quality.run()
-    verdict = quality.outcome_of(landed) or _recorded_verdict(quality, landed)
+    verdict = quality.outcome_of(landed)
+    if verdict is None:
+        raise UserError(f"{file.name}: no verdict from quality (is it installed?)")
     if isinstance(verdict, DataRejected):
         raise Refused(verdict.reason)
     scored = _run_scorer(settings, verdict)
@@ -110,8 +107,8 @@ def _score(file: Path, out: Path, name: str | None) -> dict[str, Any]:
         "rows": scored.rows,
         "model_name": scored.model_name,
         "model_version": scored.model_version,
-        "contract": contract.fingerprint,
-        "id_column": contract.id_column,
+        "contract": contract.fingerprint if contract is not None else None,
+        "id_column": settings.id_column,
         "warnings": list(verdict.warnings),
         "predictions_object": scored.predictions.uri,
         "scoring_run_id": scored.scoring_run_id,
@@ -160,41 +157,6 @@ def _run_scorer(settings: Any, verdict: DataValidated) -> BatchScored:
         )
     raise UserError(
         f"the scorer did not score {verdict.object.uri}: `churnops dead-letters` says why"
-    )
-
-
-def _recorded_verdict(platform: EmbeddedPlatform, landed: DataLanded) -> Any:
-    """This exact file (same content) was checked before: quality's recorded verdict."""
-    from sqlalchemy import select
-
-    from churnops_common.db.tables import quality_runs
-    from churnops_common.events import DataRejected, DataValidated
-
-    ref = landed.object
-    query = (
-        select(quality_runs)
-        .where(
-            quality_runs.c.bucket == ref.bucket,
-            quality_runs.c.object_key == ref.key,
-            quality_runs.c.etag == ref.etag,
-        )
-        .order_by(quality_runs.c.created_at.desc())
-        .limit(1)
-    )
-    with platform.runtime.engine.connect() as conn:
-        row = conn.execute(query).first()
-    if row is None:
-        raise RuntimeError(f"quality left no verdict and no record for {ref.uri}")
-    common = {"object": ref, "kind": "new_data", "quality_run_id": row.run_id}
-    if row.status == "rejected":
-        return landed.derive(DataRejected, row.run_id, reason=row.reason or "rejected", **common)
-    return landed.derive(
-        DataValidated,
-        row.run_id,
-        rows=int(row.rows or 0),
-        has_target=bool(row.has_target),
-        warnings=tuple(row.warnings or ()),
-        **common,
     )
 
 

@@ -3,6 +3,7 @@ in stack mode the decision (ModelPromoted/ModelRejected) is published to the wor
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -136,6 +137,7 @@ def train_command(
         raise UserError(f"--data file {str(data)!r} does not exist")
     settings, contract = contract_settings(name)
     settings = _seeded(settings, contract, target, id_column)
+    _check_named_columns(data, {"--target": target, "--id": id_column})
     verdict = _validated(settings, data)
     settings, contract = contract_settings(settings.mlflow_model_name)
     settings = settings.model_copy(update={"optuna_n_trials": trials or settings.optuna_n_trials})
@@ -188,6 +190,22 @@ def _seeded(settings: Any, contract: Any, target: str | None, id_column: str | N
     return settings.model_copy(update=update) if update else settings
 
 
+def _check_named_columns(data: Path, named: dict[str, str | None]) -> None:
+    """A column named on the command line must be in the file: never guessed past."""
+    from churnops_common.contract import columns_hint
+    from churnops_common.tabular import columns_of
+
+    try:
+        header = columns_of(data)
+    except Exception:
+        return
+    for flag, column in named.items():
+        if column is not None and column not in header:
+            raise UserError(
+                f"{flag} {column!r} not in --data {data.name!r}; {columns_hint(header, column)}"
+            )
+
+
 def _validated(settings: Any, data: Path) -> Any:
     """Run --data through quality exactly as a landed training set: the same checks, the
     same first baseline (the contract), the same records. Rejected: one line, exit 2."""
@@ -195,7 +213,11 @@ def _validated(settings: Any, data: Path) -> Any:
     from churnops_common.events import DataRejected
 
     platform = EmbeddedPlatform(settings, services={"quality"}, in_stack=True)
-    landed = platform.drop(data, "training")
+    # The first training set's verdict depends on the target and id it is read with: the
+    # landed name carries them, so other flags are a fresh check, the same ones its record.
+    seeds = f"{settings.mlflow_model_name}|{settings.target_column}|{settings.id_column}"
+    tag = hashlib.sha256(seeds.encode()).hexdigest()[:8]
+    landed = platform.drop(data, "training", name=f"{data.stem}-{tag}{data.suffix}")
     platform.run()
     verdict = platform.outcome_of(landed)
     if verdict is None:
@@ -240,7 +262,7 @@ def notify(settings: Any, answer: Any) -> tuple[bool, str]:
         platform = EmbeddedPlatform(settings)
         platform.publish(answer)
         platform.run()
-        return True, f"embedded mode: {what} handled by this process's stages"
+        return False, f"embedded mode: {what} handled by this process's stages"
     from churnops_common.bus.celery_bus import CeleryBus
     from churnops_common.celery_app import make_celery
 
