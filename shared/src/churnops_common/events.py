@@ -183,7 +183,8 @@ class RetrainRequested(Event):
 
 
 class PerformanceDegraded(Event):
-    """The champion's live performance fell below a configured threshold."""
+    """The champion's live performance fell below a configured threshold (measured on labels,
+    or `estimated` from a batch's probabilities before its labels land)."""
 
     event_type: Literal["PerformanceDegraded"] = "PerformanceDegraded"
     model_name: str
@@ -191,6 +192,8 @@ class PerformanceDegraded(Event):
     metric: str
     value: float
     threshold: float
+    # True: estimated from the batch's calibrated probabilities before any label landed.
+    estimated: bool = False
 
 
 class ModelPromoted(Event):

@@ -264,6 +264,13 @@ class Settings(BaseSettings):
     monitor_min_pr_auc: float = Field(
         0.40, ge=0, le=1, description="PerformanceDegraded when live PR-AUC falls below this."
     )
+    monitor_estimated_pr_auc_drop: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="PerformanceDegraded (estimated) when a batch's whole estimated PR-AUC band"
+        " lies this far below the model's reference PR-AUC, before any label lands.",
+    )
     monitor_min_labelled_rows: int = Field(
         100, ge=1, description="Fewer labelled rows than this never raise PerformanceDegraded."
     )

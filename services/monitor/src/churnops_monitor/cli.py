@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from churnops_common.cli import JsonFlag, UserError, console, emit
+from churnops_common.cli import (
+    JsonFlag,
+    ModelNameOption,
+    UserError,
+    console,
+    emit,
+    settings_for,
+)
 
 if TYPE_CHECKING:
     from churnops_common.runtime import Runtime
@@ -127,6 +135,7 @@ def _print_status(result: dict[str, Any]) -> None:
     _print_rows("promotions", result["champion"]["promotions"])
     for title in (
         "live_performance",
+        "estimated_performance",
         "scoring_runs",
         "rejected_files",
         "alerts",
@@ -135,7 +144,119 @@ def _print_status(result: dict[str, Any]) -> None:
         _print_rows(title.replace("_", " "), result[title])
 
 
+def estimate(
+    predictions: Annotated[
+        Path, typer.Argument(dir_okay=False, help="A predictions file (Parquet or CSV).")
+    ],
+    reference: Annotated[
+        Path | None,
+        typer.Option(
+            help="A reference set: churn_probability and label columns (default: the"
+            " reference set of the model version that scored the file, else the champion's)."
+        ),
+    ] = None,
+    name: ModelNameOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Expected ROC-AUC, PR-AUC, precision, recall, precision@K and churners of a scored file,
+    before its labels arrive, each with its 95% band."""
+    import numpy as np
+
+    from churnops_common.tabular import read_frame
+    from churnops_monitor.estimation import EstimationError, estimate_batch, fit_estimator
+
+    if not predictions.is_file():
+        raise UserError(f"{predictions}: no such file")
+    settings = settings_for(name)
+    frame = read_frame(predictions, columns=["churn_probability", "model_version"])
+    if "churn_probability" not in frame:
+        raise UserError(f"{predictions.name} has no churn_probability column: score it first")
+    probability = frame["churn_probability"].to_numpy(dtype=np.float64)
+    source, (ref_p, ref_y) = _reference(reference, settings, frame)
+    top_k = max(1, int(len(probability) * settings.monitor_top_k_share))
+    try:
+        fitted = fit_estimator(ref_p, ref_y)
+        estimates = estimate_batch(fitted, probability, settings.monitor_decision_threshold, top_k)
+    except EstimationError as exc:
+        raise UserError(str(exc)) from None
+    result: dict[str, Any] = {k: _number(v.value) for k, v in estimates.items()}
+    result["bands"] = {k: [_number(v.lower), _number(v.upper)] for k, v in estimates.items()}
+    result.update(
+        rows=len(probability),
+        threshold=settings.monitor_decision_threshold,
+        top_k=top_k,
+        reference=source,
+        reference_roc_auc=fitted.reference_roc_auc,
+        reference_pr_auc=fitted.reference_pr_auc,
+    )
+    emit(result, as_json, _print_estimate)
+
+
+def _number(value: float) -> float | None:
+    return round(value, 6) if value == value else None  # NaN: nothing to estimate from
+
+
+def _reference(path: Path | None, settings: Any, frame: Any) -> tuple[str, tuple[Any, Any]]:
+    """(where it came from, (probabilities, labels)) of the reference set."""
+    from churnops_common.tabular import read_frame
+
+    if path is not None:
+        if not path.is_file():
+            raise UserError(f"--reference {path}: no such file")
+        ref = read_frame(path)
+        missing = {"churn_probability", "label"} - set(ref.columns)
+        if missing:
+            raise UserError(f"--reference {path.name} lacks column(s) {sorted(missing)}")
+        return str(path), (ref["churn_probability"].to_numpy(), ref["label"].to_numpy())
+    from churnops_common.ml.reference import LABEL, PROBABILITY, NoReferenceSet
+    from churnops_common.ml.reference import load_reference_set as load
+
+    versions = frame["model_version"].dropna().unique() if "model_version" in frame else []
+    version = str(versions[0]) if len(versions) == 1 else _champion(settings)
+    try:
+        ref = load(settings, version)
+    except NoReferenceSet as exc:
+        raise UserError(f"{exc}; pass --reference FILE") from None
+    source = f"{settings.mlflow_model_name} v{version} reference set"
+    return source, (ref[PROBABILITY].to_numpy(), ref[LABEL].to_numpy())
+
+
+def _champion(settings: Any) -> str:
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from churnops_common.mlflow_setup import configure_mlflow
+
+    client = MlflowClient(tracking_uri=configure_mlflow(settings))
+    try:
+        return str(
+            client.get_model_version_by_alias(settings.mlflow_model_name, "champion").version
+        )
+    except MlflowException:
+        raise UserError(
+            f"model {settings.mlflow_model_name!r} has no champion: pass --reference FILE"
+        ) from None
+
+
+def _print_estimate(result: dict[str, Any]) -> None:
+    console.print(
+        f"label-free estimates for {result['rows']:,} rows (reference: {result['reference']}):",
+        markup=False,
+    )
+    for metric in ("roc_auc", "pr_auc", "precision", "recall", "precision_at_k"):
+        lower, upper = result["bands"][metric]
+        value = result[metric]
+        shown = "n/a" if value is None else f"{value:.3f} ({lower:.3f} to {upper:.3f})"
+        console.print(f"  {metric:<16s} {shown}", markup=False)
+    lower, upper = result["bands"]["expected_churners"]
+    console.print(
+        f"  expected churners {result['expected_churners']:.0f} ({lower:.0f} to {upper:.0f})",
+        markup=False,
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add this service's commands to the churnops CLI."""
     app.command("monitor")(monitor)
     app.command("status")(status)
+    app.command("estimate")(estimate)

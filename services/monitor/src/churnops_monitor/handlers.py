@@ -28,6 +28,12 @@ from churnops_monitor.alerts import (
     raise_alert,
     rejected_alert,
 )
+from churnops_monitor.estimates import (
+    estimate_scored,
+    estimated_degradation,
+    realized_of,
+    record_realized,
+)
 from churnops_monitor.monitoring import run_monitoring
 from churnops_monitor.performance import (
     LabelledSet,
@@ -81,6 +87,8 @@ def on_data_validated(event: Event, runtime: Runtime) -> Sequence[Event]:
         run_id = performance_run_id(ref, labelled.model_name, labelled.model_version)
         evaluation = evaluate_set(labelled, run_id, settings)
         store_evaluation(runtime.engine, evaluation, "labels", ref, validated.correlation_id)
+        if len(labelled.scoring_run_ids) == 1:  # the labels of one estimated batch
+            record_realized(runtime, labelled.scoring_run_ids[0], realized_of(evaluation.metrics))
         evaluations.append(evaluation)
         log.info(
             "labels %s vs %s v%s: %d rows, PR-AUC %s",
@@ -95,11 +103,13 @@ def on_data_validated(event: Event, runtime: Runtime) -> Sequence[Event]:
 
 
 def on_batch_scored(event: Event, runtime: Runtime) -> Sequence[Event]:
-    """A scored batch that carried its target: the same metrics, plus segment metrics."""
+    """Every scored batch: label-free estimates (and an estimated degradation, before any
+    label). A batch that carried its target: the realized metrics too, plus segment metrics."""
     scored = _expect(event, BatchScored)
-    if not scored.has_target:
-        return []
     runtime = runtime.under_contract()  # the model's data contract names ids and targets
+    estimates = estimate_scored(runtime, scored)
+    if not scored.has_target:
+        return estimated_degradation(runtime, scored, estimates)
     settings = runtime.settings
     id_col, target = settings.id_column, settings.target_column
     preds = read_predictions(runtime.store, scored.predictions.uri, id_col)
@@ -129,6 +139,8 @@ def on_batch_scored(event: Event, runtime: Runtime) -> Sequence[Event]:
     run_id = performance_run_id(scored.input, scored.model_name, scored.model_version)
     evaluation = evaluate_set(labelled, run_id, settings)
     store_evaluation(runtime.engine, evaluation, "batch", scored.input, scored.correlation_id)
+    if estimates:
+        record_realized(runtime, scored.scoring_run_id, realized_of(evaluation.metrics))
     # The batch was scored by the model that was live when it landed.
     return degraded_followups(runtime, scored, [evaluation], scored.model_version)
 

@@ -108,6 +108,7 @@ def gather_status(runtime: Runtime) -> dict[str, Any]:
             ],
             "computed_at",
         ),
+        "estimated_performance": _estimated(runtime),
         "scoring_runs": _rows(
             runtime,
             scoring_runs,
@@ -154,3 +155,26 @@ def gather_status(runtime: Runtime) -> dict[str, Any]:
             limit=3,
         ),
     }
+
+
+def _estimated(runtime: Runtime) -> list[dict[str, Any]]:
+    """Per recent batch: estimated PR-AUC and ROC-AUC with their bands, realized when known."""
+    from churnops_monitor.estimates import latest_estimates
+
+    rows = []
+    for batch in latest_estimates(runtime, limit=5):
+        row: dict[str, Any] = {"model_version": batch["model_version"], "rows": batch["rows"]}
+        for metric in ("pr_auc", "roc_auc"):
+            found = batch.get(metric) or {}
+            row[f"{metric}_estimated"] = found.get("value")
+            row[f"{metric}_band"] = _band(found)
+            row[f"{metric}_realized"] = found.get("realized")
+        row["expected_churners"] = (batch.get("expected_churners") or {}).get("value")
+        row["estimated_at"] = batch["estimated_at"]
+        rows.append(row)
+    return rows
+
+
+def _band(found: dict[str, Any]) -> str | None:
+    lower, upper = found.get("lower"), found.get("upper")
+    return None if lower is None or upper is None else f"{lower:.3f}-{upper:.3f}"

@@ -207,6 +207,28 @@ training_runs = Table(
 )
 
 # 002 (monitor): live performance per model version and labelled source.
+# Label-free estimates of a scored batch's metrics (monitor), the realized value beside each.
+performance_estimates = Table(
+    "performance_estimates",
+    metadata,
+    Column("scoring_run_id", Text, nullable=False),
+    Column("metric", Text, nullable=False),
+    Column("model_name", Text, nullable=False),
+    Column("model_version", Text, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("value", Float),
+    Column("lower", Float),
+    Column("upper", Float),
+    Column("reference_value", Float),
+    Column("realized", Float),
+    Column("realized_rows", BigInteger),
+    Column("realized_at", TZ),
+    Column("degraded_emitted", Boolean, nullable=False, default=False),
+    Column("correlation_id", Text, nullable=False),
+    Column("estimated_at", TZ, nullable=False),
+    PrimaryKeyConstraint("scoring_run_id", "metric"),
+)
+
 performance_metrics = Table(
     "performance_metrics",
     metadata,
