@@ -266,7 +266,7 @@ class Settings(BaseSettings):
         description="Bearer token for HTTP sources that name no `token_env` of their own.",
     )
     ingest_batch_rows: int = Field(
-        20_000, ge=100, description="Rows fetched per round trip and written per Parquet part."
+        10_000, ge=100, description="Rows fetched per round trip and written per Parquet part."
     )
     ingest_http_timeout_s: float = Field(30.0, gt=0, description="Per HTTP request.")
     ingest_http_retries: int = Field(
