@@ -31,7 +31,14 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -110,6 +117,11 @@ class Source(_Strict):
 
 class SourcesFile(_Strict):
     sources: dict[SourceName, Source] = Field(default_factory=dict)
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: object) -> object:
+        return {} if value is None else value  # `sources:` with every example commented out
 
     @model_validator(mode="after")
     def _no_credentials(self) -> SourcesFile:
