@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
@@ -66,13 +68,17 @@ def ingest_cmd(
         if settings.is_stack:
             from churnops_common.storage import object_store_from_settings
 
-            done = ingest(object_store_from_settings(settings), settings, label, spec, day)
+            with _progress(label, enabled=not as_json) as on_rows:
+                done = ingest(
+                    object_store_from_settings(settings), settings, label, spec, day, on_rows
+                )
             result = {**done.to_dict(), "note": "MinIO's notification starts the pipeline"}
         else:
             from churnops_common.embedded import EmbeddedPlatform
 
             platform = EmbeddedPlatform(settings)
-            done = ingest(platform.runtime.store, settings, label, spec, day)
+            with _progress(label, enabled=not as_json) as on_rows:
+                done = ingest(platform.runtime.store, settings, label, spec, day, on_rows)
             platform.publish(landed_event(done))
             handled = platform.run()
             events = [e.event_type for e in platform.bus.published]
@@ -91,6 +97,30 @@ def ingest_cmd(
             console.print(f"events: {', '.join(r['events'])}", highlight=False)
 
     emit(result, as_json, show)
+
+
+@contextmanager
+def _progress(label: str, enabled: bool) -> Iterator[Callable[[int], None] | None]:
+    """Rows fetched so far, on stderr (the total is unknown until the source runs out)."""
+    if not enabled:
+        yield None
+        return
+    from rich.markup import escape
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from churnops_common.cli import console
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(escape(f"{label}: 0 rows"))
+        fetched = 0
+
+        def on_rows(rows: int) -> None:
+            nonlocal fetched
+            fetched += rows
+            progress.update(task, description=escape(f"{label}: {fetched:,} rows"))
+
+        yield on_rows
 
 
 def _parse_date(value: str | None) -> date:

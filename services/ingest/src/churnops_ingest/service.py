@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -72,13 +72,19 @@ class IngestResult:
 
 
 def ingest(
-    store: ObjectStore, settings: Settings, name: str, source: Source, logical_date: date
+    store: ObjectStore,
+    settings: Settings,
+    name: str,
+    source: Source,
+    logical_date: date,
+    on_rows: Callable[[int], None] | None = None,
 ) -> IngestResult:
     snapshot = snapshot_name(name, _definition(source), logical_date)
     bucket, key = settings.minio_landing_bucket, snapshot_key(source.kind, name, snapshot)
     with tempfile.TemporaryDirectory(prefix="churnops-ingest-") as tmp:
         folder = Path(tmp)
-        parts, schema = write_parts(_batches(settings, name, source, logical_date), folder)
+        batches = _batches(settings, name, source, logical_date)
+        parts, schema = write_parts(batches, folder, on_rows)
         if schema is None:
             raise EmptyResult(
                 f"source {name!r} returned no rows for {logical_date.isoformat()}: nothing landed"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -77,8 +77,12 @@ class _Fingerprint:
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-def write_parts(batches: Iterable[pa.Table], folder: Path) -> tuple[list[Path], pa.Schema | None]:
-    """Spill each non-empty batch to its own part; the schema every part can be cast to."""
+def write_parts(
+    batches: Iterable[pa.Table], folder: Path, on_rows: Callable[[int], None] | None = None
+) -> tuple[list[Path], pa.Schema | None]:
+    """Spill each non-empty batch to its own part; the schema every part can be cast to.
+
+    `on_rows` hears each batch's row count (a progress display)."""
     parts: list[Path] = []
     schema: pa.Schema | None = None
     for batch in batches:
@@ -97,6 +101,8 @@ def write_parts(batches: Iterable[pa.Table], folder: Path) -> tuple[list[Path], 
         part = folder / f"part-{len(parts):05d}.parquet"
         pq.write_table(batch, part)
         parts.append(part)
+        if on_rows is not None:
+            on_rows(batch.num_rows)
     return parts, schema
 
 
