@@ -8,24 +8,6 @@ from pathlib import Path
 import pytest
 from churnops_dags.ingest import due_requests, read_schedules
 
-SOURCES = (
-    "sources:\n"
-    "  daily_customers:\n    kind: new_data\n    schedule: '@daily'\n"
-    "    sql: {url_env: WAREHOUSE_URL, query: SELECT * FROM customers}\n"
-    "  morning_outcomes:\n    kind: labels\n    schedule: '0 6 * * *'\n"
-    "    http: {url: 'https://crm.example.com/outcomes'}\n"
-    "  on_demand:\n    kind: training\n"
-    "    sql: {url_env: WAREHOUSE_URL, query: SELECT * FROM history}\n"
-)
-
-
-@pytest.fixture
-def ingest_sources_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "sources.yaml"
-    path.write_text(SOURCES, encoding="utf-8")
-    monkeypatch.setenv("INGEST_SOURCES_FILE", str(path))
-    return path
-
 
 def test_each_source_is_due_in_the_hour_of_its_schedule(ingest_sources_file: Path) -> None:
     schedules = read_schedules(ingest_sources_file)

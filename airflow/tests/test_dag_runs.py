@@ -324,16 +324,6 @@ def test_a_misconfigured_airflow_fails_at_once_and_publishes_nothing(
 INGEST_TASK = "churnops.ingest.on_ingest_requested"
 
 
-@pytest.fixture
-def ingest_sources_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    from test_dag_ingest import SOURCES
-
-    path = tmp_path / "sources.yaml"
-    path.write_text(SOURCES, encoding="utf-8")
-    monkeypatch.setenv("INGEST_SOURCES_FILE", str(path))
-    return path
-
-
 def test_a_run_publishes_one_event_per_due_source_once_and_waits_for_each(
     ingest_sources_file: Path, airflow_db: str, platform_env: dict[str, str], bus: Any
 ) -> None:
