@@ -53,6 +53,8 @@ system-test: setup ## The stack as local processes (commands from compose.yaml):
 
 bench: setup ## Benchmarks: PSI vs Evidently, training vs baselines, scoring vs naive path
 	$(RUN) python services/quality/benchmarks/bench_psi.py
+	$(RUN) python services/quality/benchmarks/bench_psi.py --whole-process
+	$(RUN) python services/quality/benchmarks/bench_limits.py
 	$(RUN) python services/trainer/benchmarks/bench_train.py
 	$(RUN) python services/scorer/benchmarks/bench_score.py
 	$(RUN) python services/ingest/benchmarks/bench_ingest.py

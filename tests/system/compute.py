@@ -56,8 +56,8 @@ def _one(path: Path, settings: Any, baseline: Any, model: Any) -> Compute:
 
 def _score(path: Path, settings: Any, model: Any) -> None:
     from churnops_common.events import ObjectRef
+    from churnops_common.tabular import read_chunks
     from churnops_scorer.batch import needed_columns, score_stream
-    from churnops_scorer.reading import read_chunks
     from churnops_scorer.scoring import ChunkScorer
     from churnops_scorer.service import batch_info, local_outputs, new_retention
 

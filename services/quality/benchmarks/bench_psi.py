@@ -1,12 +1,17 @@
 """Benchmark: our PSI from a stored profile vs Evidently's `DataDriftPreset(method="psi")`.
 
     uv run python services/quality/benchmarks/bench_psi.py [--rows N] [--json]
+    uv run python services/quality/benchmarks/bench_psi.py --whole-process [--rows N]
 
 Both start from the same in-memory reference and current tables (N rows x 20 mixed columns:
 12 numeric, 8 categorical). Evidently bins the union of both samples on every run, so it needs
 the reference rows each time; ours loads the stored profile (fixed bins, JSON) and counts the
 current batch into it, chunk by chunk. Building the profile is a one-off per baseline and is
 printed separately. Figures are wall-clock seconds on this machine.
+
+`--whole-process` times what users run, as whole processes reading the same two CSV files:
+`churnops psi REFERENCE CURRENT --json` against a script that reads both files with pandas and
+runs Evidently's preset (the way a user of Evidently computes PSI of two files).
 """
 
 from __future__ import annotations
@@ -88,14 +93,69 @@ def evidently(reference: pd.DataFrame, current: pd.DataFrame) -> float:
     return time.perf_counter() - started
 
 
+EVIDENTLY_SCRIPT = """
+import sys, warnings
+warnings.filterwarnings("ignore")
+import pandas as pd
+from evidently import DataDefinition, Dataset, Report
+from evidently.presets import DataDriftPreset
+reference, current = pd.read_csv(sys.argv[1]), pd.read_csv(sys.argv[2])
+definition = DataDefinition(
+    numerical_columns=[c for c in reference.columns if c.startswith("num_")],
+    categorical_columns=[c for c in reference.columns if c.startswith("cat_")],
+)
+Report([DataDriftPreset(method="psi")]).run(
+    Dataset.from_pandas(current, data_definition=definition),
+    Dataset.from_pandas(reference, data_definition=definition),
+)
+"""
+
+
+def whole_process(rows: int) -> dict[str, float]:
+    """Both as whole processes on the same CSV files (start-up and parsing included)."""
+    import os
+    import subprocess
+    import sys
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ref, cur = Path(tmp) / "reference.csv", Path(tmp) / "current.csv"
+        make_table(rows, seed=1, shift=0.0).to_csv(ref, index=False)
+        make_table(rows, seed=2, shift=0.3).to_csv(cur, index=False)
+        env = {**os.environ, "CHURNOPS_HOME": str(Path(tmp) / "home")}
+        churnops = Path(sys.executable).with_name("churnops")
+        commands = {
+            "churnops": [str(churnops), "psi", str(ref), str(cur), "--json"],
+            "evidently": [sys.executable, "-c", EVIDENTLY_SCRIPT, str(ref), str(cur)],
+        }
+        seconds = {}
+        for name, command in commands.items():
+            started = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True, env=env)  # noqa: S603
+            seconds[name] = time.perf_counter() - started
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows in each table")
     parser.add_argument("--chunk-rows", type=int, default=200_000)
     parser.add_argument("--json", action="store_true", help="also print one JSON line")
+    parser.add_argument(
+        "--whole-process", action="store_true", help="time the two commands on CSV files"
+    )
     args = parser.parse_args()
     if args.rows < 100:
         parser.error("--rows must be at least 100")
+    if args.whole_process:
+        timed = whole_process(args.rows)
+        print(
+            f"{args.rows:,} rows x {NUMERIC + CATEGORICAL} columns, two CSV files, whole processes"
+        )
+        print(f"churnops psi REFERENCE CURRENT:            {timed['churnops']:8.3f} s")
+        print(f"pandas.read_csv + evidently PSI preset:    {timed['evidently']:8.3f} s")
+        ratio = timed["evidently"] / timed["churnops"]
+        print(f"speed-up (evidently / churnops):           {ratio:8.1f} x")
+        return
     reference = make_table(args.rows, seed=1, shift=0.0)
     current = make_table(args.rows, seed=2, shift=0.3)
     print(f"{args.rows:,} rows x {reference.shape[1]} columns (reference and current)")

@@ -36,7 +36,8 @@ def _last_json(capsys: pytest.CaptureFixture[str]) -> dict:  # type: ignore[type
 def test_psi_json(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["psi", str(files["ref"]), str(files["drifted"]), "--json"]) == 0
     result = _last_json(capsys)
-    assert set(result) == {"features", "max_psi"}
+    assert {"features", "max_psi", "threshold", "breached"} <= set(result)
+    assert result["reference"] == str(files["ref"]) and result["breached"]
     assert "customer_id" not in result["features"] and "churned" not in result["features"]
     assert result["max_psi"] == max(result["features"].values()) > 0.2
     assert main(["psi", str(files["ref"]), str(files["same"]), "--json"]) == 0
@@ -54,14 +55,16 @@ def test_psi_bad_input_is_one_line(
 
 
 def test_validate_exit_codes(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    # No baseline yet: basic checks only, accepted with a warning.
-    assert main(["validate", str(files["same"]), "--json"]) == 0
-    result = _last_json(capsys)
-    assert result["status"] == "accepted" and result["baseline_version"] is None
-    assert main(["validate", str(files["broken"]), "--json"]) == 1
+    # No contract yet: nothing to validate a batch against, and the message says what to do.
+    assert main(["validate", str(files["same"]), "--json"]) == 2
+    assert "no data contract yet: train it first" in capsys.readouterr().err
+    # A training set is checked on its own (it would become the contract).
+    assert main(["validate", str(files["same"]), "--kind", "training", "--json"]) == 0
+    assert _last_json(capsys)["status"] == "accepted"
+    assert main(["validate", str(files["broken"]), "--kind", "training", "--json"]) == 1
     result = _last_json(capsys)
     assert result["status"] == "rejected" and "';'-delimited" in result["reason"]
-    assert main(["validate", str(files["broken"])]) == 1
+    assert main(["validate", str(files["broken"]), "--kind", "training"]) == 1
     assert "rejected" in capsys.readouterr().err
 
 
@@ -78,3 +81,7 @@ def test_validate_against_the_baseline(
     result = _last_json(capsys)
     assert result["baseline_version"] == 1 and result["max_psi"] > 0.2
     assert main(["validate", str(files["ref"]), "--kind", "nonsense"]) == 2
+    # One argument: the batch against the model's stored baseline profile.
+    assert main(["psi", str(files["drifted"]), "--json"]) == 0
+    result = _last_json(capsys)
+    assert result["reference"] == "baseline" and result["max_psi"] > 0.2

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from churnops_common.contract import baseline_prefix, pointer_key
 from churnops_common.db.tables import dead_letters, feature_psi, quality_runs
 from churnops_common.embedded import EmbeddedPlatform
 from churnops_common.events import (
@@ -24,7 +25,7 @@ from churnops_common.events import (
 )
 from churnops_common.settings import Settings
 from churnops_common.synthetic import generate
-from churnops_quality.baseline import POINTER, load_baseline
+from churnops_quality.baseline import load_baseline
 from churnops_quality.handlers import run_id_for
 from churnops_quality.service import run_quality
 
@@ -66,8 +67,11 @@ def test_training_set_creates_the_baseline(trained: EmbeddedPlatform) -> None:
     assert isinstance(validated, DataValidated)
     assert (validated.kind, validated.rows, validated.has_target) == ("training", 3000, True)
     store, settings = trained.runtime.store, trained.settings
-    assert store.exists(settings.minio_models_bucket, POINTER)
-    assert store.exists(settings.minio_models_bucket, "quality/baseline/v0001/sample.parquet")
+    assert store.exists(settings.minio_models_bucket, pointer_key(settings.mlflow_model_name))
+    assert store.exists(
+        settings.minio_models_bucket,
+        f"{baseline_prefix(settings.mlflow_model_name)}/v0001/sample.parquet",
+    )
     baseline = load_baseline(store, settings)
     assert baseline is not None and baseline.version == 1
     [run] = _runs(trained)
@@ -274,7 +278,8 @@ def test_a_late_older_promotion_keeps_the_newer_baseline(
     )
     assert "promotion of v2 is ignored" in caplog.text
     assert not trained.runtime.store.exists(
-        trained.settings.minio_models_bucket, "quality/baseline/v0003/profile.json"
+        trained.settings.minio_models_bucket,
+        f"{baseline_prefix(trained.settings.mlflow_model_name)}/v0003/profile.json",
     )
 
 

@@ -128,9 +128,20 @@ def test_target_with_other_values(
     result = _check(write_csv("labels.csv", labels), baseline, settings, "labels")
     assert _codes(result) == ["bad_target"]
     assert (
-        "column 'churned': 2 rows hold values other than 0/1 (e.g. '2', '7')"
+        "column 'churned': 2 rows hold values outside the target vocabulary (e.g. '2', '7')"
         in result.verdict.reason
     )
+
+
+def test_labels_spelled_like_the_training_set_are_accepted(
+    write_csv: Writer, baseline: Baseline, settings: Settings
+) -> None:
+    """The one target vocabulary: Yes/No labels for a model trained on 0/1, and the reverse."""
+    labels = pd.DataFrame(
+        {"customer_id": ["a", "b", "c", "d"], "churned": ["Yes", "No", " churned ", "stayed"]}
+    )
+    result = _check(write_csv("labels.csv", labels), baseline, settings, "labels")
+    assert result.verdict.status == "accepted" and result.verdict.has_target
 
 
 def test_text_in_a_numeric_column(

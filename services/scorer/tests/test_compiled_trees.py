@@ -11,16 +11,15 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 import xgboost as xgb
 
 from churnops_common.ml.pipeline import ChurnPipeline, TabularPreprocessor
 from churnops_common.synthetic import generate
-from churnops_scorer import forest_tables, kernels, reading
+from churnops_common.tabular import read_chunks
+from churnops_scorer import forest_tables, kernels
 from churnops_scorer.features import FeatureMatrix, numbers
 from churnops_scorer.path_attribution import PathAttribution, _codes_matrix
-from churnops_scorer.reading import read_chunks
 from churnops_scorer.scoring import REASON_VALUES, REASONS
 
 from .conftest import ID, TARGET
@@ -234,37 +233,6 @@ def _copy(pipeline: ChurnPipeline) -> ChurnPipeline:
     import copy
 
     return copy.deepcopy(pipeline)
-
-
-def test_parquet_row_groups_are_regrouped_into_exact_chunks(tmp_path: Path) -> None:
-    table = pa.table({"x": np.arange(1000), "y": np.arange(1000) * 2.0})
-    path = tmp_path / "groups.parquet"
-    pq.write_table(table, path, row_group_size=130)
-    chunks = list(read_chunks(path, 300, start=250, stop=910, columns=["y"]))
-    assert [(offset, t.num_rows) for offset, t in chunks] == [
-        (250, 50),
-        (300, 300),
-        (600, 300),
-        (900, 10),
-    ]
-    assert all(t.column_names == ["y"] for _, t in chunks)
-    assert pa.concat_tables([t for _, t in chunks]).column("y").to_pylist() == [
-        2.0 * i for i in range(250, 910)
-    ]
-
-
-def test_quoted_line_breaks_survive_block_boundaries(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(reading, "CSV_BLOCK_BYTES", 4096)  # many blocks in a small file
-    frame = generate(2000, seed=14).drop(columns=[TARGET])
-    frame["note"] = [f"line one\nline, two {i}" if i % 3 else "" for i in range(len(frame))]
-    path = tmp_path / "notes.csv"
-    frame.to_csv(path, index=False)
-    chunks = list(read_chunks(path, 300))
-    assert sum(t.num_rows for _, t in chunks) == 2000
-    ids = pa.concat_tables([t for _, t in chunks]).column(ID).to_pylist()
-    assert ids == frame[ID].tolist()
 
 
 def test_short_rows_and_true_false_read_as_pandas_reads_them(tmp_path: Path) -> None:

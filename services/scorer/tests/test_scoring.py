@@ -12,9 +12,9 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from churnops_common.ml.pipeline import ChurnPipeline
 from churnops_common.synthetic import generate
+from churnops_common.tabular import read_chunks
 from churnops_scorer.batch import BatchOutputs, score_stream
 from churnops_scorer.path_attribution import PathAttribution
-from churnops_scorer.reading import read_chunks
 from churnops_scorer.reasons import ReasonMethod
 from churnops_scorer.retention import RetentionList
 from churnops_scorer.scoring import REASON_VALUES, REASONS, BatchInfo, ChunkScorer

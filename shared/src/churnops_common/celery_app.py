@@ -2,7 +2,8 @@
 
 Reliability settings (see the brief): late acks, requeue when a worker dies, prefetch 1, a
 visibility timeout above the longest task, explicit queues only, JSON only, retries with
-exponential backoff on transient I/O, a dead-letter row after the last retry.
+exponential backoff on transient I/O, a dead-letter row after the last retry, and a time limit
+per queue, so that a worker's warm shutdown ends within a known time.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from churnops_common.bus.base import Handler
 from churnops_common.bus.celery_bus import CeleryBus
 from churnops_common.dispatch import handle_message
 from churnops_common.errors import is_transient
-from churnops_common.routing import SERVICE_QUEUES, subscriptions_of_queue
-from churnops_common.settings import Settings, get_settings
+from churnops_common.routing import SERVICE_QUEUES, TRAINER, subscriptions_of_queue
+from churnops_common.settings import ConfigError, Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,22 @@ def _reset_after_fork(**_: Any) -> None:
     _RUNTIMES.clear()
 
 
+def time_limits_s(queue: str, settings: Settings) -> tuple[int, int]:
+    """(soft, hard) time limit of one task on a queue.
+
+    The soft limit raises inside the task, which parks it in the dead letters; the hard limit
+    kills the pool process if the task does not return (native code ignores the soft one).
+    Both stay under the visibility timeout, or Redis would hand a running task to another worker.
+    """
+    hard = settings.training_time_limit_s if queue == TRAINER else settings.task_time_limit_s
+    if hard >= settings.task_visibility_timeout_s:
+        raise ConfigError(
+            f"the {queue} time limit ({hard} s) must be below TASK_VISIBILITY_TIMEOUT_S "
+            f"({settings.task_visibility_timeout_s} s), or a running task is redelivered"
+        )
+    return hard - max(60, hard // 10), hard
+
+
 def create_worker_app(queue: str, handlers: Mapping[str, Handler]) -> Celery:
     """A Celery app for one service queue with one task per subscription in the routing table."""
     subs = {s.task_name: s for s in subscriptions_of_queue(queue)}
@@ -85,6 +102,7 @@ def create_worker_app(queue: str, handlers: Mapping[str, Handler]) -> Celery:
     if unknown:
         raise KeyError(f"handlers for tasks not routed to queue {queue!r}: {sorted(unknown)}")
     app = make_celery(f"churnops-{queue}")
+    app.conf.task_soft_time_limit, app.conf.task_time_limit = time_limits_s(queue, get_settings())
     for task_name, handler in handlers.items():
         _register(app, task_name, handler)
     return app

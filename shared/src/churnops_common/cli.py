@@ -31,8 +31,34 @@ console = Console(stderr=True, soft_wrap=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")]
 
 
+ModelNameOption = Annotated[
+    str | None,
+    typer.Option(
+        "--name",
+        help="Model name (default: MLFLOW_MODEL_NAME). Each name has its own data contract,"
+        " baseline and champion: train another dataset under another name.",
+    ),
+]
+
+
 class UserError(Exception):
     """A problem the user can fix; printed as one line, exit code 2."""
+
+
+def settings_for(name: str | None) -> Settings:
+    """The settings, for model `name` when one is given (`--name`)."""
+    settings = get_settings()
+    return settings.model_copy(update={"mlflow_model_name": name}) if name else settings
+
+
+def contract_settings(name: str | None) -> tuple[Settings, Any]:
+    """(settings under the model's data contract, the contract or None before any training)."""
+    from churnops_common.contract import apply_contract, load_contract
+    from churnops_common.storage import object_store_from_settings
+
+    settings = settings_for(name)
+    contract = load_contract(object_store_from_settings(settings), settings)
+    return apply_contract(settings, contract), contract
 
 
 def emit(result: dict[str, Any], as_json: bool, human: Callable[[dict[str, Any]], None]) -> None:

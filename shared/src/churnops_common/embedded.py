@@ -13,16 +13,35 @@ from pathlib import Path
 from churnops_common.bus.local_bus import LocalBus
 from churnops_common.db.migrations import upgrade
 from churnops_common.dispatch import Outcome
-from churnops_common.events import DataKind, DataLanded, Event, ObjectRef
+from churnops_common.events import (
+    DataKind,
+    DataLanded,
+    DataRejected,
+    DataValidated,
+    Event,
+    ObjectRef,
+)
 from churnops_common.plugins import load_handlers
 from churnops_common.runtime import Runtime
 from churnops_common.settings import Settings
 from churnops_common.storage import validate_key
 
+# Where a command puts the files it runs through the platform in stack mode: outside the
+# prefixes MinIO notifies the workers of, so the command's own run is the only one.
+COMMAND_PREFIX = "cli"
+
 
 class EmbeddedPlatform:
-    def __init__(self, settings: Settings, services: set[str] | None = None) -> None:
-        if settings.is_stack:
+    """The installed stages in this process over the in-process bus.
+
+    `in_stack=True` runs them against the stack's stores (Postgres, S3, MLflow): how a command
+    such as `churnops train` or `score` takes the workers' path from a laptop.
+    """
+
+    def __init__(
+        self, settings: Settings, services: set[str] | None = None, *, in_stack: bool = False
+    ) -> None:
+        if settings.is_stack and not in_stack:
             raise ValueError("EmbeddedPlatform runs in embedded mode only")
         self.settings = settings
         self.bus = LocalBus(load_handlers(services))
@@ -36,7 +55,8 @@ class EmbeddedPlatform:
 
     def drop(self, path: Path, kind: DataKind, name: str | None = None) -> DataLanded:
         """Put a file into `landing/<kind>/` and announce it, as MinIO's notification would."""
-        key = validate_key(f"{kind}/{name or path.name}")
+        folder = f"{COMMAND_PREFIX}/{kind}" if self.settings.is_stack else kind
+        key = validate_key(f"{folder}/{name or path.name}")
         content_type = mimetypes.guess_type(path.name)[0]
         info = self.runtime.store.put_file(
             self.settings.minio_landing_bucket, key, path, content_type
@@ -57,3 +77,13 @@ class EmbeddedPlatform:
 
     def events_of(self, event_type: str) -> list[Event]:
         return [e for e in self.bus.published if e.event_type == event_type]
+
+    def outcome_of(self, landed: DataLanded) -> DataValidated | DataRejected | None:
+        """Quality's verdict on a landed file, once `run` has delivered it."""
+        for event in self.bus.published:
+            if (
+                isinstance(event, DataValidated | DataRejected)
+                and event.correlation_id == landed.correlation_id
+            ):
+                return event
+        return None

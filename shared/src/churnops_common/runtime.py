@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from sqlalchemy import Engine
@@ -26,6 +26,26 @@ class Runtime:
     @cached_property
     def ledger(self) -> Ledger:
         return Ledger(self.engine)
+
+    def under_contract(self) -> Runtime:
+        """This runtime with the model's data contract applied to its settings.
+
+        Every handler runs under it (dispatch calls this), so every stage reads the target and
+        id columns the model was trained with; the settings' names only seed the first one.
+        """
+        from churnops_common.contract import apply_contract, load_contract, pointer_key
+
+        key = pointer_key(self.settings.mlflow_model_name)
+        info = self.store.stat(self.settings.minio_models_bucket, key)
+        if info is None:
+            return self
+        cache_key = f"contract:{key}@{info.etag}"
+        contract = self.cache.get(cache_key)
+        if contract is None:
+            contract = load_contract(self.store, self.settings)
+            self.cache[cache_key] = contract
+        settings = apply_contract(self.settings, contract)  # type: ignore[arg-type]
+        return self if settings is self.settings else replace(self, settings=settings)
 
     @classmethod
     def from_settings(cls, settings: Settings, bus: Bus) -> Runtime:

@@ -80,6 +80,18 @@ class Settings(BaseSettings):
         description="Redis redelivers an unacked task after this long: above the longest task.",
     )
     task_max_retries: int = 5
+    # Hard limits make a finite shutdown grace period safe: a worker asked to stop (compose
+    # down, a Kubernetes scale-down) finishes its running task within the limit.
+    task_time_limit_s: int = Field(
+        30 * 60,
+        ge=120,
+        description="A task on any queue but the trainer's is stopped (and parked) past this.",
+    )
+    training_time_limit_s: int = Field(
+        2 * 3600,
+        ge=120,
+        description="A trainer task (a whole training) is stopped (and parked) past this.",
+    )
 
     # MLflow.
     mlflow_tracking_uri: str | None = Field(
@@ -113,6 +125,17 @@ class Settings(BaseSettings):
     # Data quality (the quality service): how strict validation is.
     quality_max_file_mb: float = Field(
         1024.0, gt=0, description="Landed files larger than this are rejected unread."
+    )
+    quality_max_rows: int = Field(
+        50_000_000,
+        ge=1,
+        description="Landed files with more rows are rejected (Parquet: from its footer, unread).",
+    )
+    quality_max_columns: int = Field(
+        5_000, ge=1, description="Landed files with more columns are rejected from the header."
+    )
+    quality_max_header_kb: int = Field(
+        1024, ge=1, description="A CSV header line longer than this is rejected unparsed."
     )
     quality_max_bad_value_share: float = Field(
         0.0,

@@ -1,16 +1,33 @@
-"""Reading landed tables (CSV or Parquet) whole or in bounded chunks."""
+"""The one reader of landed tables (CSV or Parquet), for every stage and command.
+
+CSV is parsed by Arrow's multithreaded reader, only the columns asked for, and every column as
+text first: a type guessed from a big file's first block could not hold a later block (a blank
+in a number column). Missing values are spelt as pandas spells them, so ids and categories read
+the same as with `pandas.read_csv`; a row with fewer fields than the header is filled as pandas
+fills it; quoted values may hold line breaks across blocks.
+
+Two views of the same reading:
+- `read_chunks`: Arrow tables of text, a fixed number of rows each (the scorer parses numbers
+  per column as its pipeline does);
+- `iter_frames` / `read_frame`: pandas frames typed as `pandas.read_csv` types them (integers,
+  floats, booleans, text), for the stages whose code is written against pandas.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 PARQUET_MAGIC = b"PAR1"
 DEFAULT_CHUNK_ROWS = 100_000
+# pandas reads a column of only these (and no blanks) as booleans.
+_PANDAS_TRUE = frozenset({"True", "TRUE", "true"})
+_PANDAS_FALSE = frozenset({"False", "FALSE", "false"})
 
 
 def table_format(path: Path) -> str:
@@ -22,24 +39,209 @@ def table_format(path: Path) -> str:
 
 
 def read_table(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
-    import pandas as pd
-
-    if table_format(path) == "parquet":
-        return pd.read_parquet(path, columns=columns)
-    return pd.read_csv(path, usecols=columns, low_memory=False)
+    """The whole table as one typed pandas frame."""
+    return read_frame(path, columns)
 
 
 def iter_chunks(
     path: Path, chunk_rows: int = DEFAULT_CHUNK_ROWS, columns: list[str] | None = None
 ) -> Iterator[pd.DataFrame]:
-    """Yield DataFrames of at most `chunk_rows` rows; memory stays bounded for any file size."""
+    """Typed pandas frames of at most `chunk_rows` rows; memory stays bounded for any size."""
+    return iter_frames(path, chunk_rows, columns)
+
+
+def iter_frames(
+    path: Path,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    columns: Collection[str] | None = None,
+    text_columns: Collection[str] = (),
+) -> Iterator[pd.DataFrame]:
+    """pandas frames typed as `pandas.read_csv` would type each chunk (Parquet keeps its
+    own types); `text_columns` (ids) stay text, leading zeros and all."""
+    parquet = table_format(path) == "parquet"
+    for _, table in read_chunks(path, chunk_rows, columns=columns):
+        yield _typed(table, text_columns, parquet)
+
+
+def read_frame(
+    path: Path, columns: Collection[str] | None = None, text_columns: Collection[str] = ()
+) -> pd.DataFrame:
     import pandas as pd
 
-    if table_format(path) == "parquet":
-        import pyarrow.parquet as pq
+    frames = list(iter_frames(path, 1 << 20, columns, text_columns))
+    if len(frames) == 1:
+        return frames[0]
+    if not frames:
+        return pd.DataFrame(columns=list(columns_of(path)))
+    return pd.concat(frames, ignore_index=True)
 
-        parquet = pq.ParquetFile(path)
-        for batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
-            yield batch.to_pandas()
+
+def _typed(table: pa.Table, text_columns: Collection[str], parquet: bool) -> pd.DataFrame:
+    import pandas as pd
+
+    data = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if name in text_columns:
+            data[name] = column.to_pandas().astype("string")
+        elif parquet:
+            data[name] = column.to_pandas()
+        else:
+            data[name] = _typed_text(column)
+    return pd.DataFrame(data, columns=table.column_names)
+
+
+def _typed_text(column: pa.ChunkedArray) -> pd.Series:
+    """A text column as pandas would type it: integers, then floats, then booleans, else text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    series: pd.Series
+    if column.null_count == len(column):
+        series = column.cast(pa.float64()).to_pandas()
+        return series
+    for number_type in (pa.int64(), pa.float64()):
+        try:
+            series = pc.cast(column, number_type).to_pandas()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        return series
+    distinct = set(pc.unique(column.drop_null()).to_pylist())
+    if distinct <= _PANDAS_TRUE | _PANDAS_FALSE:
+        series = pc.is_in(column, value_set=pa.array(sorted(_PANDAS_TRUE))).to_pandas()
+        if column.null_count:  # pandas keeps True/False objects beside NaN
+            return series.astype(object).where(column.is_valid().to_pandas())
+        return series.astype(bool)
+    series = column.to_pandas()
+    return series
+
+
+CSV_BLOCK_BYTES = 1 << 20  # bigger blocks read no faster, and the reader holds several ahead
+
+
+def read_chunks(
+    path: Path,
+    chunk_rows: int,
+    start: int = 0,
+    stop: int | None = None,
+    columns: Collection[str] | None = None,
+) -> Iterator[tuple[int, pa.Table]]:
+    """(row offset, table) pairs of `chunk_rows` rows (the last may be shorter) for rows
+    [start, stop), with the file's `columns` that exist (None: all of them), in file order.
+
+    A row range is found by streaming past the rows before it: parsing is cheap next to
+    scoring, and it stays correct for quoted fields with line breaks, which splitting the file
+    by bytes would not.
+    """
+    offset = 0
+    for table in _fixed_size(_batches(path, chunk_rows, columns), chunk_rows):
+        end = offset + table.num_rows
+        if stop is not None and offset >= stop:
+            return
+        if end > start:
+            lo = max(start - offset, 0)
+            hi = table.num_rows if stop is None else min(stop, end) - offset
+            yield offset + lo, table.slice(lo, hi - lo)
+        offset = end
+
+
+def _batches(
+    path: Path, chunk_rows: int, columns: Collection[str] | None
+) -> Iterator[pa.RecordBatch]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    names = columns_of(path)
+    wanted = names if columns is None else [c for c in names if c in set(columns)]
+    if table_format(path) == "parquet":
+        yield from pq.ParquetFile(path).iter_batches(batch_size=chunk_rows, columns=wanted)
         return
-    yield from pd.read_csv(path, chunksize=chunk_rows, usecols=columns, low_memory=False)
+    produced = 0
+    try:
+        for batch in _arrow_csv(path, wanted):
+            yield batch
+            produced += batch.num_rows
+    except pa.ArrowInvalid as exc:
+        if "columns, got" not in str(exc):
+            raise
+        # A row with fewer fields than the header: pandas (which the quality stage read the
+        # file with) fills them as missing; Arrow refuses. Go on with pandas from this row.
+        yield from _pandas_csv(path, wanted, chunk_rows, skip=produced)
+
+
+def _arrow_csv(path: Path, wanted: list[str]) -> Iterator[pa.RecordBatch]:
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    reader = pcsv.open_csv(
+        path,
+        read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+        # Quoted values may hold line breaks (free-text columns): blocks must not split them.
+        parse_options=pcsv.ParseOptions(newlines_in_values=True),
+        convert_options=pcsv.ConvertOptions(
+            column_types=dict.fromkeys(wanted, pa.string()),
+            include_columns=wanted,
+            null_values=sorted(STR_NA_VALUES),
+            strings_can_be_null=True,
+        ),
+    )
+    yield from reader
+
+
+def _pandas_csv(
+    path: Path, wanted: list[str], chunk_rows: int, skip: int
+) -> Iterator[pa.RecordBatch]:
+    """The same text columns through pandas' reader, from data row `skip` on."""
+    import pandas as pd
+    import pyarrow as pa
+
+    seen = 0
+    for frame in pd.read_csv(
+        path, chunksize=chunk_rows, usecols=wanted, dtype=str, encoding="utf-8-sig"
+    ):
+        part = frame.iloc[max(skip - seen, 0) :]
+        seen += len(frame)
+        if len(part):
+            table = pa.Table.from_pandas(part, preserve_index=False)
+            yield from table.cast(pa.schema([(c, pa.string()) for c in wanted])).to_batches()
+
+
+def _fixed_size(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
+    """Regroup batches of any size into tables of exactly `rows` rows, and a shorter last one."""
+    import pyarrow as pa
+
+    pending: list[pa.RecordBatch] = []
+    have = 0
+    for batch in batches:
+        pending.append(batch)
+        have += batch.num_rows
+        while have >= rows:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, rows)
+            pending = table.slice(rows).to_batches()
+            have -= rows
+    if have:
+        yield pa.Table.from_batches(pending)
+
+
+def count_rows(path: Path) -> int:
+    """Data rows in a table (Parquet from its footer; CSV by one streaming pass)."""
+    import pyarrow.parquet as pq
+
+    if table_format(path) == "parquet":
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    first = columns_of(path)[:1]
+    return sum(t.num_rows for _, t in read_chunks(path, 1 << 20, columns=first))
+
+
+def columns_of(path: Path) -> list[str]:
+    """The table's column names, without reading its rows (CSV: the header)."""
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    if table_format(path) == "parquet":
+        return list(pq.ParquetFile(path).schema_arrow.names)
+    # Opening the stream parses the header (and the first block, whose ragged rows are
+    # skipped here: only the names matter), as read_chunks will.
+    skip_ragged = pcsv.ParseOptions(newlines_in_values=True, invalid_row_handler=lambda _: "skip")
+    return list(pcsv.open_csv(path, parse_options=skip_ragged).schema.names)

@@ -60,6 +60,7 @@ def on_data_validated(event: Event, runtime: Runtime) -> Sequence[Event]:
     validated = _expect(event, DataValidated)
     if validated.kind != "labels":
         return []
+    runtime = runtime.under_contract()  # the model's data contract names ids and targets
     settings = runtime.settings
     ref = validated.object
     labels = read_labels(
@@ -98,6 +99,7 @@ def on_batch_scored(event: Event, runtime: Runtime) -> Sequence[Event]:
     scored = _expect(event, BatchScored)
     if not scored.has_target:
         return []
+    runtime = runtime.under_contract()  # the model's data contract names ids and targets
     settings = runtime.settings
     id_col, target = settings.id_column, settings.target_column
     preds = read_predictions(runtime.store, scored.predictions.uri, id_col)
@@ -133,6 +135,7 @@ def on_batch_scored(event: Event, runtime: Runtime) -> Sequence[Event]:
 
 def on_monitoring_requested(event: Event, runtime: Runtime) -> Sequence[Event]:
     requested = _expect(event, MonitoringRequested)
+    runtime = runtime.under_contract()  # the model's data contract names ids and targets
     run_monitoring(
         runtime,
         report_id=requested.event_id,

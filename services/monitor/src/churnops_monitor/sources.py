@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select
 
+from churnops_common.contract import target_codes, unknown_target_message
 from churnops_common.db.tables import scoring_runs
 from churnops_common.errors import PermanentError
 from churnops_common.storage import ObjectStore
@@ -20,8 +21,6 @@ log = logging.getLogger(__name__)
 
 SCORE = "churn_probability"
 OUTCOME_DATE_COLUMNS = ("outcome_date", "outcome_at", "churn_date", "churned_at", "date")
-_TRUE = {"1", "true", "yes", "y", "t", "churned"}
-_FALSE = {"0", "false", "no", "n", "f", "stayed"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,19 +96,11 @@ def read_inputs(store: ObjectStore, run: ScoringRun, id_column: str) -> pd.DataF
 
 
 def binary_target(series: pd.Series, name: str) -> pd.Series:
-    """0/1 from 0/1, booleans or yes/no words; anything else is a clear error."""
-    if pd.api.types.is_bool_dtype(series):
-        return series.astype(np.int64)
-    if pd.api.types.is_numeric_dtype(series):
-        values = set(series.dropna().unique().tolist())
-        if values <= {0, 1}:
-            return series.astype(np.int64)
-        raise PermanentError(f"target {name!r} must be 0/1; found {sorted(values)[:5]}")
-    text = series.astype(str).str.strip().str.lower()
-    unknown = sorted(set(text) - _TRUE - _FALSE)
-    if unknown:
-        raise PermanentError(f"target {name!r} must be 0/1 or yes/no; found {unknown[:5]}")
-    return text.isin(_TRUE).astype(np.int64)
+    """0/1 with the platform's target vocabulary; an unknown value is a clear error."""
+    codes, unknown = target_codes(series)
+    if unknown.any():
+        raise PermanentError(unknown_target_message(name, series, unknown))
+    return pd.Series(codes, index=series.index, name=name).astype(np.int64)
 
 
 def read_labels(

@@ -1,11 +1,12 @@
 """The baseline: schema + profile + a stratified sample, versioned in the models bucket.
 
-Layout (models bucket):
-    quality/baseline/current.json          {"version": N, "source": "bucket/key@etag",
-                                            "model_version": "7" | null, ...}
-    quality/baseline/v000N/schema.json     column roles, categories, ranges, null rates
-    quality/baseline/v000N/profile.json    fixed bins + reference counts per feature (for PSI)
-    quality/baseline/v000N/sample.parquet  BASELINE_SHARE of the training rows, stratified
+Each model name has its own baselines, so its own data contract (`churnops_common.contract`).
+Layout (models bucket), <model> being the settings' MLFLOW_MODEL_NAME (or `--name`):
+    quality/baseline/<model>/current.json          {"version": N, "source": "bucket/key@etag",
+                                                    "model_version": "7" | null, ...}
+    quality/baseline/<model>/v000N/schema.json     the contract: roles, categories, ranges
+    quality/baseline/<model>/v000N/profile.json    fixed bins + reference counts (for PSI)
+    quality/baseline/<model>/v000N/sample.parquet  BASELINE_SHARE of the training rows
 The pointer is written last, so readers never see half a baseline.
 """
 
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from churnops_common.contract import baseline_prefix, pointer_key
 from churnops_common.settings import Settings
 from churnops_common.storage import ObjectStore
 from churnops_quality.profile import Profile, build_profile
@@ -26,8 +28,6 @@ from churnops_quality.schema import Schema, infer_schema
 
 log = logging.getLogger(__name__)
 
-PREFIX = "quality/baseline"
-POINTER = f"{PREFIX}/current.json"
 SAMPLE_SEED = 20_240_601
 
 
@@ -39,10 +39,11 @@ class Baseline:
     profile: Profile
     # The promoted model whose training data this is (None: built from a landed training set).
     model_version: str | None = None
+    model_name: str = ""
 
     @property
     def prefix(self) -> str:
-        return f"{PREFIX}/v{self.version:04d}"
+        return f"{baseline_prefix(self.model_name)}/v{self.version:04d}"
 
 
 def stratified_sample(frame: pd.DataFrame, share: float, target: str | None) -> pd.DataFrame:
@@ -68,7 +69,8 @@ def build_baseline(
     schema = infer_schema(frame, settings.id_column, settings.target_column, source=source)
     profile = build_profile(frame, schema)
     sample = stratified_sample(frame, settings.baseline_share, schema.target_column)
-    return Baseline(version, source, schema, profile, model_version), sample
+    name = settings.mlflow_model_name
+    return Baseline(version, source, schema, profile, model_version, name), sample
 
 
 @dataclass(frozen=True)
@@ -81,10 +83,10 @@ class Pointer:
 
 
 def current_pointer(store: ObjectStore, settings: Settings) -> Pointer | None:
-    bucket = settings.minio_models_bucket
-    if not store.exists(bucket, POINTER):
+    bucket, key = settings.minio_models_bucket, pointer_key(settings.mlflow_model_name)
+    if not store.exists(bucket, key):
         return None
-    pointer = json.loads(store.get_bytes(bucket, POINTER))
+    pointer = json.loads(store.get_bytes(bucket, key))
     model = pointer.get("model_version")
     return Pointer(int(pointer["version"]), str(pointer["source"]), model and str(model))
 
@@ -99,20 +101,25 @@ def load_baseline(
     store: ObjectStore, settings: Settings, cache: dict[str, object] | None = None
 ) -> Baseline | None:
     """The current baseline, from the per-process cache while the pointer is unchanged."""
-    bucket = settings.minio_models_bucket
-    info = store.stat(bucket, POINTER)
+    bucket, key = settings.minio_models_bucket, pointer_key(settings.mlflow_model_name)
+    info = store.stat(bucket, key)
     if info is None:
         return None
-    cache_key = f"quality.baseline:{info.etag}"
+    cache_key = f"quality.baseline:{key}@{info.etag}"
     if cache is not None and isinstance(cache.get(cache_key), Baseline):
         return cache[cache_key]  # type: ignore[return-value]
-    pointer = json.loads(store.get_bytes(bucket, POINTER))
-    prefix = f"{PREFIX}/v{int(pointer['version']):04d}"
+    pointer = json.loads(store.get_bytes(bucket, key))
+    prefix = f"{baseline_prefix(settings.mlflow_model_name)}/v{int(pointer['version']):04d}"
     schema = Schema.model_validate_json(store.get_bytes(bucket, f"{prefix}/schema.json"))
     profile = Profile.model_validate_json(store.get_bytes(bucket, f"{prefix}/profile.json"))
     model = pointer.get("model_version")
     baseline = Baseline(
-        int(pointer["version"]), str(pointer["source"]), schema, profile, model and str(model)
+        int(pointer["version"]),
+        str(pointer["source"]),
+        schema,
+        profile,
+        model and str(model),
+        settings.mlflow_model_name,
     )
     if cache is not None:
         for key in [k for k in cache if k.startswith("quality.baseline:")]:
@@ -147,13 +154,16 @@ def save_baseline(
     )
     pointer = {
         "version": baseline.version,
+        "model_name": settings.mlflow_model_name,
+        "contract": baseline.schema.fingerprint,
         "source": baseline.source,
         "model_version": baseline.model_version,
         "created_at": datetime.now(UTC).isoformat(),
         "rows": baseline.profile.rows,
         "sample_rows": len(sample),
     }
-    store.put_bytes(bucket, POINTER, json.dumps(pointer).encode(), "application/json")
+    key = pointer_key(settings.mlflow_model_name)
+    store.put_bytes(bucket, key, json.dumps(pointer).encode(), "application/json")
     log.info(
         "baseline v%d saved from %s (%d rows, %d features)",
         baseline.version,

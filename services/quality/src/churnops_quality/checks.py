@@ -17,7 +17,14 @@ from churnops_common.events import DataKind
 from churnops_common.settings import Settings
 from churnops_quality.baseline import Baseline, build_baseline
 from churnops_quality.psi import PsiAccumulator, PsiResult
-from churnops_quality.reading import FileFacts, FileProblem, iter_table, precheck, read_whole
+from churnops_quality.reading import (
+    FileFacts,
+    FileLimits,
+    FileProblem,
+    iter_table,
+    precheck,
+    read_whole,
+)
 from churnops_quality.validation import Issue, QualityRules, Validator, Verdict
 
 log = logging.getLogger(__name__)
@@ -70,10 +77,9 @@ def _summary(exc: Exception) -> str:
 def _check(
     path: Path, kind: DataKind, baseline: Baseline | None, settings: Settings, source: str
 ) -> CheckResult:
-    rules = QualityRules.from_settings(settings)
-    max_bytes = int(settings.quality_max_file_mb * 2**20)
+    rules = QualityRules.from_settings(settings, baseline.schema if baseline else None)
     try:
-        facts = precheck(path, max_bytes, rules.id_column)
+        facts = precheck(path, FileLimits.from_settings(settings), rules.id_column)
         if baseline is None and kind == "training":
             return _first_training_set(path, facts, settings, rules, source)
         schema = baseline.schema if baseline else None

@@ -15,7 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from churnops_common.tabular import table_format
+from churnops_common.settings import Settings
+from churnops_common.tabular import iter_frames, table_format
 
 CHUNK_ROWS = 200_000
 _BLOCK = 1 << 20
@@ -34,6 +35,25 @@ class FileProblem(Exception):
 
 
 @dataclass(frozen=True)
+class FileLimits:
+    """Bounds checked before any row is parsed, each named after its setting in reasons."""
+
+    max_bytes: int
+    max_rows: int = 50_000_000
+    max_columns: int = 5_000
+    max_header_bytes: int = 1 << 20
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FileLimits:
+        return cls(
+            max_bytes=int(settings.quality_max_file_mb * 2**20),
+            max_rows=settings.quality_max_rows,
+            max_columns=settings.quality_max_columns,
+            max_header_bytes=settings.quality_max_header_kb * 1024,
+        )
+
+
+@dataclass(frozen=True)
 class FileFacts:
     format: str  # "csv" | "parquet"
     columns: list[str]
@@ -42,20 +62,30 @@ class FileFacts:
     notes: list[str] = field(default_factory=list)
 
 
-def precheck(path: Path, max_bytes: int, id_column: str | None = None) -> FileFacts:
-    """Size, emptiness, encoding, delimiter and header, without parsing any row."""
+def precheck(path: Path, limits: FileLimits, id_column: str | None = None) -> FileFacts:
+    """Size, emptiness, encoding, delimiter, header and the limits, without parsing any row."""
     size = path.stat().st_size
-    check_size(size, max_bytes)
+    check_size(size, limits.max_bytes)
     if table_format(path) == "parquet":
-        return _parquet_facts(path, size)
+        facts = _parquet_facts(path, size)
+        check_columns(len(facts.columns), limits)
+        if facts.parquet_rows is not None and facts.parquet_rows > limits.max_rows:
+            raise FileProblem(
+                "too_many_rows",
+                f"the file declares {facts.parquet_rows:,} rows, over the {limits.max_rows:,}"
+                " limit (QUALITY_MAX_ROWS); split it into smaller files",
+                rows=facts.parquet_rows,
+            )
+        return facts
     with path.open("rb") as handle:
         if handle.read(4) == _ZIP_MAGIC:
             raise FileProblem(
                 "not_a_table",
                 "this is a ZIP/Excel file, not CSV or Parquet: export it as CSV (UTF-8) or Parquet",
             )
+    check_header_length(path, limits)
     check_utf8(path)
-    return _csv_facts(path, size, id_column)
+    return _csv_facts(path, size, id_column, limits)
 
 
 def check_size(size: int, max_bytes: int) -> None:
@@ -70,6 +100,37 @@ def check_size(size: int, max_bytes: int) -> None:
             size_bytes=size,
             max_bytes=max_bytes,
         )
+
+
+def check_columns(count: int, limits: FileLimits) -> None:
+    if count > limits.max_columns:
+        raise FileProblem(
+            "too_many_columns",
+            f"the file has {count:,} columns, over the {limits.max_columns:,} limit"
+            " (QUALITY_MAX_COLUMNS)",
+            column_count=count,
+        )
+
+
+def check_header_length(path: Path, limits: FileLimits) -> None:
+    """A header line over the limit is refused from its first bytes (never read whole)."""
+    with path.open("rb") as handle:
+        head = handle.read(limits.max_header_bytes + 1)
+    if len(head) > limits.max_header_bytes and b"\n" not in head:
+        raise FileProblem(
+            "header_too_long",
+            f"the header line is longer than {limits.max_header_bytes // 1024:,} KiB"
+            " (QUALITY_MAX_HEADER_KB): is this a table with one row per line?",
+        )
+
+
+def duplicate_names(header: list[str]) -> list[str]:
+    """Names that occur more than once, in one pass (a header may have many columns)."""
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for name in header:
+        (repeated if name in seen else seen).add(name)
+    return sorted(repeated)
 
 
 def check_utf8(path: Path) -> None:
@@ -105,21 +166,24 @@ def check_utf8(path: Path) -> None:
             ) from None
 
 
-def _csv_facts(path: Path, size: int, id_column: str | None) -> FileFacts:
+def _csv_facts(path: Path, size: int, id_column: str | None, limits: FileLimits) -> FileFacts:
     with path.open(encoding="utf-8-sig", newline="") as handle:
         header_line = handle.readline()
         has_rows = any(line.strip() for line in _first_lines(handle, 50))
     if not header_line.strip():
         raise FileProblem("empty_file", "empty file: no header line, only blank space")
     header = next(csv.reader([header_line]))
+    check_columns(len(header), limits)
     if len(header) == 1:
         _check_delimiter(header_line.rstrip("\r\n"), id_column)
-    duplicates = sorted({c for c in header if header.count(c) > 1})
+    duplicates = duplicate_names(header)
     if duplicates:
+        shown = ", ".join(repr(d[:60]) for d in duplicates[:10])
+        more = f" and {len(duplicates) - 10} more" if len(duplicates) > 10 else ""
         raise FileProblem(
             "duplicate_columns",
-            f"duplicate column names in the header: {', '.join(duplicates)}",
-            columns=duplicates,
+            f"duplicate column names in the header: {shown}{more}",
+            columns=duplicates[:50],
         )
     if not has_rows:
         raise FileProblem(
@@ -210,33 +274,18 @@ def _nested_kind(arrow_type: Any) -> str:
 def iter_table(
     path: Path, facts: FileFacts, id_column: str | None, chunk_rows: int | None = None
 ) -> Iterator[pd.DataFrame]:
-    """Chunks of the table; the id column stays text (leading zeros kept)."""
-    chunk_rows = chunk_rows or CHUNK_ROWS
-    if facts.format == "parquet":
-        import pyarrow.parquet as pq
-
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
-            yield _id_as_text(batch.to_pandas(), id_column)
-        return
-    dtype = {id_column: "string"} if id_column and id_column in facts.columns else None
+    """Chunks of the table, typed as pandas types them; the id column stays text (leading
+    zeros kept). Read with the platform's one reader (`churnops_common.tabular`)."""
+    ids = [id_column] if id_column and id_column in facts.columns else []
     try:
-        reader = pd.read_csv(
-            path, chunksize=chunk_rows, dtype=dtype, encoding="utf-8-sig", low_memory=False
-        )
-        yield from reader
-    except pd.errors.ParserError as exc:
+        yield from iter_frames(path, chunk_rows or CHUNK_ROWS, text_columns=ids)
+    except (pd.errors.ParserError, ValueError) as exc:  # pyarrow.ArrowInvalid is a ValueError
         raise FileProblem("malformed_csv", f"malformed CSV: {_first_line(exc)}") from None
 
 
 def read_whole(path: Path, facts: FileFacts, id_column: str | None) -> pd.DataFrame:
     chunks = list(iter_table(path, facts, id_column, chunk_rows=1_000_000))
     return pd.concat(chunks, ignore_index=True) if len(chunks) != 1 else chunks[0]
-
-
-def _id_as_text(frame: pd.DataFrame, id_column: str | None) -> pd.DataFrame:
-    if id_column and id_column in frame.columns:
-        frame[id_column] = frame[id_column].astype("string")
-    return frame
 
 
 def _first_line(exc: Exception) -> str:

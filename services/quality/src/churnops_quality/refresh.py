@@ -22,7 +22,7 @@ from churnops_common.errors import PermanentError
 from churnops_common.events import ObjectRef
 from churnops_common.runtime import Runtime
 from churnops_quality.baseline import Pointer, build_baseline, current_pointer, save_baseline
-from churnops_quality.reading import FileProblem, precheck, read_whole
+from churnops_quality.reading import FileLimits, FileProblem, precheck, read_whole
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -67,6 +67,7 @@ def refresh_baseline(runtime: Runtime, data: ObjectRef, model_version: str) -> i
     """Build and save a new baseline version from `data`, the training data of the promoted
     `model_version`; returns its version, or None when it was not replaced: the current
     baseline comes from the same or a newer model, or already from exactly this object."""
+    runtime = runtime.under_contract()  # the model's data contract names ids and targets
     settings, store = runtime.settings, runtime.store
     model_number(model_version)  # a malformed version fails before any work
     with baseline_lock(runtime.engine):
@@ -99,7 +100,7 @@ def _read(runtime: Runtime, data: ObjectRef) -> pd.DataFrame:
         raise PermanentError(f"training data {data.uri} does not exist: baseline kept")
     with store.local_path(data.bucket, data.key) as path:
         try:
-            facts = precheck(path, int(settings.quality_max_file_mb * 2**20), settings.id_column)
+            facts = precheck(path, FileLimits.from_settings(settings), settings.id_column)
             return read_whole(path, facts, settings.id_column)
         except FileProblem as problem:
             raise PermanentError(f"training data {data.uri}: {problem.reason}") from None

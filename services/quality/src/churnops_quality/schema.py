@@ -7,16 +7,12 @@ blanks (Telco's `TotalCharges`: " " for new customers) are numeric: blanks count
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
-from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
 
-Role = Literal["id", "target", "numeric", "categorical", "datetime", "constant", "text"]
+from churnops_common.contract import ColumnSpec, Role, Schema, positive_label
 
-SCHEMA_FORMAT = 1
 # A text column with more distinct values than this is free text (names, comments), not a category.
 MAX_CATEGORIES = 100
 # A text column is numeric when at least this share of its non-blank values parse as numbers;
@@ -25,49 +21,7 @@ NUMERIC_PARSE_SHARE = 0.95
 # Column names that mean "the customer's id" and "the outcome" when the settings' names are absent.
 _ID_NAMES = {"id", "customerid", "clientid", "userid", "accountid", "customer"}
 _TARGET_NAMES = {"churn", "churned", "exited", "target", "label", "attrition"}
-# Two-valued outcomes we understand, lower-cased: the positive value first.
-BINARY_TARGETS = ({"1", "0"}, {"yes", "no"}, {"true", "false"}, {"y", "n"})
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?.*)?$")
-
-
-class ColumnSpec(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    role: Role
-    dtype: str
-    stored_as_text: bool = False  # numeric values written as text (with blanks)
-    categories: list[str] = Field(default_factory=list)  # categorical / constant / target
-    minimum: float | None = None
-    maximum: float | None = None
-    null_rate: float = 0.0
-    distinct: int = 0
-
-
-class Schema(BaseModel):
-    """The expected shape of landed files, inferred from a training set."""
-
-    model_config = ConfigDict(frozen=True)
-
-    format: int = SCHEMA_FORMAT
-    id_column: str | None
-    target_column: str | None
-    columns: list[ColumnSpec]
-    rows: int
-    source: str = ""
-    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
-
-    def column(self, name: str) -> ColumnSpec | None:
-        return next((c for c in self.columns if c.name == name), None)
-
-    @property
-    def names(self) -> list[str]:
-        return [c.name for c in self.columns]
-
-    @property
-    def features(self) -> list[ColumnSpec]:
-        """Columns whose distribution PSI compares (not id, target, dates or free text)."""
-        return [c for c in self.columns if c.role in ("numeric", "categorical", "constant")]
 
 
 def normalise_name(name: str) -> str:
@@ -256,10 +210,13 @@ def infer_schema(
         else:
             columns.append(infer_column(series, name))
     return Schema(
-        id_column=id_name, target_column=target_name, columns=columns, rows=rows, source=source
+        id_column=id_name,
+        target_column=target_name,
+        columns=columns,
+        rows=rows,
+        source=source,
+        positive_label=positive_label(frame[target_name]) if target_name else None,
     )
 
 
-def binary_target_values(observed: set[str]) -> bool:
-    """True when the (lower-cased) values fit one of the two-valued outcomes we understand."""
-    return any(observed <= allowed for allowed in BINARY_TARGETS)
+__all__ = ["ColumnSpec", "Role", "Schema", "infer_schema"]

@@ -72,6 +72,7 @@ def run_quality(
     *,
     recheck: bool = False,
 ) -> QualityOutcome:
+    runtime = runtime.under_contract()  # the model's data contract names ids and targets
     settings = runtime.settings
     store = runtime.store
     baseline = load_baseline(store, settings, runtime.cache)

@@ -14,11 +14,10 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from churnops_common.contract import NEGATIVE_WORDS, POSITIVE_WORDS, Schema, columns_hint
 from churnops_common.events import DataKind
 from churnops_common.settings import Settings
 from churnops_quality.schema import (
-    Schema,
-    binary_target_values,
     blank_to_na,
     category_strings,
     coerce_numeric,
@@ -70,12 +69,21 @@ class QualityRules:
     allow_duplicate_ids: bool = False
     reject_unseen_categories: bool = False
     null_rate_jump: float = 0.2
+    # Where the id and target names came from, for messages: the contract or the settings.
+    id_source: str = "ID_COLUMN"
+    target_source: str = "TARGET_COLUMN"
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> QualityRules:
+    def from_settings(cls, settings: Settings, contract: Schema | None = None) -> QualityRules:
+        """The rules; a model's contract, where there is one, names the id and target."""
+        named = f"the contract of model {settings.mlflow_model_name!r}"
+        id_column = contract.id_column if contract and contract.id_column else None
+        target_column = contract.target_column if contract and contract.target_column else None
         return cls(
-            id_column=settings.id_column,
-            target_column=settings.target_column,
+            id_column=id_column or settings.id_column,
+            target_column=target_column or settings.target_column,
+            id_source=named if id_column else "ID_COLUMN",
+            target_source=named if target_column else "TARGET_COLUMN",
             max_bad_value_share=settings.quality_max_bad_value_share,
             allow_duplicate_ids=settings.quality_allow_duplicate_ids,
             reject_unseen_categories=settings.quality_reject_unseen_categories,
@@ -120,13 +128,15 @@ class Validator:
         if id_col not in columns:
             self.error(
                 "missing_id",
-                f"no '{id_col}' id column (ID_COLUMN); columns are: {', '.join(columns[:12])}",
+                f"no '{id_col}' id column ({self.rules.id_source});"
+                f" {columns_hint(columns, id_col)}",
                 column=id_col,
             )
         if self.kind in ("labels", "training") and target not in columns:
             self.error(
                 "missing_target",
-                f"a {self.kind} file needs the '{target}' target column (TARGET_COLUMN)",
+                f"a {self.kind} file needs the '{target}' target column"
+                f" ({self.rules.target_source}); {columns_hint(columns, target)}",
                 column=target,
             )
         if self.kind == "labels":
@@ -290,20 +300,14 @@ class Validator:
                 column=target,
                 rows=missing,
             )
-        observed = set(tally.values)
-        spec = self.schema.column(target) if self.schema else None
-        allowed = {c.lower() for c in spec.categories} if spec and spec.categories else None
-        if allowed is not None and len(allowed) <= 2:
-            bad = sorted(observed - allowed)
-        else:
-            bad = [] if binary_target_values(observed) else sorted(observed)
+        bad = sorted(set(tally.values) - POSITIVE_WORDS - NEGATIVE_WORDS)
         if bad:
             count = sum(tally.values[v] for v in bad)
-            wanted = "/".join(sorted(allowed)) if allowed else "two values such as 0/1 or yes/no"
             self.error(
                 "bad_target",
-                f"column '{target}': {count} rows hold values other than"
-                f" {wanted} (e.g. {_quote(bad[:MAX_EXAMPLES])})",
+                f"column '{target}': {count} rows hold values outside the target vocabulary"
+                f" (e.g. {_quote(bad[:MAX_EXAMPLES])}); use 0/1, true/false, yes/no or"
+                " churned/stayed",
                 column=target,
                 rows=count,
                 examples=bad[:MAX_EXAMPLES],

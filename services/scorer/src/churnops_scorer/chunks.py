@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from churnops_common.errors import PermanentError
 from churnops_common.events import Event, ScoreChunkRequested
 from churnops_common.runtime import Runtime
+from churnops_common.tabular import read_chunks
 from churnops_scorer import followups, runs
 from churnops_scorer.batch import (
     BatchOutputs,
@@ -31,7 +32,6 @@ from churnops_scorer.batch import (
 )
 from churnops_scorer.layout import OutputLayout
 from churnops_scorer.models import LoadedModel, model_version
-from churnops_scorer.reading import read_chunks
 from churnops_scorer.scoring import ChunkScorer, probabilities
 from churnops_scorer.service import (
     PARQUET_TYPE,

@@ -1,13 +1,34 @@
-"""CLI commands of the scorer service, added to `churnops` through an entry point."""
+"""CLI commands of the scorer service, added to `churnops` through an entry point.
+
+`churnops score FILE --out OUT` is a door into the platform, not a side path: the file lands
+(in embedded mode in `landing/new_data/`, in stack mode under `landing/cli/`, outside what the
+workers are notified of), quality validates it against the model's data contract exactly as a
+landed file, and the scorer's handler scores it with the champion and records the scoring run
+(so `monitor`, `status` and label joins see it). The finished files are then copied to OUT.
+`--model` scores with another model directly (no records), after the same contract checks
+the model itself carries.
+"""
 
 from __future__ import annotations
 
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from churnops_common.cli import ModelNameOption
+
+if TYPE_CHECKING:
+    from churnops_common.embedded import EmbeddedPlatform
+    from churnops_common.events import BatchScored, DataLanded, DataValidated
+
+SCORE_TASK = "churnops.scorer.on_data_validated"
+
+
+class Refused(Exception):
+    """The platform refused the file (quality rejected it): exit 1, nothing written."""
 
 
 def register(app: typer.Typer) -> None:
@@ -21,40 +42,201 @@ def score(
     model: Annotated[
         str | None,
         typer.Option(
-            help="A local .joblib pipeline or an MLflow URI (models:/name/3, "
-            "runs:/...); default: the registry's champion."
+            help="Score with this model instead of the champion, directly and unrecorded: a"
+            " local .joblib pipeline or an MLflow URI (models:/name/3, runs:/...)."
         ),
     ] = None,
+    name: ModelNameOption = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object as the last line.")
     ] = False,
 ) -> None:
-    """Score a file with the champion (or --model): probabilities, risk bands, top 3 reasons.
+    """Validate FILE against the model's contract, then score it with the champion:
+    probabilities, risk bands, top 3 reasons. Exit 1 (nothing written) when it is rejected.
 
     Writes OUT and, beside it, OUT-retention.csv (the customers with the largest expected loss).
     """
     from churnops_common.cli import UserError, console, emit
-    from churnops_scorer.local import score_file
 
     if not file.is_file():
         raise UserError(f"{file} does not exist or is not a file")
     if out.suffix not in {".parquet", ".csv"}:
         raise UserError(f"--out must end in .parquet or .csv, not {out.suffix or 'nothing'!r}")
     started = time.perf_counter()
-    result = score_file(file, out, model, progress=not as_json)
-    summary: dict[str, Any] = {
-        "rows": result.rows,
-        "seconds": round(time.perf_counter() - started, 3),
-        "model_version": result.model_version,
-    }
+    try:
+        summary = _score_direct(file, out, model, as_json) if model else _score(file, out, name)
+    except Refused as refused:
+        emit(
+            {"status": "rejected", "reason": str(refused), "rows": 0, "file": str(file)},
+            as_json,
+            lambda r: console.print(f"rejected: {r['reason']}", markup=False, highlight=False),
+        )
+        raise SystemExit(1) from None
+    summary["seconds"] = round(time.perf_counter() - started, 3)
     if as_json:
         print(json.dumps(summary))
         return
-    emit(
-        summary,
-        False,
-        lambda r: console.print(
-            f"scored {r['rows']} rows with model version {r['model_version']} in {r['seconds']}s "
-            f"-> {out} (retention list: {result.retention_path})"
-        ),
+    console.print(
+        f"scored {summary['rows']} rows with model {summary['model_name']!r} version"
+        f" {summary['model_version']} in {summary['seconds']}s -> {out} (retention list:"
+        f" {summary['retention']})",
+        markup=False,
+        highlight=False,
     )
+
+
+def _score(file: Path, out: Path, name: str | None) -> dict[str, Any]:
+    """Through the platform: quality's verdict, then the scorer's handler with the champion."""
+    from churnops_common.cli import UserError, contract_settings
+    from churnops_common.embedded import EmbeddedPlatform
+    from churnops_common.events import DataRejected
+
+    settings, contract = contract_settings(name)
+    if contract is None:
+        raise UserError(
+            f"model {settings.mlflow_model_name!r} has no data contract yet: train it first"
+            " (churnops train --data FILE --target COLUMN), or pass --name"
+        )
+    quality = EmbeddedPlatform(settings, services={"quality"}, in_stack=True)
+    landed = quality.drop(file, "new_data")
+    quality.run()
+    verdict = quality.outcome_of(landed) or _recorded_verdict(quality, landed)
+    if isinstance(verdict, DataRejected):
+        raise Refused(verdict.reason)
+    scored = _run_scorer(settings, verdict)
+    _copy_outputs(quality, scored, out)
+    return {
+        "status": "scored",
+        "rows": scored.rows,
+        "model_name": scored.model_name,
+        "model_version": scored.model_version,
+        "contract": contract.fingerprint,
+        "id_column": contract.id_column,
+        "warnings": list(verdict.warnings),
+        "predictions_object": scored.predictions.uri,
+        "scoring_run_id": scored.scoring_run_id,
+        "out": str(out),
+        "retention": str(_retention_path(out)),
+    }
+
+
+def _run_scorer(settings: Any, verdict: DataValidated) -> BatchScored:
+    """The scorer's own handler on the verdict, under an id fixed by the file and the
+    champion: scoring the same file again with the same champion reuses the recorded run."""
+    from churnops_common.cli import UserError
+    from churnops_common.embedded import EmbeddedPlatform
+    from churnops_common.events import BatchScored, DataValidated, ObjectRef, stable_id
+    from churnops_common.storage.base import parse_uri
+    from churnops_scorer import runs
+    from churnops_scorer.models import champion_version
+
+    version = champion_version(settings)
+    if version is None:
+        raise UserError(f"model {settings.mlflow_model_name!r} has no champion: train one first")
+    event_id = str(stable_id("score-command", verdict.object.versioned_uri, version))
+    request = DataValidated(
+        **{**verdict.model_dump(), "event_id": event_id, "causation_id": verdict.event_id}
+    )
+    scorer = EmbeddedPlatform(settings, services={"scorer"}, in_stack=True)
+    scorer.bus.publish_to(request, SCORE_TASK)
+    scorer.run()
+    for event in scorer.events_of("BatchScored"):
+        if isinstance(event, BatchScored) and event.input.versioned_uri == (
+            verdict.object.versioned_uri
+        ):
+            return event
+    recorded = runs.find_run(
+        scorer.runtime.engine, runs.run_id_for(verdict.object, settings.mlflow_model_name, version)
+    )
+    if recorded is not None:  # this file and this champion: already scored, reuse the run
+        bucket, key = parse_uri(recorded.predictions_uri)
+        return BatchScored(
+            input=verdict.object,
+            predictions=ObjectRef(bucket=bucket, key=key),
+            scoring_run_id=recorded.run_id,
+            model_name=recorded.model_name,
+            model_version=recorded.model_version,
+            rows=int(recorded.rows),
+        )
+    raise UserError(
+        f"the scorer did not score {verdict.object.uri}: `churnops dead-letters` says why"
+    )
+
+
+def _recorded_verdict(platform: EmbeddedPlatform, landed: DataLanded) -> Any:
+    """This exact file (same content) was checked before: quality's recorded verdict."""
+    from sqlalchemy import select
+
+    from churnops_common.db.tables import quality_runs
+    from churnops_common.events import DataRejected, DataValidated
+
+    ref = landed.object
+    query = (
+        select(quality_runs)
+        .where(
+            quality_runs.c.bucket == ref.bucket,
+            quality_runs.c.object_key == ref.key,
+            quality_runs.c.etag == ref.etag,
+        )
+        .order_by(quality_runs.c.created_at.desc())
+        .limit(1)
+    )
+    with platform.runtime.engine.connect() as conn:
+        row = conn.execute(query).first()
+    if row is None:
+        raise RuntimeError(f"quality left no verdict and no record for {ref.uri}")
+    common = {"object": ref, "kind": "new_data", "quality_run_id": row.run_id}
+    if row.status == "rejected":
+        return landed.derive(DataRejected, row.run_id, reason=row.reason or "rejected", **common)
+    return landed.derive(
+        DataValidated,
+        row.run_id,
+        rows=int(row.rows or 0),
+        has_target=bool(row.has_target),
+        warnings=tuple(row.warnings or ()),
+        **common,
+    )
+
+
+def _copy_outputs(platform: EmbeddedPlatform, scored: BatchScored, out: Path) -> None:
+    """OUT (Parquet as written, or CSV from it) and OUT-retention.csv, each replaced whole."""
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
+    from churnops_scorer.layout import RETENTION_FILE
+
+    store, ref = platform.runtime.store, scored.predictions
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial")
+    with store.local_path(ref.bucket, ref.key) as path:
+        if out.suffix == ".parquet":
+            partial.write_bytes(path.read_bytes())
+        else:
+            pa_csv.write_csv(pq.read_table(path), partial)
+    partial.replace(out)
+    retention_key = f"{ref.key.rsplit('/', 1)[0]}/{RETENTION_FILE}"
+    _retention_path(out).write_bytes(store.get_bytes(ref.bucket, retention_key))
+
+
+def _retention_path(out: Path) -> Path:
+    return out.with_name(f"{out.stem}-retention.csv")
+
+
+def _score_direct(file: Path, out: Path, model: str | None, as_json: bool) -> dict[str, Any]:
+    from churnops_common.cli import UserError
+    from churnops_scorer.local import ContractMismatch, score_file
+
+    try:
+        result = score_file(file, out, model, progress=not as_json)
+    except ContractMismatch as exc:
+        raise Refused(str(exc)) from None
+    except (ValueError, FileNotFoundError) as exc:
+        raise UserError(str(exc)) from None
+    return {
+        "status": "scored",
+        "rows": result.rows,
+        "model_name": result.model_name,
+        "model_version": result.model_version,
+        "out": str(out),
+        "retention": str(result.retention_path),
+    }

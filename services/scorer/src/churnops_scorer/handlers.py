@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 def on_data_validated(event: Event, runtime: Runtime) -> Sequence[Event]:
     """A validated new_data batch: score it with the champion."""
     assert isinstance(event, DataValidated)
+    runtime = runtime.under_contract()  # the model's data contract names ids and targets
     if event.kind != "new_data":
         return []
     try:
@@ -43,6 +44,7 @@ def on_data_validated(event: Event, runtime: Runtime) -> Sequence[Event]:
 def on_model_promoted(event: Event, runtime: Runtime) -> Sequence[Event]:
     """Swap to the new champion (by the registry alias only); maybe rescore the latest batch."""
     assert isinstance(event, ModelPromoted)
+    runtime = runtime.under_contract()  # the model's data contract names ids and targets
     settings = runtime.settings
     if event.model_name != settings.mlflow_model_name:
         log.warning(
@@ -91,6 +93,7 @@ def rescore_latest(runtime: Runtime, event: Event, version: str) -> Sequence[Eve
 def on_score_chunk_requested(event: Event, runtime: Runtime) -> Sequence[Event]:
     """One chunk of a large batch; the last chunk to finish assembles the output."""
     assert isinstance(event, ScoreChunkRequested)
+    runtime = runtime.under_contract()  # the model's data contract names ids and targets
     return score_chunk(runtime, event)
 
 

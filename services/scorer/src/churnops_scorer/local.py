@@ -10,13 +10,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from churnops_common.settings import get_settings
+from churnops_common.tabular import columns_of, read_chunks
 from churnops_scorer.batch import BatchOutputs, Progress, needed_columns, score_stream
 from churnops_scorer.models import LoadedModel, champion_version, load_local, load_uri
-from churnops_scorer.reading import columns_of, read_chunks
 from churnops_scorer.retention import RetentionList
 from churnops_scorer.scoring import BatchInfo, ChunkScorer
 
 PROGRESS_MIN_BYTES = 20 * 1024 * 1024  # smaller files finish before a bar is worth drawing
+
+
+# A model is refused a file that holds less than this share of its features.
+MIN_FEATURE_SHARE = 0.5
+_OTHER_DELIMITERS = (";", "\t", "|")
+
+
+class ContractMismatch(ValueError):
+    """The file does not fit the model's data contract (wrong delimiter, other dataset)."""
 
 
 @dataclass(frozen=True)
@@ -24,6 +33,24 @@ class LocalResult:
     rows: int
     model_version: str
     retention_path: Path
+    model_name: str = ""
+
+
+def check_fit(columns: list[str], loaded: LoadedModel) -> None:
+    """Refuse a file the model cannot have been meant for, before anything is written."""
+    if len(columns) == 1 and any(d in columns[0] for d in _OTHER_DELIMITERS):
+        raise ContractMismatch(
+            f"the file reads as one column ({columns[0][:80]!r}): wrong delimiter; export it"
+            " comma-separated"
+        )
+    features = loaded.pipeline.input_columns
+    missing = [c for c in features if c not in columns]
+    if features and len(missing) > len(features) * (1 - MIN_FEATURE_SHARE):
+        shown = ", ".join(repr(c) for c in missing[:8])
+        raise ContractMismatch(
+            f"the file lacks {len(missing)} of the model's {len(features)} features ({shown}):"
+            f" it is not data of model {loaded.name!r}"
+        )
 
 
 def resolve_model(model: str | None) -> LoadedModel:
@@ -65,21 +92,23 @@ def score_with(loaded: LoadedModel, file: Path, out: Path, progress: bool) -> Lo
         columns = columns_of(file)
     except Exception as exc:  # a parser's traceback helps nobody on the command line
         raise ValueError(f"{file} is not a readable CSV or Parquet table: {exc}") from exc
+    check_fit(columns, loaded)
+    # The model's own contract names its id and target; the settings only seed them.
+    id_column = loaded.pipeline.id_column or settings.id_column
+    target_column = loaded.pipeline.target_column or settings.target_column
     info = BatchInfo(
         loaded.name,
         loaded.version,
         file.resolve().as_uri(),
         "",
-        settings.id_column,
-        settings.target_column,
-        settings.target_column in columns,
+        id_column,
+        target_column,
+        target_column in columns,
         settings.scorer_risk_medium,
         settings.scorer_risk_high,
     )
     scorer = ChunkScorer(loaded.pipeline, info, settings.scorer_reasons)
-    retention = RetentionList(
-        settings.id_column, settings.retention_value_column, settings.retention_top_k
-    )
+    retention = RetentionList(id_column, settings.retention_value_column, settings.retention_top_k)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="churnops-cli-") as tmp:
         parquet = out if out.suffix == ".parquet" else Path(tmp) / "predictions.parquet"
@@ -99,7 +128,7 @@ def score_with(loaded: LoadedModel, file: Path, out: Path, progress: bool) -> Lo
         )
     retention_path = out.with_name(f"{out.stem}-retention.csv")
     retention_path.write_bytes(retention.to_csv_bytes())
-    return LocalResult(result.rows, loaded.version, retention_path)
+    return LocalResult(result.rows, loaded.version, retention_path, loaded.name)
 
 
 @contextmanager

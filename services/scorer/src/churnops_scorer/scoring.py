@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from churnops_common.contract import target_codes
 from churnops_common.ml.pipeline import ChurnPipeline
 from churnops_scorer.reasons import TOP_REASONS, Attributor, ReasonMethod, top_reasons
 
@@ -55,7 +56,6 @@ def output_schema(info: BatchInfo) -> pa.Schema:
 
 
 BANDS = pa.array(["low", "medium", "high"], pa.string())
-YES_NO = {"yes": 1, "true": 1, "y": 1, "churned": 1, "no": 0, "false": 0, "n": 0}
 
 
 def decoded(index: np.ndarray, strings: pa.Array) -> pa.Array:
@@ -81,15 +81,10 @@ def probabilities(predictions: pa.Table | pa.RecordBatch) -> np.ndarray:
 
 
 def target_as_binary(series: pd.Series) -> pd.Series:
-    """0/1 (nullable) from numbers, numbers as text or the usual yes/no spellings; anything
-    else is missing."""
-    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
-        number = pd.to_numeric(series, errors="coerce")
-    else:
-        text = series.astype("string").str.strip().str.lower()
-        words = text.map(YES_NO)
-        number = pd.to_numeric(text, errors="coerce").where(words.isna(), words)
-    return number.where(number.isin([0, 1])).astype("Int64")
+    """0/1 (nullable) with the platform's target vocabulary; anything else is missing here
+    (quality has already rejected a batch whose target holds unknown values)."""
+    codes, _ = target_codes(series)
+    return pd.Series(codes, index=series.index).astype("Int64").mask(codes < 0)
 
 
 def ids_of(chunk: pa.Table, id_column: str, row_offset: int) -> pa.Array:

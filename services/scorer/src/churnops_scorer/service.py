@@ -19,11 +19,11 @@ from pathlib import Path
 from churnops_common.events import Event, ObjectRef, ScoreChunkRequested
 from churnops_common.runtime import Runtime
 from churnops_common.settings import Settings
+from churnops_common.tabular import columns_of, count_rows, read_chunks
 from churnops_scorer import followups, runs
 from churnops_scorer.batch import BatchOutputs, needed_columns, score_stream
 from churnops_scorer.layout import PREDICTIONS_CSV, PREDICTIONS_FILE, RETENTION_FILE, OutputLayout
 from churnops_scorer.models import LoadedModel
-from churnops_scorer.reading import columns_of, count_rows, read_chunks
 from churnops_scorer.retention import RetentionList
 from churnops_scorer.scoring import BatchInfo, ChunkScorer
 from churnops_scorer.summary import ScoreSummary

@@ -3,14 +3,23 @@ in stack mode the decision (ModelPromoted/ModelRejected) is published to the wor
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 
-from churnops_common.cli import JsonFlag, UserError, console, emit
-from churnops_trainer.target import TargetError, binary_target
+from churnops_common.cli import (
+    JsonFlag,
+    ModelNameOption,
+    UserError,
+    console,
+    contract_settings,
+    emit,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_HOLDOUT_SHARE = 0.2
 
@@ -33,15 +42,19 @@ def _read(path: Path, what: str) -> pd.DataFrame:
 
 
 def _check_columns(frame: pd.DataFrame, columns: list[str], what: str, option: str) -> None:
+    from churnops_common.contract import columns_hint
+
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        shown = ", ".join(map(str, list(frame.columns)[:12]))
         raise UserError(
-            f"{option} {', '.join(missing)} not in the {what} file; columns are: {shown}"
+            f"{option} {', '.join(missing)} not in the {what} file;"
+            f" {columns_hint(frame.columns, missing[0])}"
         )
 
 
 def _with_target(frame: pd.DataFrame, target: str, what: str) -> pd.DataFrame:
+    from churnops_trainer.target import TargetError, binary_target
+
     try:
         return frame.assign(**{target: binary_target(frame, target)})
     except TargetError as exc:
@@ -85,11 +98,20 @@ def prepare(
 def train_command(
     data: Annotated[Path, typer.Option("--data", help="Training table, CSV or Parquet.")],
     target: Annotated[
-        str, typer.Option("--target", help="Target column: 0/1, true/false, yes/no.")
-    ],
-    id_column: Annotated[
-        str | None, typer.Option("--id", help="Id column (never a feature).")
+        str | None,
+        typer.Option(
+            "--target",
+            help="Target column (0/1, true/false, yes/no, churned/stayed). Default: the model's"
+            " contract, else TARGET_COLUMN or a column named like an outcome.",
+        ),
     ] = None,
+    id_column: Annotated[
+        str | None,
+        typer.Option(
+            "--id", help="Id column (never a feature). Default: the contract's, else ID_COLUMN."
+        ),
+    ] = None,
+    name: ModelNameOption = None,
     holdout: Annotated[
         Path | None,
         typer.Option(
@@ -98,7 +120,9 @@ def train_command(
     ] = None,
     drop: Annotated[
         list[str] | None,
-        typer.Option("--drop", help="A column that is not a feature (repeatable)."),
+        typer.Option(
+            "--drop", help="A column that is not a feature; one per flag: --drop A --drop B."
+        ),
     ] = None,
     trials: Annotated[
         int | None,
@@ -106,25 +130,23 @@ def train_command(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Tune LightGBM/XGBoost, register the model in MLflow, promote it if it beats the champion."""
-    from churnops_common.settings import get_settings
-
-    settings = get_settings()
-    prepared = prepare(data, target, id_column, holdout, list(drop or []))
+    """Validate --data as a landed training set (its contract and baseline), then tune
+    LightGBM/XGBoost, register the model in MLflow and promote it if it beats the champion."""
+    if not data.is_file():
+        raise UserError(f"--data file {str(data)!r} does not exist")
+    settings, contract = contract_settings(name)
+    settings = _seeded(settings, contract, target, id_column)
+    verdict = _validated(settings, data)
+    settings, contract = contract_settings(settings.mlflow_model_name)
+    settings = settings.model_copy(update={"optuna_n_trials": trials or settings.optuna_n_trials})
+    target_name, id_name = contract.target_column, contract.id_column
+    prepared = prepare(data, target_name, id_name, holdout, list(drop or []))
     try:
-        trained = _train(
-            settings,
-            prepared,
-            target,
-            id_column,
-            tuple(drop or []),
-            trials or settings.optuna_n_trials,
-        )
+        result, answer = _train(settings, prepared, target_name, id_name, tuple(drop or []))
     except (UserError, KeyboardInterrupt):
         raise
     except Exception as exc:  # one line, never a traceback
         raise UserError(f"training failed: {type(exc).__name__}: {exc}") from exc
-    result, answer = trained
     notified, notice = notify(settings, answer)
     output = {
         "holdout": {
@@ -133,15 +155,75 @@ def train_command(
             "log_loss": round(result.holdout.log_loss, 6),
             "brier": round(result.holdout.brier, 6),
         },
+        "model_name": settings.mlflow_model_name,
         "model_version": result.version,
         "promoted": result.promoted,
         "best_family": result.family,
+        "contract": _contract_summary(contract),
+        "baseline_version": _baseline_version(settings),
+        "quality_run_id": verdict.quality_run_id,
+        "warnings": list(verdict.warnings),
         "event": answer.event_type,
         "workers_notified": notified,
         "notice": notice,
     }
     reason = result.decision.reason
     emit(output, as_json, lambda r: _human(r, reason, len(prepared.train), len(prepared.holdout)))
+
+
+def _seeded(settings: Any, contract: Any, target: str | None, id_column: str | None) -> Any:
+    """Flags override the settings' seeds; against an existing contract they must agree."""
+    if contract is not None:
+        for flag, given, fixed in (
+            ("--target", target, contract.target_column),
+            ("--id", id_column, contract.id_column),
+        ):
+            if given is not None and given != fixed:
+                raise UserError(
+                    f"model {settings.mlflow_model_name!r} has a data contract with {flag}"
+                    f" {fixed!r}, not {given!r}: another dataset is another model; train it"
+                    f" with --name NEW_NAME"
+                )
+    update = {k: v for k, v in (("target_column", target), ("id_column", id_column)) if v}
+    return settings.model_copy(update=update) if update else settings
+
+
+def _validated(settings: Any, data: Path) -> Any:
+    """Run --data through quality exactly as a landed training set: the same checks, the
+    same first baseline (the contract), the same records. Rejected: one line, exit 2."""
+    from churnops_common.embedded import EmbeddedPlatform
+    from churnops_common.events import DataRejected
+
+    platform = EmbeddedPlatform(settings, services={"quality"}, in_stack=True)
+    landed = platform.drop(data, "training")
+    platform.run()
+    verdict = platform.outcome_of(landed)
+    if verdict is None:
+        raise UserError(f"--data {data.name!r}: no verdict from quality (is it installed?)")
+    if isinstance(verdict, DataRejected):
+        raise UserError(f"--data {data.name!r} rejected: {verdict.reason}")
+    return verdict
+
+
+def _contract_summary(contract: Any) -> dict[str, Any]:
+    return {
+        "id": contract.fingerprint,
+        "target": contract.target_column,
+        "positive": contract.positive_label,
+        "id_column": contract.id_column,
+        "features": len(contract.features),
+    }
+
+
+def _baseline_version(settings: Any) -> int | None:
+    from churnops_common.contract import pointer_key
+    from churnops_common.storage import object_store_from_settings
+
+    store = object_store_from_settings(settings)
+    key = pointer_key(settings.mlflow_model_name)
+    if not store.exists(settings.minio_models_bucket, key):
+        return None
+    return int(json.loads(store.get_bytes(settings.minio_models_bucket, key))["version"])
 
 
 def notify(settings: Any, answer: Any) -> tuple[bool, str]:
@@ -153,7 +235,12 @@ def notify(settings: Any, answer: Any) -> tuple[bool, str]:
     """
     what = f"{answer.event_type} {answer.event_id}"
     if not settings.is_stack:
-        return False, f"embedded mode: no workers notified ({what} not published)"
+        from churnops_common.embedded import EmbeddedPlatform
+
+        platform = EmbeddedPlatform(settings)
+        platform.publish(answer)
+        platform.run()
+        return True, f"embedded mode: {what} handled by this process's stages"
     from churnops_common.bus.celery_bus import CeleryBus
     from churnops_common.celery_app import make_celery
 
@@ -169,12 +256,7 @@ def notify(settings: Any, answer: Any) -> tuple[bool, str]:
 
 
 def _train(
-    settings: Any,
-    prepared: Any,
-    target: str,
-    id_column: str | None,
-    drop: tuple[str, ...],
-    trials: int,
+    settings: Any, prepared: Any, target: str, id_column: str | None, drop: tuple[str, ...]
 ) -> Any:
     """Train under the lock; returns the result and the event that answers it (unpublished)."""
     from churnops_common.bus.local_bus import LocalBus
@@ -202,6 +284,7 @@ def _train(
             detail="churnops train",
         )
         try:
+            trials = settings.optuna_n_trials
             with console.status(f"training: {trials} Optuna trials on {len(prepared.train)} rows"):
                 result = train_and_decide(
                     runtime,
@@ -231,7 +314,17 @@ def _human(result: dict[str, Any], reason: str, train_rows: int, holdout_rows: i
         f"log loss {h['log_loss']:.4f}  Brier {h['brier']:.4f}"
     )
     verdict = "promoted to champion" if result["promoted"] else "not promoted"
-    console.print(f"model version {result['model_version']}: {verdict} ({reason})")
+    console.print(
+        f"model {result['model_name']!r} version {result['model_version']}: {verdict} ({reason})",
+        markup=False,
+    )
+    contract = result["contract"]
+    console.print(
+        f"data contract {contract['id']}: target {contract['target']!r} (positive"
+        f" {contract['positive']!r}), id {contract['id_column']!r}, {contract['features']}"
+        f" features; baseline v{result['baseline_version']}",
+        markup=False,
+    )
     console.print(result["notice"])
 
 

@@ -52,6 +52,7 @@ def retrain(
     trigger: str,
     training: ObjectRef | None = None,
 ) -> list[Event]:
+    runtime = runtime.under_contract()  # the model's data contract names ids and targets
     settings, engine = runtime.settings, runtime.engine
     name = settings.mlflow_model_name
     run_id = guard.run_id_for(task_name, event)
