@@ -42,6 +42,7 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from churnops_common.bus.local_bus import LocalBus
+from churnops_common.contract import apply_contract, binary_target, load_contract, target_codes
 from churnops_common.db.tables import feature_psi, quality_runs, scoring_runs
 from churnops_common.ml.pipeline import TabularPreprocessor, looks_numeric
 from churnops_common.runtime import Runtime
@@ -59,6 +60,8 @@ RNG = np.random.default_rng(0)
 settings = get_settings()
 runtime = Runtime.from_settings(settings, LocalBus({}))
 store, engine = runtime.store, runtime.engine
+# The model's data contract names its target and id (the settings only seed the first one).
+settings = apply_contract(settings, load_contract(store, settings))
 TARGET, ID = settings.target_column, settings.id_column
 
 
@@ -92,7 +95,7 @@ if dataset:
 else:
     source = f"s3://{settings.minio_models_bucket}/{training_data_key(model.name, model.version)}"
     train = read_uri(source)
-y = pd.to_numeric(train[TARGET], errors="coerce")
+y = binary_target(train, TARGET)  # the platform's one target vocabulary: 1 = churned
 features = [c for c in train.columns if c not in (ID, TARGET)]
 display(Markdown(f"`{source}`: {len(train):,} rows, {len(features)} feature columns."))
 summary = pd.DataFrame(
@@ -364,8 +367,9 @@ if labelled.empty:
 else:
     run = labelled.iloc[0]
     scored = read_uri(run["predictions_uri"])
-    outcome = pd.to_numeric(scored[TARGET], errors="coerce")
-    known = outcome.notna()
+    codes, _ = target_codes(scored[TARGET])
+    outcome = pd.Series(codes, index=scored.index)
+    known = outcome >= 0
     prob = scored.loc[known, "churn_probability"].to_numpy()
     observed, predicted = calibration_curve(outcome[known], prob, n_bins=10, strategy="quantile")
     seen = scored[ID].astype(str).isin(train[ID].astype(str)).mean() if ID in train else 0.0
