@@ -15,7 +15,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 RUN := $(UV) run --frozen
 export UV_PYTHON := $(PY312)
 
-.PHONY: help setup demo test system-test lint typecheck check bench clean up down logs
+.PHONY: help setup demo notebook test system-test lint typecheck check bench clean up down logs
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,6 +39,11 @@ setup: .venv/.synced airflow/.venv/.synced ## Create the environments (uv, Pytho
 demo: setup ## Run the whole lifecycle in embedded mode (no services needed)
 	$(RUN) churnops demo
 
+NOTEBOOK_HOME ?= .churnops/demo
+notebook: setup ## Execute the EDA/explainability notebook on the demo's state; HTML to the reports bucket
+	@test -f $(NOTEBOOK_HOME)/monitoring.db || $(RUN) churnops demo --home $(NOTEBOOK_HOME)
+	$(RUN) python notebooks/render.py --home $(NOTEBOOK_HOME)
+
 test: setup ## Run the test suite (service tests skip when Redis/Postgres are absent)
 	$(RUN) pytest -m "not system" $(PYTEST_ARGS)
 	cd airflow && $(abspath $(UV)) run --frozen pytest tests $(PYTEST_ARGS)
@@ -52,6 +57,7 @@ bench: setup ## Benchmarks: PSI vs Evidently, training vs baselines, scoring vs 
 	$(RUN) python services/quality/benchmarks/bench_limits.py
 	$(RUN) python services/trainer/benchmarks/bench_train.py
 	$(RUN) python services/scorer/benchmarks/bench_score.py
+	$(RUN) python services/ingest/benchmarks/bench_ingest.py
 
 lint: setup ## ruff
 	$(RUN) ruff check .

@@ -121,3 +121,15 @@ def minio_fixtures_dir() -> Path:
     if not FIXTURES.is_dir():
         pytest.skip(f"MinIO fixtures not found at {FIXTURES} (they live beside the repository)")
     return FIXTURES / "minio"
+
+
+@pytest.fixture
+def moto_endpoint() -> Iterator[str]:
+    """An S3 server (moto, the stand-in for MinIO) on a free local port, for one test."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"{host}:{port}"
+    server.stop()

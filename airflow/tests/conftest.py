@@ -181,3 +181,23 @@ def platform_env(
     monkeypatch.setenv("MONITORING_DB_URL", monitoring_url)
     get_settings.cache_clear()
     return {"redis_url": redis_url, "monitoring_url": monitoring_url}
+
+
+# dag_ingest: a sources file with a daily, a morning and an on-demand source.
+INGEST_SOURCES = (
+    "sources:\n"
+    "  daily_customers:\n    kind: new_data\n    schedule: '@daily'\n"
+    "    sql: {url_env: WAREHOUSE_URL, query: SELECT * FROM customers}\n"
+    "  morning_outcomes:\n    kind: labels\n    schedule: '0 6 * * *'\n"
+    "    http: {url: 'https://crm.example.com/outcomes'}\n"
+    "  on_demand:\n    kind: training\n"
+    "    sql: {url_env: WAREHOUSE_URL, query: SELECT * FROM history}\n"
+)
+
+
+@pytest.fixture
+def ingest_sources_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "sources.yaml"
+    path.write_text(INGEST_SOURCES, encoding="utf-8")
+    monkeypatch.setenv("INGEST_SOURCES_FILE", str(path))
+    return path

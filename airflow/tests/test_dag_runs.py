@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from churnops_dags.kickoff import MARKER_PREFIX
 from churnops_common.errors import PermanentError
 from churnops_common.events import (
     Event,
+    IngestRequested,
     MonitoringRequested,
     RetrainRequested,
     parse_event,
@@ -316,3 +318,40 @@ def test_a_misconfigured_airflow_fails_at_once_and_publishes_nothing(
     assert str(publish.state) == "failed"
     assert publish.try_number == 1
     assert all(queued(bus, q) == [] for q in SERVICE_QUEUES)
+
+
+# dag_ingest: one IngestRequested per due source (sources and schedules: test_dag_ingest.py).
+INGEST_TASK = "churnops.ingest.on_ingest_requested"
+
+
+def test_a_run_publishes_one_event_per_due_source_once_and_waits_for_each(
+    ingest_sources_file: Path, airflow_db: str, platform_env: dict[str, str], bus: Any
+) -> None:
+    midnight = datetime(2026, 12, 7, tzinfo=UTC)
+    run = run_dag("dag_ingest", midnight, publish_only=True)
+    assert str(run.state) == "success", task_states(run)
+    (message,) = queued(bus, "ingest")
+    assert message.task == INGEST_TASK
+    event = parse_event(message.payload)
+    assert isinstance(event, IngestRequested)
+    assert (event.source, event.logical_date.isoformat()) == ("daily_customers", "2026-12-07")
+    assert event.event_id == stable_id(
+        "IngestRequested", f"dag_ingest/{run.run_id}/daily_customers"
+    )
+
+    # The same run again publishes nothing; with the ingest worker, the waits see it done.
+    handler = Recorder()
+    with service_worker("ingest", INGEST_TASK, handler):
+        run = run_dag("dag_ingest", midnight)
+    assert str(run.state) == "success", task_states(run)
+    assert [e.event_id for e in handler.events] == [event.event_id]
+    assert queued(bus, "ingest") == []
+    bus.delete(MARKER_PREFIX + event.event_id)
+
+
+def test_an_hour_with_nothing_due_publishes_nothing(
+    ingest_sources_file: Path, airflow_db: str, platform_env: dict[str, str], bus: Any
+) -> None:
+    run = run_dag("dag_ingest", datetime(2026, 12, 7, 3, tzinfo=UTC))
+    assert str(run.state) == "success", task_states(run)
+    assert queued(bus, "ingest") == []

@@ -30,6 +30,15 @@ def test_another_run_or_dag_builds_another_event() -> None:
     assert build_event("QualityRequested", "other_dag", "run-1", {}).event_id != base
 
 
+def test_a_run_that_publishes_several_gets_one_chain_per_item() -> None:
+    fields = {"source": "crm", "logical_date": "2026-12-07"}
+    crm = build_event("IngestRequested", "dag_ingest", "run-1", fields, "crm")
+    other = build_event("IngestRequested", "dag_ingest", "run-1", {**fields, "source": "x"}, "x")
+    assert crm.event_id == stable_id("IngestRequested", "dag_ingest/run-1/crm")
+    assert crm.event_id != other.event_id
+    assert subscriber_tasks("IngestRequested") == ["churnops.ingest.on_ingest_requested"]
+
+
 def test_unknown_event_type_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown event type 'Nope'"):
         build_event("Nope", "d", "r", {})

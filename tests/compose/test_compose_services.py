@@ -23,6 +23,7 @@ NOT_PASSED_TO_SERVICES = {
     "airflow__core__fernet_key": "Airflow's secret: only the Airflow containers get it",
     "airflow_www_user_username": "Airflow's login: only airflow-init uses it",
     "airflow_www_user_password": "Airflow's login: only airflow-init uses it",
+    "ingest_api_token": "a source credential: only the ingest worker reads it (.env.ingest)",
 }
 # Environment names the services read outside Settings.
 READ_OUTSIDE_SETTINGS = {"CHURNOPS_LOG_LEVEL"}
@@ -181,3 +182,28 @@ def test_minio_setup_makes_every_bucket_and_the_landing_notification() -> None:
     assert "arn:minio:sqs::${MINIO_NOTIFY_TARGET_ID}:redis" in script
     assert "--event put" in script  # s3:ObjectCreated:*, multipart uploads included
     assert "--ignore-existing" in script.split("mc event add", 1)[1]  # safe on every `up`
+
+
+def test_ingest_worker_alone_reads_the_sources_credentials(stack: Any) -> None:
+    """Database URLs and API tokens come from .env.ingest (not in git), for that worker only."""
+    env_files = {
+        name: service.get("env_file")
+        for name, service in stack.services.items()
+        if "env_file" in service
+    }
+    assert env_files == {"ingest": [{"path": ".env.ingest", "required": False}]}
+    ignored = (Path(__file__).resolve().parents[2] / ".gitignore").read_text().splitlines()
+    assert ".env.ingest" in ignored
+
+
+def test_ingest_sources_file_is_mounted_where_the_settings_point(stack: Any) -> None:
+    path = stack.environment("bridge")["INGEST_SOURCES_FILE"]
+    folder = path.rsplit("/", 1)[0]
+    repo = Path(__file__).resolve().parents[2]
+    for name in ("ingest", "airflow-scheduler"):
+        mounts = {
+            str(v).split(":")[1]: str(v).split(":")[0] for v in stack.services[name]["volumes"]
+        }
+        assert folder in mounts, name
+        assert (repo / mounts[folder] / path.rsplit("/", 1)[1]).is_file(), name
+    assert stack.environment("airflow-scheduler")["INGEST_SOURCES_FILE"] == path

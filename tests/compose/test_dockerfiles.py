@@ -125,6 +125,21 @@ def test_service_image_installs_only_its_package_from_the_lock(dockerfile: str) 
         assert "--all-packages" not in sync and "--all-extras" not in sync, sync
 
 
+def test_every_python_image_copies_every_workspace_members_metadata() -> None:
+    """`uv sync --frozen` reads the whole workspace: a member's missing pyproject breaks it."""
+    members = ["shared/pyproject.toml"] + [f"{folder}/pyproject.toml" for folder in (
+        str(p.parent.relative_to(REPO)) for p in sorted(REPO.glob("services/*/pyproject.toml"))
+    )]  # fmt: skip
+    for dockerfile in [*SERVICE_DOCKERFILES, "shared/Dockerfile"]:
+        copied = {
+            rest.split()[0]
+            for stage in parse_dockerfile(REPO / dockerfile)
+            for keyword, rest in stage.instructions
+            if keyword == "COPY" and "--from=" not in rest
+        }
+        assert sorted(set(members) - copied) == [], dockerfile
+
+
 def test_platform_image_installs_the_shared_package_without_extras() -> None:
     project = tomllib.loads((REPO / "shared" / "pyproject.toml").read_text())
     runs = _runs(parse_dockerfile(REPO / "shared" / "Dockerfile"))

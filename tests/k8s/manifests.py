@@ -28,6 +28,7 @@ SECRET_EXAMPLES = {
     "churnops-platform": SECRETS / "platform.example.env",
     "churnops-minio-admin": SECRETS / "minio-admin.example.env",
     "churnops-airflow": SECRETS / "airflow.example.env",
+    "churnops-ingest": SECRETS / "ingest.example.env",
 }
 POD_KINDS = {"Deployment", "Job", "StatefulSet", "DaemonSet"}
 # Images built from this commit carry its version.

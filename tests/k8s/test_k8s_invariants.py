@@ -363,3 +363,35 @@ def test_minio_setup_makes_the_buckets_settings_name() -> None:
     assert found == set(bucket.findall(compose_script))
     for name, default in found:
         assert Settings.model_fields[name.lower()].default == default, name
+
+
+# ---- the ingest worker ------------------------------------------------------------------------
+
+
+def test_only_the_ingest_worker_gets_the_sources_and_their_credentials(overlay: Rendered) -> None:
+    path = overlay.config()["INGEST_SOURCES_FILE"]
+    folder, _, name = path.rpartition("/")
+    for worker_name, worker in overlay.workers().items():
+        container = _worker_container(worker)
+        secrets = {s["secretRef"]["name"] for s in container["envFrom"] if "secretRef" in s}
+        mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
+        if worker_name != "ingest":
+            assert secrets == {"churnops-platform"}, worker_name
+            assert folder not in mounts, worker_name
+            continue
+        assert secrets == {"churnops-platform", "churnops-ingest"}
+        [optional] = [s for s in container["envFrom"] if s.get("secretRef", {}).get("optional")]
+        assert optional["secretRef"]["name"] == "churnops-ingest"  # starts without sources
+        [volume] = [v for v in pod_spec(worker)["volumes"] if v["name"] == mounts[folder]]
+        config_map = overlay.get("ConfigMap", volume["configMap"]["name"])
+        assert name in config_map["data"]
+
+
+def test_the_ingest_worker_alone_reaches_https_sources(overlay: Rendered) -> None:
+    [policy] = [
+        p
+        for p in overlay.of_kind("NetworkPolicy")
+        if p["spec"]["podSelector"].get("matchLabels") == {"app.kubernetes.io/name": "ingest"}
+    ]
+    assert policy["spec"]["policyTypes"] == ["Egress"]
+    assert _egress(policy) == {("ip:0.0.0.0/0", "TCP", 443)}

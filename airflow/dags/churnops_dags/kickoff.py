@@ -58,19 +58,26 @@ def platform_settings() -> Settings:
     return settings
 
 
-def chain_key(dag_id: str, run_id: str) -> str:
-    return f"{dag_id}/{run_id}"
+def chain_key(dag_id: str, run_id: str, discriminator: str = "") -> str:
+    """One chain per DAG run, or per item of a run that publishes several (dag_ingest)."""
+    return f"{dag_id}/{run_id}/{discriminator}" if discriminator else f"{dag_id}/{run_id}"
 
 
-def build_event(event_type: str, dag_id: str, run_id: str, fields: Mapping[str, Any]) -> Event:
-    """The kickoff event of one DAG run: the same ids on every try of that run."""
+def build_event(
+    event_type: str,
+    dag_id: str,
+    run_id: str,
+    fields: Mapping[str, Any],
+    discriminator: str = "",
+) -> Event:
+    """The kickoff event of one DAG run (and item): the same ids on every try of that run."""
     from churnops_common.events import EVENT_TYPES
 
     try:
         event_cls = EVENT_TYPES[event_type]
     except KeyError:
         raise ValueError(f"unknown event type {event_type!r}") from None
-    return event_cls.start_chain(chain_key=chain_key(dag_id, run_id), **dict(fields))
+    return event_cls.start_chain(chain_key=chain_key(dag_id, run_id, discriminator), **dict(fields))
 
 
 @dataclass(frozen=True)

@@ -30,15 +30,18 @@ def settings_or_fail() -> Settings:
         raise AirflowFailException(str(exc)) from exc
 
 
-def publish_kickoff(event_type: str, fields: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Publish this DAG run's kickoff event (once per run); returns the XCom for the wait."""
+def publish_kickoff(
+    event_type: str, fields: Mapping[str, Any] | None = None, discriminator: str = ""
+) -> dict[str, Any]:
+    """Publish this DAG run's kickoff event (once per run, or per `discriminator` when a run
+    publishes several); returns the XCom for the wait."""
     from airflow.sdk import get_current_context
 
     from churnops_dags.kickoff import build_event, publish_once
 
     context = get_current_context()
     dag_run = context["dag_run"]
-    event = build_event(event_type, dag_run.dag_id, dag_run.run_id, fields or {})
+    event = build_event(event_type, dag_run.dag_id, dag_run.run_id, fields or {}, discriminator)
     publication = publish_once(event, settings_or_fail())
     log.info(
         "%s %s (correlation id %s): %s",

@@ -32,17 +32,6 @@ QUEUES = ("quality", "scorer", "monitor", "trainer")
 
 
 @pytest.fixture
-def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
 def stack(
     monkeypatch: pytest.MonkeyPatch, redis_url: str, postgres_url: str, moto_endpoint: str
 ) -> Iterator[Settings]:

@@ -9,7 +9,7 @@ follow-ups twice, and the subscribers' ledgers drop the second copy.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
@@ -101,7 +101,7 @@ class DataLanded(Event):
     object: ObjectRef
     kind: DataKind
     content_type: str | None = None
-    source: Literal["notification", "sweep", "cli", "embedded"] = "notification"
+    source: Literal["notification", "sweep", "cli", "embedded", "ingest"] = "notification"
 
     @property
     def idempotency_key(self) -> str:
@@ -241,6 +241,18 @@ class MonitoringRequested(Event):
     since: AwareDatetime | None = None
 
 
+class IngestRequested(Event):
+    """Pull one configured source (a warehouse query or an HTTP API) into the landing bucket.
+
+    Carries the source's name in the sources file, never its URL or credentials; the snapshot
+    it lands is fixed by the source, its query and the logical date.
+    """
+
+    event_type: Literal["IngestRequested"] = "IngestRequested"
+    source: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    logical_date: date
+
+
 AnyEvent = Annotated[
     DataLanded
     | SweepRequested
@@ -254,7 +266,8 @@ AnyEvent = Annotated[
     | ModelPromoted
     | ModelRejected
     | ScoreChunkRequested
-    | MonitoringRequested,
+    | MonitoringRequested
+    | IngestRequested,
     Field(discriminator="event_type"),
 ]
 
@@ -274,6 +287,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ModelRejected,
         ScoreChunkRequested,
         MonitoringRequested,
+        IngestRequested,
     )
 }
 

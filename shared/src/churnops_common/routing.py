@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from churnops_common.events import EVENT_TYPES, Event, event_type_of
 
 QUALITY, TRAINER, SCORER, MONITOR = "quality", "trainer", "scorer", "monitor"
-SERVICE_QUEUES: tuple[str, ...] = (QUALITY, TRAINER, SCORER, MONITOR)
+INGEST = "ingest"
+SERVICE_QUEUES: tuple[str, ...] = (QUALITY, TRAINER, SCORER, MONITOR, INGEST)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     _sub("DataRejected", MONITOR),  # alert
     _sub("ModelRejected", MONITOR),  # audit/alert
     _sub("MonitoringRequested", MONITOR),
+    _sub("IngestRequested", INGEST),  # lands a snapshot; MinIO (or the handler) announces it
 )
 
 

@@ -286,6 +286,26 @@ class Settings(BaseSettings):
         50_000, ge=100, description="Row cap per side of the drift report (sampled beyond)."
     )
 
+    # Ingestion (the ingest service): warehouse queries and HTTP APIs into the landing bucket.
+    ingest_sources_file: Path = Field(
+        Path("ingest_sources.yaml"),
+        description="YAML file naming the sources `churnops ingest SOURCE` and dag_ingest pull.",
+    )
+    ingest_api_token: SecretStr = Field(
+        SecretStr(""),
+        description="Bearer token for HTTP sources that name no `token_env` of their own.",
+    )
+    ingest_batch_rows: int = Field(
+        10_000, ge=100, description="Rows fetched per round trip and written per Parquet part."
+    )
+    ingest_http_timeout_s: float = Field(30.0, gt=0, description="Per HTTP request.")
+    ingest_http_retries: int = Field(
+        5, ge=0, description="Retries of an HTTP page on 429 (after Retry-After) or 5xx."
+    )
+    ingest_http_backoff_s: float = Field(
+        0.5, ge=0, description="Backoff factor between HTTP retries (doubles each time)."
+    )
+
     @property
     def buckets(self) -> tuple[str, ...]:
         """Every bucket the platform writes to or reads from."""

@@ -1,0 +1,1 @@
+"""ChurnOps ingest service: warehouse queries and HTTP APIs into the landing bucket."""
