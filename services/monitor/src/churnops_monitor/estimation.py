@@ -11,9 +11,11 @@ p (true positives) and 1 - p (false positives). From them:
 The estimator is fitted per model version on its reference set (the holdout's calibrated
 probabilities with their labels). Fitting may learn an isotonic map from the reference's
 probabilities to its outcomes, so what calibration the model still lacks is corrected before
-counting (CBPE does the same). The map is kept only when it lowers the Brier score on folds of
-the reference it was not fitted on: on a model that is already calibrated (the trainer's are),
-an isotonic step function fitted to a few thousand rows adds noise rather than removing bias.
+counting (CBPE does the same). The map is kept only when it lowers the expected calibration
+error of reference rows it was not fitted on: on a model that is already calibrated (the
+trainer's are), a step function fitted to a few thousand rows would add noise, not remove bias.
+Counting always follows the model's own ranking (the raw scores), which is what the realized
+metrics will rank by; only the weights come from the map.
 
 The band of each estimate is the sampling error of the realized metric: outcomes are drawn as
 Bernoulli(p) a number of times and the metric computed on each draw, in one pass over the sorted
@@ -101,19 +103,34 @@ def fit_estimator(
     )
 
 
-def _recalibration_helps(p: np.ndarray, y: np.ndarray, folds: int = 5) -> bool:
-    """True when isotonic recalibration lowers the Brier score on held-out reference folds."""
+def _recalibration_helps(p: np.ndarray, y: np.ndarray, splits: int = 10) -> bool:
+    """True when isotonic recalibration lowers the expected calibration error (10 equal-mass
+    bins) of reference rows it was not fitted on, pooled over repeated 90/10 splits."""
     from sklearn.isotonic import IsotonicRegression
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import StratifiedShuffleSplit
 
-    if min(np.bincount(y)) < folds:
+    if min(np.bincount(y)) < splits:
         return False
-    raw, mapped = 0.0, 0.0
-    for fit, held in StratifiedKFold(folds, shuffle=True, random_state=0).split(p, y):
+    held_y, raw, mapped = [], [], []
+    shuffles = StratifiedShuffleSplit(n_splits=splits, test_size=0.1, random_state=42)
+    for fit, held in shuffles.split(p, y):
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(p[fit], y[fit])
-        raw += float(np.sum((p[held] - y[held]) ** 2))
-        mapped += float(np.sum((iso.predict(p[held]) - y[held]) ** 2))
-    return mapped < raw
+        held_y.append(y[held])
+        raw.append(p[held])
+        mapped.append(iso.predict(p[held]))
+    outcomes = np.concatenate(held_y)
+    return _ece(outcomes, np.concatenate(mapped)) < _ece(outcomes, np.concatenate(raw))
+
+
+def _ece(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error over equal-mass bins of the probabilities."""
+    order = np.argsort(p, kind="stable")
+    gaps = [
+        abs(float(p[part].mean()) - float(y[part].mean())) * len(part)
+        for part in np.array_split(order, bins)
+        if len(part)
+    ]
+    return float(sum(gaps) / len(p))
 
 
 @dataclass(frozen=True)
