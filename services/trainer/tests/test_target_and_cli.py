@@ -113,6 +113,7 @@ def test_cli_trains_and_prints_the_json_line(
     result = json.loads(out.strip().splitlines()[-1])
     assert set(result) == {
         "holdout",
+        "calibration",
         "model_version",
         "promoted",
         "best_family",
@@ -123,7 +124,9 @@ def test_cli_trains_and_prints_the_json_line(
     # Embedded mode has no workers to tell, and says so.
     assert result["event"] == "ModelPromoted" and result["workers_notified"] is False
     assert "embedded mode: no workers notified" in result["notice"]
-    assert set(result["holdout"]) == {"roc_auc", "pr_auc", "log_loss", "brier"}
+    assert set(result["holdout"]) == {"roc_auc", "pr_auc", "log_loss", "brier", "ece"}
+    assert set(result["calibration"]) == {"method", "before", "after"}
+    assert result["calibration"]["after"]["ece"] == result["holdout"]["ece"]
     assert result["model_version"] == "1" and result["promoted"] is True
     assert result["best_family"] in {"lightgbm", "xgboost"}
     assert 0.6 < result["holdout"]["roc_auc"] <= 1.0

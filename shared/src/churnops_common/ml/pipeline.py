@@ -7,7 +7,13 @@ The trainer fits and registers it (MLflow `sklearn` flavour, plus a `.joblib` co
 Preprocessing keeps one output column per input feature (no one-hot): numbers stored as text
 are parsed, categoricals become pandas categories with the training categories fixed (an unseen
 value becomes missing), and the models handle missing values and categories natively. So the
-models' own SHAP-style contributions map straight back to input columns.
+models' own SHAP-style contributions map straight back to input columns. The trainer's choices
+keep that shape: levels seen too rarely are folded into one `RARE_LEVEL` category, a
+high-cardinality column may be target-encoded (one number per category, still one column), and
+"one-hot" is the models' one-vs-rest categorical split, not extra columns.
+
+The probability is the model's, passed through a fitted monotone `Calibrator` when there is one;
+ranking and reasons are the model's own either way.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 Family = Literal["lightgbm", "xgboost"]
+RARE_LEVEL = "__rare__"
 _NAME_RE = re.compile(r"[^0-9A-Za-z_]+")
 
 
@@ -58,19 +65,55 @@ class TabularPreprocessor:
     numeric: list[str] = field(default_factory=list)
     categorical: dict[str, list[str]] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)  # input column -> model feature name
+    grouped: dict[str, list[str]] = field(default_factory=dict)  # levels read as RARE_LEVEL
+    # Target-encoded columns: one number per category (in `categorical` order), then the number
+    # for a missing or unseen value. The model sees that number instead of the category.
+    encoded: dict[str, list[float]] = field(default_factory=dict)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Pipelines pickled before grouping and encoding existed load with neither."""
+        self.__dict__.update({"grouped": {}, "encoded": {}, **state})
 
     @property
     def input_columns(self) -> list[str]:
         return [*self.numeric, *self.categorical]
 
     @property
+    def model_categorical(self) -> dict[str, list[str]]:
+        """The columns the model reads as categories (target-encoded ones are numbers)."""
+        return {c: v for c, v in self.categorical.items() if c not in self.encoded}
+
+    def lookup(self, column: str) -> tuple[list[str], np.ndarray]:
+        """Every known level of a categorical column and its category code (grouped levels
+        share the code of RARE_LEVEL): what a reader matching raw text needs."""
+        categories = self.categorical[column]
+        grouped = self.grouped.get(column, [])
+        rare = categories.index(RARE_LEVEL) if grouped else -1
+        codes = np.array([*range(len(categories)), *([rare] * len(grouped))], dtype=np.float64)
+        return [*categories, *grouped], codes
+
+    def model_values(self, column: str, codes: np.ndarray) -> np.ndarray:
+        """Category codes (NaN: missing or unseen) as the model reads them."""
+        table = self.encoded.get(column)
+        if table is None:
+            return codes
+        values = np.asarray(table, dtype=np.float64)
+        missing = np.isnan(codes)
+        return np.where(missing, values[-1], values[np.where(missing, 0, codes).astype(np.int64)])
+
+    @property
     def feature_names(self) -> list[str]:
         return [self.names[c] for c in self.input_columns]
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame, exclude: tuple[str, ...] = ()) -> TabularPreprocessor:
+    def fit(
+        cls, frame: pd.DataFrame, exclude: tuple[str, ...] = (), min_level_rows: int = 1
+    ) -> TabularPreprocessor:
+        """Column roles and categories; levels seen in fewer than `min_level_rows` rows are
+        grouped into RARE_LEVEL (when two or more are: one alone is left as it is)."""
         numeric: list[str] = []
         categorical: dict[str, list[str]] = {}
+        grouped: dict[str, list[str]] = {}
         for column in frame.columns:
             if column in exclude:
                 continue
@@ -81,7 +124,14 @@ class TabularPreprocessor:
                 numeric.append(column)
             else:
                 values = series.dropna().astype("string").str.strip()
-                categorical[column] = sorted(set(values) - {""})
+                counts = values[values != ""].value_counts()
+                rare = sorted(counts.index[counts < min_level_rows])
+                if len(rare) >= 2:
+                    grouped[column] = rare
+                    kept = set(counts.index) - set(rare)
+                    categorical[column] = [*sorted(kept), RARE_LEVEL]
+                else:
+                    categorical[column] = sorted(counts.index)
         names: dict[str, str] = {}
         for column in [*numeric, *categorical]:
             base = clean_name(column)
@@ -90,7 +140,23 @@ class TabularPreprocessor:
                 n += 1
                 name = f"{base}_{n}"
             names[column] = name
-        return cls(numeric, categorical, names)
+        return cls(numeric, categorical, names, grouped)
+
+    def with_encoding(self, encoded: dict[str, list[float]]) -> TabularPreprocessor:
+        """The same preprocessor with these columns target-encoded."""
+        return TabularPreprocessor(
+            self.numeric, self.categorical, self.names, self.grouped, dict(encoded)
+        )
+
+    def only(self, column: str) -> TabularPreprocessor:
+        """A preprocessor for one categorical column, read exactly as this one reads it."""
+        return TabularPreprocessor(
+            [],
+            {column: self.categorical[column]},
+            {column: column},
+            {k: v for k, v in self.grouped.items() if k == column},
+            {k: v for k, v in self.encoded.items() if k == column},
+        )
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Model input: extra columns ignored, missing ones all-NaN, column order fixed."""
@@ -104,12 +170,44 @@ class TabularPreprocessor:
             dtype = pd.CategoricalDtype(categories)
             if column in frame:
                 values = frame[column].astype("string").str.strip()
+                if column in self.grouped:
+                    values = values.mask(values.isin(self.grouped[column]), RARE_LEVEL)
                 # An unseen category becomes missing (explicitly: pandas 4 will refuse it).
                 known = values.where(values.isin(categories))
-                out[self.names[column]] = pd.Categorical(known, dtype=dtype)
+                codes = pd.Categorical(known, dtype=dtype)
             else:
-                out[self.names[column]] = pd.Categorical([None] * n, dtype=dtype)
+                codes = pd.Categorical([None] * n, dtype=dtype)
+            if column in self.encoded:
+                raw = codes.codes.astype(np.float64)
+                raw[raw < 0] = np.nan
+                out[self.names[column]] = self.model_values(column, raw)
+            else:
+                out[self.names[column]] = codes
         return pd.DataFrame(out, index=frame.index)
+
+
+@dataclass(frozen=True)
+class Calibrator:
+    """A monotone map from the model's probability to a calibrated one.
+
+    `sigmoid`: Platt scaling on the log-odds, sigmoid(slope * logit(p) + intercept).
+    `isotonic`: piecewise linear through the fitted isotonic steps (flat beyond them).
+    Both keep the order of rows, so rankings and reasons are unchanged.
+    """
+
+    method: Literal["sigmoid", "isotonic"]
+    slope: float = 1.0
+    intercept: float = 0.0
+    x: tuple[float, ...] = ()
+    y: tuple[float, ...] = ()
+
+    def __call__(self, probability: np.ndarray) -> np.ndarray:
+        p = np.asarray(probability, dtype=np.float64)
+        if self.method == "isotonic":
+            return np.asarray(np.interp(p, self.x, self.y))
+        q = np.clip(p, 1e-15, 1 - 1e-15)
+        z = self.slope * np.log(q / (1.0 - q)) + self.intercept
+        return np.asarray(1.0 / (1.0 + np.exp(-z)))
 
 
 @dataclass
@@ -123,6 +221,7 @@ class ChurnPipeline:
     id_column: str | None = None
     target_column: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    calibrator: Calibrator | None = None  # None: the model's own probability
 
     # sklearn-style attributes, so the MLflow sklearn flavour and tools accept it.
     _estimator_type = "classifier"
@@ -137,8 +236,14 @@ class ChurnPipeline:
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """(n, 2) like sklearn: column 1 is the churn probability."""
-        p = np.asarray(self.model.predict_proba(self.preprocessor.transform(frame))[:, 1])
+        raw = np.asarray(self.model.predict_proba(self.preprocessor.transform(frame))[:, 1])
+        p = self.calibrated(raw)
         return np.column_stack([1.0 - p, p])
+
+    def calibrated(self, probability: np.ndarray) -> np.ndarray:
+        """The calibrated churn probability for the model's own (every scoring route uses it)."""
+        p = np.asarray(probability, dtype=np.float64)
+        return p if self.calibrator is None else self.calibrator(p)
 
     def churn_probability(self, frame: pd.DataFrame) -> np.ndarray:
         return self.predict_proba(frame)[:, 1]
