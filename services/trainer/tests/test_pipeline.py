@@ -54,7 +54,6 @@ def test_pipeline_contract_for_each_family(family: str) -> None:
     margin = np.log(raw / (1.0 - raw))
     bias = margin - contributions.sum(axis=1).to_numpy()
     np.testing.assert_allclose(bias, bias[0], atol=1e-4)
-    assert pipeline.calibrator is not None
     order = np.argsort(raw, kind="stable")
     assert (np.diff(proba[order, 1]) >= -1e-12).all()
-    np.testing.assert_allclose(proba[:, 1], pipeline.calibrator(raw))
+    np.testing.assert_allclose(proba[:, 1], pipeline.calibrated(raw))

@@ -1,8 +1,10 @@
 """Calibration: a monotone map fitted on out-of-fold predictions, sigmoid or isotonic.
 
 Each method is scored by the Brier score of its own cross-validated predictions on the
-out-of-fold rows (it never sees the row it is scored on); the lower one is refitted on all of
-them. The map changes probabilities, never the order of rows.
+out-of-fold rows (it never sees the row it is scored on); the lowest is refitted on all of them.
+The model's own probabilities are a candidate too (`none`): a model that is already calibrated
+keeps them rather than a map fitted to noise. The map changes probabilities, never the order
+of rows.
 """
 
 from __future__ import annotations
@@ -61,15 +63,15 @@ def _cross_validated_brier(method: str, y: np.ndarray, p: np.ndarray, seed: int)
 
 def fit_calibrator(
     y: np.ndarray, p: np.ndarray, seed: int = 42
-) -> tuple[Calibrator, CalibrationReport]:
-    """The calibrator with the lower cross-validated Brier score, fitted on every row."""
+) -> tuple[Calibrator | None, CalibrationReport]:
+    """The calibrator with the lowest cross-validated Brier score, fitted on every row (None:
+    the model's own probabilities scored best, or there are too few rows of a class to tell)."""
     y = np.asarray(y, dtype=int)
     p = np.asarray(p, dtype=np.float64)
     before = float(brier_score_loss(y, p))
     if len(np.unique(y)) < 2 or int(np.bincount(y).min()) < FOLDS:
-        identity = Calibrator("sigmoid")
-        return identity, CalibrationReport("none", before, before, len(y), {})
-    scores = {m: _cross_validated_brier(m, y, p, seed) for m in METHODS}
+        return None, CalibrationReport("none", before, before, len(y), {})
+    scores = {"none": before, **{m: _cross_validated_brier(m, y, p, seed) for m in METHODS}}
     method = min(scores, key=lambda m: scores[m])
     report = CalibrationReport(method, before, scores[method], len(y), scores)
-    return fit_method(method, y, p), report
+    return (None if method == "none" else fit_method(method, y, p)), report

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import TargetEncoder
 
 from churnops_common.ml.pipeline import TabularPreprocessor
@@ -27,7 +28,8 @@ def target_encode(
     table: one number per category code, then the one for a missing or unseen value)."""
     names = [preprocessor.names[c] for c in columns]
     codes = np.column_stack([features[name].cat.codes.to_numpy(np.int64) for name in names])
-    encoder = TargetEncoder(target_type="binary", cv=folds, shuffle=True, random_state=seed)
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    encoder = TargetEncoder(target_type="binary", cv=splitter)
     out_of_fold = encoder.fit_transform(codes, y.to_numpy())
     encoded = features.copy()
     tables: dict[str, list[float]] = {}

@@ -129,7 +129,7 @@ def _positive_weight(y: pd.Series, balance: str) -> float:
 def _lightgbm_params(trial: optuna.Trial) -> dict[str, Any]:
     return {
         "learning_rate": trial.suggest_float("lgb_learning_rate", 0.01, 0.3, log=True),
-        "num_leaves": trial.suggest_int("lgb_num_leaves", 4, 64, log=True),
+        "num_leaves": trial.suggest_int("lgb_num_leaves", 2, 64, log=True),
         "min_child_samples": trial.suggest_int("lgb_min_child_samples", 5, 200, log=True),
         "subsample": trial.suggest_float("lgb_subsample", 0.5, 1.0),
         "subsample_freq": 1,
@@ -153,7 +153,8 @@ def _xgboost_params(trial: optuna.Trial) -> dict[str, Any]:
 
 
 # The first trials: each family's library defaults (at the search range's edge where a default
-# is 0) and a shallow, strongly regularized configuration; balance "none" is the default.
+# is 0), a shallow, strongly regularized configuration and boosted stumps; balance "none" is
+# the libraries' default.
 _LIGHTGBM_DEFAULTS = {
     "lgb_learning_rate": 0.1,
     "lgb_num_leaves": 31,
@@ -173,6 +174,17 @@ _LIGHTGBM_SHALLOW = {
     "lgb_reg_lambda": 10.0,
     "lgb_reg_alpha": 1e-3,
     "lgb_cat_smooth": 20.0,
+}
+# Stumps: an additive model (one feature per tree), the boosted cousin of a linear model.
+_LIGHTGBM_ADDITIVE = {
+    "lgb_learning_rate": 0.1,
+    "lgb_num_leaves": 2,
+    "lgb_min_child_samples": 50,
+    "lgb_subsample": 0.8,
+    "lgb_colsample_bytree": 1.0,
+    "lgb_reg_lambda": 5.0,
+    "lgb_reg_alpha": 1e-3,
+    "lgb_cat_smooth": 10.0,
 }
 _XGBOOST_DEFAULTS = {
     "xgb_learning_rate": 0.3,
@@ -212,6 +224,7 @@ def starting_points(
     add("xgboost", _XGBOOST_DEFAULTS, first_mode)
     add("lightgbm", _LIGHTGBM_SHALLOW, first_mode)
     add("xgboost", _XGBOOST_SHALLOW, first_mode)
+    add("lightgbm", _LIGHTGBM_ADDITIVE, first_mode)
     for mode in modes:
         if mode != first_mode:
             add("lightgbm", _LIGHTGBM_DEFAULTS, mode)
@@ -478,7 +491,9 @@ def _refit(
     seen = ~np.isnan(result.out_of_fold)
     y_oof = y.to_numpy()[seen]
     calibrator, report = fit_calibrator(y_oof, result.out_of_fold[seen], config.seed)
-    calibrated = calibrator(result.out_of_fold[seen])
+    calibrated = (
+        result.out_of_fold[seen] if calibrator is None else calibrator(result.out_of_fold[seen])
+    )
     threshold = best_f1_threshold(y_oof, calibrated)
     validation = evaluate(y_oof, calibrated, threshold)
     # More rows in the refit than in an early-stopped fit: scale the tree count with them.
