@@ -1,7 +1,8 @@
 """Benchmark: our tuned, calibrated pipeline beside plain baselines, over several splits.
 
     uv run python services/trainer/benchmarks/bench_train.py [--trials 30]
-        [--datasets telco,bank,synth3k,synth20k,synth200k] [--seeds 42,43,44] [--json]
+        [--datasets telco,bank,synth3k,synth20k,synth200k] [--seeds 42,43,44]
+        [--data-dir DIR] [--json]
 
 Datasets: the two shared real ones (skipped when /work/shared/datasets is absent) and three
 synthetic sets from `churnops generate`'s generator (`synthetic.generate`): 3k rows with a
@@ -35,6 +36,7 @@ from churnops_trainer.target import binary_target
 
 DATASETS = Path(__file__).resolve().parents[3].parent / "shared" / "datasets"
 BUDGET_S = 180.0
+_data_dir = DATASETS  # --data-dir
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ class Dataset:
 
 
 def _csv(path: str) -> Callable[[], pd.DataFrame]:
-    return lambda: pd.read_csv(DATASETS / path, low_memory=False)
+    return lambda: pd.read_csv(_data_dir / path, low_memory=False)
 
 
 def _synthetic(rows: int, seed: int, levels: int = 0) -> Callable[[], pd.DataFrame]:
@@ -234,14 +236,19 @@ def main() -> None:
         "--datasets", default=",".join(SETS), help=f"comma-separated, of {','.join(SETS)}"
     )
     parser.add_argument("--seeds", default="42,43,44", help="comma-separated split seeds")
+    parser.add_argument(
+        "--data-dir", type=Path, default=DATASETS, help="the shared datasets' folder"
+    )
     parser.add_argument("--json", action="store_true", help="Print one JSON line at the end.")
     args = parser.parse_args()
+    global _data_dir
+    _data_dir = args.data_dir
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
     unknown = [n for n in names if n not in SETS]
     if unknown:
         raise SystemExit(f"unknown datasets {unknown}; choose from {list(SETS)}")
-    if not DATASETS.is_dir() and REAL & set(names):
-        print(f"shared datasets not found at {DATASETS}: skipping {sorted(REAL & set(names))}")
+    if not _data_dir.is_dir() and REAL & set(names):
+        print(f"shared datasets not found at {_data_dir}: skipping {sorted(REAL & set(names))}")
         names = [n for n in names if n not in REAL]
     seeds = [int(s) for s in args.seeds.split(",")]
     print(f"cpus visible: {os.cpu_count()} (the machine may be shared: wall times vary)")

@@ -140,7 +140,7 @@ def generate(rows: int, seed: int = 0, drift: float = 0.0, levels: int = 0) -> p
         }
     )
     if area is not None:
-        frame.insert(frame.columns.get_loc("payment_method") + 1, "area_code", area)
+        frame.insert(list(frame.columns).index("payment_method") + 1, "area_code", area)
     # Real data has holes: a few percent missing in some columns.
     for column, share in (
         ("total_charges", 0.01),

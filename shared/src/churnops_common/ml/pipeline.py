@@ -174,7 +174,7 @@ class TabularPreprocessor:
                     values = values.mask(values.isin(self.grouped[column]), RARE_LEVEL)
                 # An unseen category becomes missing (explicitly: pandas 4 will refuse it).
                 known = values.where(values.isin(categories))
-                codes = pd.Categorical(known, dtype=dtype)
+                codes: pd.Categorical[Any] = pd.Categorical(known, dtype=dtype)
             else:
                 codes = pd.Categorical([None] * n, dtype=dtype)
             if column in self.encoded:
