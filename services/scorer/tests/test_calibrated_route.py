@@ -13,7 +13,13 @@ import pytest
 import xgboost as xgb
 from sklearn.isotonic import IsotonicRegression
 
-from churnops_common.ml.pipeline import RARE_LEVEL, Calibrator, ChurnPipeline, TabularPreprocessor
+from churnops_common.ml.pipeline import (
+    RARE_LEVEL,
+    Calibrator,
+    ChurnPipeline,
+    LinearModel,
+    TabularPreprocessor,
+)
 from churnops_common.synthetic import generate
 from churnops_scorer.path_attribution import PathAttribution
 from churnops_scorer.scoring import REASONS
@@ -112,3 +118,25 @@ def test_compiled_route_gives_the_pipelines_calibrated_probability(
     # Reasons are input columns, the high-cardinality one included however it was encoded.
     named = set(out[REASONS].stack())
     assert named <= set(pipeline.input_columns) and "area_code" in named
+
+
+def test_a_linear_pipeline_scores_with_its_exact_contributions(tmp_path: Path) -> None:
+    train = generate(2000, seed=23, levels=50)
+    pre = TabularPreprocessor.fit(train, exclude=(ID, TARGET), min_level_rows=20)
+    features = pre.transform(train)
+    model = LinearModel(c=1.0, pos_weight=2.0).fit(features, train[TARGET])
+    calibrator = Calibrator("sigmoid", slope=0.9, intercept=-0.3)
+    pipeline = ChurnPipeline(
+        pre, model, "linear", id_column=ID, target_column=TARGET, calibrator=calibrator
+    )
+    path = tmp_path / "batch.csv"
+    generate(800, seed=24, levels=50).drop(columns=[TARGET]).to_csv(path, index=False)
+    out = _score(pipeline, path, tmp_path, 300, "path")
+    inputs = pd.read_csv(path, dtype={ID: str}, float_precision="round_trip")
+    np.testing.assert_allclose(
+        out["churn_probability"], pipeline.churn_probability(inputs), rtol=0, atol=1e-12
+    )
+    contributions = pipeline.contributions(inputs)
+    margin = model.margin(pre.transform(inputs))
+    np.testing.assert_allclose(contributions.sum(axis=1) + model.bias, margin, atol=1e-9)
+    assert (out["reason_1"] == contributions.idxmax(axis=1)).all()

@@ -24,7 +24,7 @@ def _messy(rows: int, seed: int) -> pd.DataFrame:
     return frame.assign(total_charges=total)
 
 
-@pytest.mark.parametrize("family", ["lightgbm", "xgboost"])
+@pytest.mark.parametrize("family", ["lightgbm", "xgboost", "linear"])
 def test_pipeline_contract_for_each_family(family: str) -> None:
     train = _messy(1200, seed=1)
     challenger = tune(

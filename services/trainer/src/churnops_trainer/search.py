@@ -1,4 +1,5 @@
-"""Optuna search over LightGBM and XGBoost, then one refit and a calibrator: the challenger.
+"""Optuna search over LightGBM, XGBoost and a logistic regression, then one refit and a
+calibrator: the challenger.
 
 The caller hands over training rows only (the holdout never reaches this module). Every trial is
 scored on the same validation rows: below `cv_max_rows` training rows, the mean PR-AUC over
@@ -24,14 +25,15 @@ import optuna
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
-from churnops_common.ml.pipeline import ChurnPipeline, Family, TabularPreprocessor
+from churnops_common.ml.pipeline import ChurnPipeline, Family, LinearModel, TabularPreprocessor
 from churnops_trainer.calibration import CalibrationReport, fit_calibrator
 from churnops_trainer.encoding import target_encode
 from churnops_trainer.metrics import Metrics, best_f1_threshold, evaluate, pr_auc
 from churnops_trainer.splits import stratified_split
 
 log = logging.getLogger(__name__)
-FAMILIES: tuple[Family, ...] = ("lightgbm", "xgboost")
+FAMILIES: tuple[Family, ...] = ("lightgbm", "xgboost", "linear")
+PREFIXES: dict[str, str] = {"lightgbm": "lgb_", "xgboost": "xgb_", "linear": "lin_"}
 # How the model reads categorical columns (one column per input column in every case):
 # `native`: the library's own category partitions; `onehot`: one-vs-rest splits (what one-hot
 # columns give a tree); `target`: high-cardinality columns as out-of-fold target means.
@@ -140,6 +142,10 @@ def _lightgbm_params(trial: optuna.Trial) -> dict[str, Any]:
     }
 
 
+def _linear_params(trial: optuna.Trial) -> dict[str, Any]:
+    return {"c": trial.suggest_float("lin_c", 1e-3, 10.0, log=True)}
+
+
 def _xgboost_params(trial: optuna.Trial) -> dict[str, Any]:
     return {
         "learning_rate": trial.suggest_float("xgb_learning_rate", 0.01, 0.3, log=True),
@@ -225,6 +231,7 @@ def starting_points(
     add("lightgbm", _LIGHTGBM_SHALLOW, first_mode)
     add("xgboost", _XGBOOST_SHALLOW, first_mode)
     add("lightgbm", _LIGHTGBM_ADDITIVE, first_mode)
+    add("linear", {"lin_c": 1.0}, first_mode)
     for mode in modes:
         if mode != first_mode:
             add("lightgbm", _LIGHTGBM_DEFAULTS, mode)
@@ -249,6 +256,8 @@ def make_model(
     callbacks: list[Any] | None = None,
 ) -> Any:
     """An unfitted classifier; with early stopping it watches PR-AUC on the validation rows."""
+    if family == "linear":
+        return LinearModel(c=params["c"], pos_weight=pos_weight)
     if family == "lightgbm":
         from lightgbm import LGBMClassifier
 
@@ -287,6 +296,9 @@ def _fit_early_stopped(
 ) -> _Fitted:
     """One early-stopped fit; with `trial`, pruned per boosting round (single-split search)."""
     x_fit, y_fit, x_val, y_val = data
+    if family == "linear":  # no rounds to stop early
+        model = make_model(family, params, 1, pos_weight, config, False).fit(x_fit, y_fit)
+        return _Fitted(model, 1, np.asarray(model.predict_proba(x_val)[:, 1]))
     if family == "lightgbm":
         import lightgbm as lgb
 
@@ -318,7 +330,8 @@ def _suggest(
     trial: optuna.Trial, families: tuple[Family, ...], modes: list[CategoricalMode]
 ) -> tuple[Family, dict[str, Any], str, CategoricalMode]:
     family: Family = trial.suggest_categorical("family", list(families))  # type: ignore[assignment]
-    params = _lightgbm_params(trial) if family == "lightgbm" else _xgboost_params(trial)
+    suggest = {"lightgbm": _lightgbm_params, "xgboost": _xgboost_params, "linear": _linear_params}
+    params = suggest[family](trial)
     balance = trial.suggest_categorical("balance", ["none", "sqrt", "full"])
     mode: CategoricalMode = modes[0]
     if len(modes) > 1:
@@ -369,6 +382,8 @@ class _Search:
     def params(
         self, family: Family, params: dict[str, Any], mode: CategoricalMode
     ) -> dict[str, Any]:
+        if family == "linear":  # categories are one-hot whatever the mode
+            return dict(params)
         return {**params, **_categorical_params(mode, self.preprocessor)}
 
     def run(
@@ -502,7 +517,7 @@ def _refit(
     model = make_model(family, params, n_estimators, _positive_weight(y, balance), config, False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        model.fit(train, y)
+        model = model.fit(train, y)
     pipeline = ChurnPipeline(
         preprocessor=preprocessor,
         model=model,
@@ -533,7 +548,7 @@ def _params_of(
     raw: dict[str, Any], modes: list[CategoricalMode]
 ) -> tuple[Family, dict[str, Any], str, CategoricalMode]:
     family: Family = raw["family"]
-    prefix = "lgb_" if family == "lightgbm" else "xgb_"
+    prefix = PREFIXES[family]
     params = {k.removeprefix(prefix): v for k, v in raw.items() if k.startswith(prefix)}
     if family == "lightgbm":
         params["subsample_freq"] = 1

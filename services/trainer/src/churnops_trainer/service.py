@@ -270,7 +270,9 @@ def _metrics(
 def feature_importance(pipeline: ChurnPipeline) -> pd.Series:
     """Gain importance per input column (the model's own, mapped back from feature names)."""
     by_feature = dict(zip(pipeline.preprocessor.feature_names, pipeline.input_columns, strict=True))
-    if pipeline.family == "lightgbm":
+    if pipeline.family == "linear":
+        raw = pipeline.model.importance()
+    elif pipeline.family == "lightgbm":
         gains = pipeline.model.booster_.feature_importance(importance_type="gain")
         raw = dict(zip(pipeline.model.booster_.feature_name(), gains, strict=True))
     else:

@@ -1,4 +1,5 @@
-"""`ChurnPipeline`: preprocessing + a gradient-boosted model, as one picklable object.
+"""`ChurnPipeline`: preprocessing + a model (gradient-boosted trees, or a logistic regression
+where that is best), as one picklable object.
 
 The trainer fits and registers it (MLflow `sklearn` flavour, plus a `.joblib` copy under
 `models/pipelines/`); the scorer loads it from the registry alias and calls `predict_proba` and
@@ -25,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-Family = Literal["lightgbm", "xgboost"]
+Family = Literal["lightgbm", "xgboost", "linear"]
 RARE_LEVEL = "__rare__"
 _NAME_RE = re.compile(r"[^0-9A-Za-z_]+")
 
@@ -186,6 +187,92 @@ class TabularPreprocessor:
         return pd.DataFrame(out, index=frame.index)
 
 
+@dataclass
+class LinearModel:
+    """Logistic regression on the preprocessed columns, for tables where a linear model is best.
+
+    Numbers (target encodings included) are median-imputed and standardized; categories are
+    one-hot (a missing or unseen one: none of them). An input column's contribution is the sum
+    over its design columns of coefficient x (value - training mean), so contributions plus
+    `bias` give the margin exactly, as the trees' do.
+    """
+
+    c: float = 1.0
+    pos_weight: float = 1.0
+    spans: dict[str, tuple[int, int]] = field(default_factory=dict)  # column -> design slice
+    centers: dict[str, float] = field(default_factory=dict)  # numbers: median (imputed) ...
+    scales: dict[str, float] = field(default_factory=dict)  # ... and standard deviation
+    widths: dict[str, int] = field(default_factory=dict)  # categories: one-hot width
+    coef: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    intercept: float = 0.0
+    means: np.ndarray = field(default_factory=lambda: np.zeros(0))  # design columns' means
+
+    def _design(self, features: pd.DataFrame) -> np.ndarray:
+        blocks = []
+        for name, (lo, hi) in self.spans.items():
+            column = features[name]
+            if name in self.widths:
+                codes = column.cat.codes.to_numpy()
+                block = np.zeros((len(features), hi - lo))
+                known = codes >= 0
+                block[np.flatnonzero(known), codes[known]] = 1.0
+            else:
+                values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+                values = np.where(np.isnan(values), self.centers[name], values)
+                block = ((values - self.centers[name]) / self.scales[name]).reshape(-1, 1)
+            blocks.append(block)
+        return np.hstack(blocks) if blocks else np.zeros((len(features), 0))
+
+    def fit(self, features: pd.DataFrame, y: pd.Series) -> LinearModel:
+        from sklearn.linear_model import LogisticRegression
+
+        start = 0
+        for name, column in features.items():
+            key = str(name)
+            if isinstance(column.dtype, pd.CategoricalDtype):
+                width = max(len(column.cat.categories), 1)
+                self.widths[key] = width
+            else:
+                values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+                center = float(np.nanmedian(values)) if np.isfinite(values).any() else 0.0
+                spread = float(np.nanstd(values)) if np.isfinite(values).any() else 0.0
+                self.centers[key], self.scales[key] = center, spread if spread > 0 else 1.0
+                width = 1
+            self.spans[key] = (start, start + width)
+            start += width
+        design = self._design(features)
+        target = np.asarray(y, dtype=int)
+        weights = np.where(target == 1, self.pos_weight, 1.0)
+        model = LogisticRegression(C=self.c, max_iter=2000)
+        model.fit(design, target, sample_weight=weights)
+        self.coef = np.asarray(model.coef_[0], dtype=np.float64)
+        self.intercept = float(model.intercept_[0])
+        self.means = design.mean(axis=0)
+        return self
+
+    @property
+    def bias(self) -> float:
+        return float(self.intercept + self.means @ self.coef)
+
+    def margin(self, features: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self._design(features) @ self.coef + self.intercept)
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        p = 1.0 / (1.0 + np.exp(-self.margin(features)))
+        return np.column_stack([1.0 - p, p])
+
+    def contributions(self, features: pd.DataFrame) -> np.ndarray:
+        """(rows, columns): each input column's share of the margin, minus the bias."""
+        centered = (self._design(features) - self.means) * self.coef
+        return np.column_stack([centered[:, lo:hi].sum(axis=1) for lo, hi in self.spans.values()])
+
+    def importance(self) -> dict[str, float]:
+        """Per model column: the sum of its standardized coefficients' magnitudes."""
+        return {
+            name: float(np.abs(self.coef[lo:hi]).sum()) for name, (lo, hi) in self.spans.items()
+        }
+
+
 @dataclass(frozen=True)
 class Calibrator:
     """A monotone map from the model's probability to a calibrated one.
@@ -215,7 +302,7 @@ class ChurnPipeline:
     """Preprocessing + model. `predict_proba` gives P(churn) per row."""
 
     preprocessor: TabularPreprocessor
-    model: Any  # a fitted LGBMClassifier or XGBClassifier
+    model: Any  # a fitted LGBMClassifier, XGBClassifier or LinearModel
     family: Family
     threshold: float = 0.5
     id_column: str | None = None
@@ -258,6 +345,9 @@ class ChurnPipeline:
         plus the bias add up to the model's raw margin.
         """
         features = self.preprocessor.transform(frame)
+        if self.family == "linear":
+            values = self.model.contributions(features)
+            return pd.DataFrame(values, columns=self.input_columns, index=frame.index)
         if self.family == "lightgbm":
             raw = self.model.booster_.predict(features, pred_contrib=True)
         else:
