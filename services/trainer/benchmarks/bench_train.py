@@ -161,7 +161,7 @@ def run_split(dataset: Dataset, frame: pd.DataFrame, trials: int, seed: int) -> 
         "folds": challenger.folds,
         "fold_pr_auc_std": challenger.fold_spread,
         "pruned": challenger.pruned,
-        "calibration": challenger.calibration.method if challenger.calibration else "none",
+        "calibration": challenger.calibration_method,
         "brier": {"before": before.brier, "after": after.brier},
         "ece": {"before": before.ece, "after": after.ece},
     }

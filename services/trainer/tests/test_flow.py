@@ -103,6 +103,7 @@ def test_first_training_without_a_champion_is_promoted(
     assert list(pipeline.contributions(batch).columns) == pipeline.input_columns
     assert "customer_id" not in pipeline.input_columns
     assert {"ece", "holdout_ece", "uncalibrated_holdout_ece"} <= set(metrics)
+    assert float(version.tags["holdout_ece"]) == pytest.approx(metrics["holdout_ece"], abs=1e-6)
 
     # The version's reference set: holdout rows, their calibrated probability and label.
     from churnops_common.ml.reference import LABEL, PROBABILITY, load_reference_set

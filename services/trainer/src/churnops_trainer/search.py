@@ -77,6 +77,11 @@ class Challenger:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def calibration_method(self) -> str:
+        """sigmoid, isotonic or none (the model's own probabilities)."""
+        return self.calibration.method if self.calibration else "none"
+
+    @property
     def fold_spread(self) -> float:
         """Standard deviation of the chosen trial's fold PR-AUCs (0 for a single split)."""
         return float(np.std(self.fold_scores)) if len(self.fold_scores) > 1 else 0.0

@@ -115,12 +115,15 @@ def train_and_decide(
             "trigger": trigger,
             "holdout": holdout.model_dump(),
             "holdout_uncalibrated": uncalibrated.model_dump(),
-            "calibration": challenger.calibration.method if challenger.calibration else "none",
+            "calibration": challenger.calibration_method,
             "params": challenger.params,
             "data_objects": data.data_objects,
         }
     )
-    tags = _version_tags(data, challenger, trigger, correlation_id)
+    tags = {
+        **_version_tags(data, challenger, trigger, correlation_id),
+        **_calibration_tags(holdout, uncalibrated),
+    }
     logged = registry.log_training(
         settings,
         pipeline,
@@ -158,7 +161,7 @@ def train_and_decide(
     )
     log.info(
         "trained v%s (%s, %d trials on %d rows: tuned in %.1f s, gated and logged in %.1f s,"
-        " %.1f s in all): holdout PR-AUC %.4f; %s",
+        " %.1f s in all): holdout PR-AUC %.4f, ECE %.4f (%.4f before calibration: %s); %s",
         logged.version,
         challenger.family,
         challenger.trials,
@@ -167,6 +170,9 @@ def train_and_decide(
         logged_s,
         time.perf_counter() - started,
         holdout.pr_auc,
+        holdout.ece,
+        uncalibrated.ece,
+        challenger.calibration_method,
         decision.reason,
     )
     return TrainingResult(
@@ -178,7 +184,7 @@ def train_and_decide(
         holdout=holdout,
         champion_holdout=champion_holdout,
         holdout_uncalibrated=uncalibrated,
-        calibration_method=challenger.calibration.method if challenger.calibration else "none",
+        calibration_method=challenger.calibration_method,
         training_data=data_ref,
         pipeline_object=pipeline_ref,
         training_rows=len(data.train),
@@ -198,6 +204,16 @@ def _version_tags(
         "trigger": trigger,
         "correlation_id": correlation_id,
         "family": challenger.family,
+    }
+
+
+def _calibration_tags(holdout: Metrics, uncalibrated: Metrics) -> dict[str, str]:
+    """Holdout Brier and ECE, after and before calibration, readable from the version alone."""
+    return {
+        "holdout_brier": f"{holdout.brier:.6f}",
+        "holdout_ece": f"{holdout.ece:.6f}",
+        "uncalibrated_holdout_brier": f"{uncalibrated.brier:.6f}",
+        "uncalibrated_holdout_ece": f"{uncalibrated.ece:.6f}",
     }
 
 
@@ -221,7 +237,7 @@ def _params(challenger: Challenger, data: TrainingData, config: SearchConfig) ->
         "cv_folds": challenger.folds,
         "fit_rows": len(challenger.fit_index),
         "validation_rows": len(challenger.validation_index),
-        "calibration": challenger.calibration.method if challenger.calibration else "none",
+        "calibration": challenger.calibration_method,
         "input_columns": _fit(",".join(challenger.pipeline.input_columns)),
     }
 
