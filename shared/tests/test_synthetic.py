@@ -62,3 +62,16 @@ def test_bad_arguments() -> None:
         generate(0)
     with pytest.raises(ValueError, match="drift"):
         generate(10, drift=1.5)
+
+
+def test_levels_add_a_risky_high_cardinality_column_and_leave_the_others() -> None:
+    plain = generate(3000, seed=5)
+    wide = generate(3000, seed=5, levels=50)
+    assert wide["area_code"].nunique() == 50
+    counts = wide["area_code"].value_counts()
+    assert counts.max() > 10 * counts.min()  # a long tail of rare levels
+    pd.testing.assert_frame_equal(
+        wide.drop(columns=["area_code", "churned"]), plain.drop(columns="churned")
+    )
+    rates = wide.groupby("area_code")["churned"].mean()
+    assert rates[counts.index[:10]].std() > 0.05  # the levels carry risk

@@ -102,6 +102,19 @@ def test_first_training_without_a_champion_is_promoted(
     assert proba.shape == (50,) and np.all((proba >= 0) & (proba <= 1))
     assert list(pipeline.contributions(batch).columns) == pipeline.input_columns
     assert "customer_id" not in pipeline.input_columns
+    assert {"ece", "holdout_ece", "uncalibrated_holdout_ece"} <= set(metrics)
+    assert float(version.tags["holdout_ece"]) == pytest.approx(metrics["holdout_ece"], abs=1e-6)
+
+    # The version's reference set: holdout rows, their calibrated probability and label.
+    from churnops_common.ml.reference import LABEL, PROBABILITY, load_reference_set
+
+    reference = load_reference_set(trainer_settings, "1")
+    assert len(reference) == int(version.tags["holdout_rows"])
+    assert {"customer_id", *pipeline.input_columns} <= set(reference.columns)
+    np.testing.assert_allclose(
+        reference[PROBABILITY], pipeline.churn_probability(reference), rtol=0, atol=1e-12
+    )
+    assert set(reference[LABEL]) == {0, 1}
 
 
 def test_a_worse_challenger_is_not_promoted_and_the_audit_says_why(

@@ -24,7 +24,7 @@ def _messy(rows: int, seed: int) -> pd.DataFrame:
     return frame.assign(total_charges=total)
 
 
-@pytest.mark.parametrize("family", ["lightgbm", "xgboost"])
+@pytest.mark.parametrize("family", ["lightgbm", "xgboost", "linear"])
 def test_pipeline_contract_for_each_family(family: str) -> None:
     train = _messy(1200, seed=1)
     challenger = tune(
@@ -48,7 +48,12 @@ def test_pipeline_contract_for_each_family(family: str) -> None:
     contributions = pipeline.contributions(batch)
     assert list(contributions.columns) == pipeline.input_columns
     assert contributions.index.equals(batch.index)
-    # Contributions plus one bias per row add up to the model's log-odds.
-    margin = np.log(proba[:, 1] / proba[:, 0])
+    # Contributions plus one bias per row add up to the model's own log-odds (before the
+    # calibrator, a monotone map: it never reorders rows).
+    raw = pipeline.model.predict_proba(pipeline.preprocessor.transform(batch))[:, 1]
+    margin = np.log(raw / (1.0 - raw))
     bias = margin - contributions.sum(axis=1).to_numpy()
     np.testing.assert_allclose(bias, bias[0], atol=1e-4)
+    order = np.argsort(raw, kind="stable")
+    assert (np.diff(proba[order, 1]) >= -1e-12).all()
+    np.testing.assert_allclose(proba[:, 1], pipeline.calibrated(raw))

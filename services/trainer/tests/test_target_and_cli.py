@@ -116,6 +116,7 @@ def test_cli_trains_and_prints_the_json_line(
     assert {
         "holdout",
         "model_name",
+        "calibration",
         "model_version",
         "promoted",
         "best_family",
@@ -130,7 +131,9 @@ def test_cli_trains_and_prints_the_json_line(
     # Embedded mode has no workers to tell: this process's own stages handle the decision.
     assert result["event"] == "ModelPromoted" and result["workers_notified"] is False
     assert "handled by this process's stages" in result["notice"]
-    assert set(result["holdout"]) == {"roc_auc", "pr_auc", "log_loss", "brier"}
+    assert set(result["holdout"]) == {"roc_auc", "pr_auc", "log_loss", "brier", "ece"}
+    assert set(result["calibration"]) == {"method", "before", "after"}
+    assert result["calibration"]["after"]["ece"] == result["holdout"]["ece"]
     assert result["model_version"] == "1" and result["promoted"] is True
     assert result["best_family"] in {"lightgbm", "xgboost"}
     assert 0.6 < result["holdout"]["roc_auc"] <= 1.0

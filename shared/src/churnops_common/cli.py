@@ -78,12 +78,16 @@ def generate(
         float, typer.Option(min=0.0, max=1.0, help="0 = reference, 1 = drifted.")
     ] = 0.0,
     no_target: Annotated[bool, typer.Option("--no-target", help="Leave out `churned`.")] = False,
+    levels: Annotated[
+        int,
+        typer.Option(min=0, help="Add `area_code`, a categorical with this many levels (0: none)."),
+    ] = 0,
     as_json: JsonFlag = False,
 ) -> None:
     """Write a deterministic synthetic churn table (columns: data/data_descriptions.csv)."""
     from churnops_common.synthetic import generate as make
 
-    frame = make(rows, seed=seed, drift=drift)
+    frame = make(rows, seed=seed, drift=drift, levels=levels)
     if no_target:
         frame = frame.drop(columns=["churned"])
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -98,6 +102,7 @@ def generate(
         "rows": rows,
         "seed": seed,
         "drift": drift,
+        "levels": levels,
         "churn_rate": None if no_target else round(float(frame["churned"].mean()), 4),
     }
     emit(result, as_json, lambda r: console.print(f"wrote {r['rows']} rows to {r['out']}"))

@@ -186,6 +186,19 @@ class Settings(BaseSettings):
         description="Optuna RDB storage; default: the monitoring Postgres in stack mode,"
         " in memory in embedded mode.",
     )
+    trainer_cv_max_rows: int = Field(
+        50_000,
+        ge=0,
+        description="Training sets with fewer rows pick the model by the mean over k"
+        " stratified folds; larger ones by a single validation split.",
+    )
+    trainer_cv_folds: int = Field(5, ge=2, description="k for the k-fold model selection.")
+    gate_ece_tolerance: float = Field(
+        0.02,
+        ge=0,
+        description="The gate refuses a challenger whose holdout expected calibration error"
+        " is worse than the champion's by more than this.",
+    )
     trainer_n_jobs: int = Field(
         1,
         ge=1,

@@ -43,14 +43,29 @@ def _calibrate_intercept(logits: np.ndarray, target_rate: float) -> float:
     return (low + high) / 2
 
 
-def generate(rows: int, seed: int = 0, drift: float = 0.0) -> pd.DataFrame:
-    """A churn table of `rows` customers; the same (rows, seed, drift) gives the same table."""
+def _area_codes(rows: int, seed: int, levels: int) -> tuple[np.ndarray, np.ndarray]:
+    """(area code per row, its churn log-odds effect): a high-cardinality categorical with a
+    long tail (Zipf-like frequencies) whose levels carry real risk. Drawn from a generator of
+    its own, so the other columns are the same with or without it."""
+    rng = np.random.default_rng([seed, 7919])
+    names = np.array([f"A{i:03d}" for i in range(levels)])
+    weights = 1.0 / np.arange(1, levels + 1) ** 0.8
+    code = rng.choice(levels, rows, p=weights / weights.sum())
+    effect = rng.normal(0.0, 0.8, levels)
+    return names[code], effect[code]
+
+
+def generate(rows: int, seed: int = 0, drift: float = 0.0, levels: int = 0) -> pd.DataFrame:
+    """A churn table of `rows` customers; the same (rows, seed, drift, levels) gives the same
+    table. `levels` > 0 adds `area_code`, a categorical column with that many levels."""
     import pandas as pd
 
     if rows < 1:
         raise ValueError("rows must be at least 1")
     if not 0.0 <= drift <= 1.0:
         raise ValueError("drift must be between 0 and 1")
+    if levels < 0:
+        raise ValueError("levels must be 0 (no area code) or more")
     rng = np.random.default_rng(seed)
     d = drift
 
@@ -98,6 +113,8 @@ def generate(rows: int, seed: int = 0, drift: float = 0.0) -> pd.DataFrame:
         - 0.012 * (age - 45)
         + rng.normal(0, 0.35, rows)
     )
+    area, area_effect = _area_codes(rows, seed, levels) if levels else (None, 0.0)
+    logit = logit + area_effect
     target_rate = 0.19 + 0.05 * d
     probability = _sigmoid(logit + _calibrate_intercept(logit, target_rate))
     churned = (rng.random(rows) < probability).astype(int)
@@ -122,6 +139,8 @@ def generate(rows: int, seed: int = 0, drift: float = 0.0) -> pd.DataFrame:
             "churned": churned,
         }
     )
+    if area is not None:
+        frame.insert(list(frame.columns).index("payment_method") + 1, "area_code", area)
     # Real data has holes: a few percent missing in some columns.
     for column, share in (
         ("total_charges", 0.01),

@@ -2,7 +2,8 @@
 
 The same values `TabularPreprocessor.transform` gives, in the form LightGBM itself turns them
 into: numbers as float64 (numbers stored as text are parsed, blanks are missing), categories as
-their code in the training category list (an unseen or missing one is NaN), a column the batch
+their code in the training category list (an unseen or missing one is NaN; a grouped rare level
+the code of the rare category; a target-encoded column its number), a column the batch
 lacks all NaN. Text is parsed by Arrow's vectorised kernels; anything they cannot settle (a
 value that is not a number, a column of another type) goes through the preprocessor's own
 pandas code for that column, so both routes agree value for value.
@@ -82,10 +83,11 @@ class FeatureMatrix:
 
     def __init__(self, preprocessor: TabularPreprocessor) -> None:
         self.preprocessor = preprocessor
-        self.categories = {
-            column: pa.array(values, pa.string())
-            for column, values in preprocessor.categorical.items()
-        }
+        # Per categorical column: every known level (grouped rare ones too) and its code.
+        self.categories: dict[str, tuple[pa.Array, np.ndarray]] = {}
+        for column in preprocessor.categorical:
+            levels, codes = preprocessor.lookup(column)
+            self.categories[column] = (pa.array(levels, pa.string()), codes)
 
     def __call__(self, chunk: pa.Table) -> np.ndarray:
         columns = self.preprocessor.input_columns
@@ -106,14 +108,19 @@ class FeatureMatrix:
             column = column.cast(pa.string())
         if _is_text(column):
             column = as_pandas_bools(column, self.preprocessor.categorical[name])
-            categories = self.categories[name]
-            codes = pc.index_in(column, value_set=categories)
-            if codes.null_count > column.null_count:  # unknown, or known with spaces around
-                codes = pc.index_in(pc.utf8_trim_whitespace(column), value_set=categories)
-            return np.asarray(codes.cast(pa.float64()).to_numpy(), dtype=np.float64)
+            levels, level_codes = self.categories[name]
+            found = pc.index_in(column, value_set=levels)
+            if found.null_count > column.null_count:  # unknown, or known with spaces around
+                found = pc.index_in(pc.utf8_trim_whitespace(column), value_set=levels)
+            index = np.asarray(found.cast(pa.float64()).to_numpy(), dtype=np.float64)
+            missing = np.isnan(index)
+            codes = np.where(missing, np.nan, level_codes[np.where(missing, 0, index).astype(int)])
+            return self.preprocessor.model_values(name, codes)
         # Another type (numbers, booleans): pandas spells them as the preprocessor saw them.
-        one = TabularPreprocessor([], {name: self.preprocessor.categorical[name]}, {name: name})
+        one = self.preprocessor.only(name)
         encoded = one.transform(pd.DataFrame({name: column.to_pandas()}))[name]
+        if not isinstance(encoded.dtype, pd.CategoricalDtype):  # target-encoded: numbers
+            return encoded.to_numpy(dtype=np.float64)
         codes = encoded.cat.codes.to_numpy(dtype=np.float64)
         codes[codes < 0] = np.nan
         return codes

@@ -2,7 +2,8 @@
 
 Each split on a row's path credits its feature with the change in the node's expected value;
 summed over trees, a row's credits plus the bias (the roots' expected values) equal the model's
-raw margin exactly, so the probability comes from the same numbers.
+raw margin exactly, so the probability comes from the same numbers (then through the
+pipeline's calibrator, a monotone map that leaves the reasons as they are).
 
 The trees (LightGBM's or XGBoost's, each parsed with its library's own rules) are compiled once
 per model into bit-vector tables (`forest_tables`), which find every tree's exit leaf and add up
@@ -86,8 +87,8 @@ class PathAttribution:
     def _compile(self, trees: list[Tree], booster: Any) -> ForestTables | None:
         """Tables, when the model reads category codes exactly as FeatureMatrix writes them."""
         pre = self.pipeline.preprocessor
-        expected = [list(v) for v in pre.categorical.values()]
-        if pre.categorical and list(getattr(booster, "pandas_categorical", None) or []) != expected:
+        expected = [list(v) for v in pre.model_categorical.values()]
+        if expected and list(getattr(booster, "pandas_categorical", None) or []) != expected:
             log.info(
                 "scoring through LightGBM's pred_leaf: its categories differ from the pipeline's"
             )
@@ -97,8 +98,8 @@ class PathAttribution:
     def _category_counts(self) -> dict[int, int]:
         """Per categorical feature (by model column): how many codes FeatureMatrix can write."""
         pre = self.pipeline.preprocessor
-        first = len(pre.numeric)
-        return {first + i: len(v) for i, v in enumerate(pre.categorical.values())}
+        columns = pre.input_columns
+        return {columns.index(c): len(v) for c, v in pre.model_categorical.items()}
 
     def _prepare_xgboost(self) -> None:
         counts = self._category_counts()
@@ -139,7 +140,7 @@ class PathAttribution:
         if self.compiled is None:
             raise RuntimeError("this model has no compiled tables")
         values, margin = self.compiled.contributions(matrix)
-        return values, sigmoid(margin)
+        return values, self.pipeline.calibrated(sigmoid(margin))
 
     def contributions(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(n x features contributions, probability) for preprocessed model input."""
@@ -147,11 +148,11 @@ class PathAttribution:
             return self.matrix_contributions(_codes_matrix(features))
         if self.pipeline.family == "lightgbm":
             values, margin = self._lightgbm(features)
-            return values, sigmoid(margin)
+            return values, self.pipeline.calibrated(sigmoid(margin))
         values = self._xgboost(features)
         # XGBoost sums in float32: take its own probability rather than re-deriving it.
         probability = np.asarray(self.pipeline.model.predict_proba(features)[:, 1], "float64")
-        return values, probability
+        return values, self.pipeline.calibrated(probability)
 
     def _lightgbm(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         # In slices: the leaf indices and the sparse one-hot cost ~24 bytes per row and tree.

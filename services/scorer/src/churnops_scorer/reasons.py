@@ -39,7 +39,8 @@ class Attributor:
     def __init__(self, pipeline: ChurnPipeline, method: ReasonMethod) -> None:
         self.pipeline = pipeline
         self.method = method
-        self._path = PathAttribution.of(pipeline) if method == "path" else None
+        trees = pipeline.family != "linear"  # a linear model's contributions are exact and cheap
+        self._path = PathAttribution.of(pipeline) if method == "path" and trees else None
         compiled = self._path is not None and self._path.compiled is not None
         self._matrix = FeatureMatrix(pipeline.preprocessor) if compiled else None
 

@@ -156,6 +156,18 @@ def train_command(
             "pr_auc": round(result.holdout.pr_auc, 6),
             "log_loss": round(result.holdout.log_loss, 6),
             "brier": round(result.holdout.brier, 6),
+            "ece": round(result.holdout.ece, 6),
+        },
+        "calibration": {
+            "method": result.calibration_method,
+            "before": {
+                "brier": round(result.holdout_uncalibrated.brier, 6),
+                "ece": round(result.holdout_uncalibrated.ece, 6),
+            },
+            "after": {
+                "brier": round(result.holdout.brier, 6),
+                "ece": round(result.holdout.ece, 6),
+            },
         },
         "model_name": settings.mlflow_model_name,
         "model_version": result.version,
@@ -333,7 +345,12 @@ def _human(result: dict[str, Any], reason: str, train_rows: int, holdout_rows: i
     console.print(
         f"trained {result['best_family']} on {train_rows} rows; holdout ({holdout_rows}"
         f" rows): ROC-AUC {h['roc_auc']:.4f}  PR-AUC {h['pr_auc']:.4f}  "
-        f"log loss {h['log_loss']:.4f}  Brier {h['brier']:.4f}"
+        f"log loss {h['log_loss']:.4f}  Brier {h['brier']:.4f}  ECE {h['ece']:.4f}"
+    )
+    c = result["calibration"]
+    console.print(
+        f"calibration ({c['method']}): Brier {c['before']['brier']:.4f} -> "
+        f"{c['after']['brier']:.4f}, ECE {c['before']['ece']:.4f} -> {c['after']['ece']:.4f}"
     )
     verdict = "promoted to champion" if result["promoted"] else "not promoted"
     console.print(

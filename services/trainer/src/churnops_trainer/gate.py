@@ -22,29 +22,56 @@ class Decision:
     champion_version: str | None
 
 
+@dataclass(frozen=True)
+class Calibration:
+    """Both models' holdout ECE and how much worse the challenger's may be."""
+
+    challenger_ece: float
+    champion_ece: float
+    tolerance: float
+
+    @property
+    def acceptable(self) -> bool:
+        return not self.challenger_ece > self.champion_ece + self.tolerance
+
+
 def decide(
     challenger_pr_auc: float,
     champion_version: str | None,
     champion_pr_auc: float | None,
     margin: float,
+    calibration: Calibration | None = None,
 ) -> Decision:
-    """Promote when there is no champion, or the challenger beats it by at least `margin`."""
+    """Promote when there is no champion, or the challenger beats it by at least `margin` and
+    its calibration (ECE) is not worse than the champion's by more than the tolerance."""
     if champion_version is None or champion_pr_auc is None:
         return Decision(True, "no champion yet", challenger_pr_auc, None, None)
     needed = champion_pr_auc + margin
     gain = challenger_pr_auc - champion_pr_auc
-    if challenger_pr_auc >= needed:
+    if challenger_pr_auc < needed:
+        reason = (
+            f"challenger PR-AUC {challenger_pr_auc:.4f} does not beat champion"
+            f" v{champion_version} {champion_pr_auc:.4f} by the margin {margin:.4f}"
+            f" (difference {gain:+.4f})"
+        )
+        return Decision(False, reason, challenger_pr_auc, champion_pr_auc, champion_version)
+    if calibration is not None and not calibration.acceptable:
         reason = (
             f"challenger PR-AUC {challenger_pr_auc:.4f} beats champion v{champion_version}"
-            f" {champion_pr_auc:.4f} by {gain:+.4f} (margin {margin:.4f})"
+            f" {champion_pr_auc:.4f} by {gain:+.4f}, but its holdout ECE"
+            f" {calibration.challenger_ece:.4f} is worse than the champion's"
+            f" {calibration.champion_ece:.4f} by more than {calibration.tolerance:.4f}"
         )
-        return Decision(True, reason, challenger_pr_auc, champion_pr_auc, champion_version)
+        return Decision(False, reason, challenger_pr_auc, champion_pr_auc, champion_version)
     reason = (
-        f"challenger PR-AUC {challenger_pr_auc:.4f} does not beat champion"
-        f" v{champion_version} {champion_pr_auc:.4f} by the margin {margin:.4f}"
-        f" (difference {gain:+.4f})"
+        f"challenger PR-AUC {challenger_pr_auc:.4f} beats champion v{champion_version}"
+        f" {champion_pr_auc:.4f} by {gain:+.4f} (margin {margin:.4f})"
     )
-    return Decision(False, reason, challenger_pr_auc, champion_pr_auc, champion_version)
+    if calibration is not None:
+        reason += (
+            f"; holdout ECE {calibration.challenger_ece:.4f} vs {calibration.champion_ece:.4f}"
+        )
+    return Decision(True, reason, challenger_pr_auc, champion_pr_auc, champion_version)
 
 
 def record(

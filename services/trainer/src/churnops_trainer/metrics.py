@@ -13,6 +13,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+ECE_BINS = 10
+
 
 class Metrics(BaseModel):
     """Scores of one model on one labelled sample (PR-AUC = average precision)."""
@@ -23,6 +25,7 @@ class Metrics(BaseModel):
     pr_auc: float
     log_loss: float
     brier: float
+    ece: float  # expected calibration error, ECE_BINS equal-mass bins
     f1: float
     threshold: float
     rows: int
@@ -37,11 +40,27 @@ def evaluate(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> Metrics:
         pr_auc=float(average_precision_score(y, p)),
         log_loss=float(log_loss(y, p, labels=[0, 1])),
         brier=float(brier_score_loss(y, p)),
+        ece=expected_calibration_error(y, p),
         f1=float(f1_score(y, (p >= threshold).astype(int), zero_division=0)),
         threshold=float(threshold),
         rows=len(y),
         positive_rate=float(y.mean()),
     )
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = ECE_BINS) -> float:
+    """ECE over equal-mass bins: rows sorted by probability, cut into `bins` groups of (almost)
+    equal size; the row-weighted mean |churn rate - mean probability| over the groups."""
+    y = np.asarray(y, dtype=float)
+    p = np.asarray(p, dtype=float)
+    if len(y) == 0:
+        return float("nan")
+    order = np.argsort(p, kind="stable")
+    gaps = [
+        len(group) * abs(y[group].mean() - p[group].mean())
+        for group in np.array_split(order, min(bins, len(y)))
+    ]
+    return float(sum(gaps) / len(y))
 
 
 def pr_auc(y: np.ndarray, p: np.ndarray) -> float:

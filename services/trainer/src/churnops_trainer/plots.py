@@ -77,7 +77,7 @@ def history_figure(study: optuna.Study) -> Figure:
         numbers = [t.number for t in done]
         values = [float(t.value) for t in done if t.value is not None]
         families = [str(t.params.get("family", "?")) for t in done]
-        for family, marker in (("lightgbm", "o"), ("xgboost", "s")):
+        for family, marker in (("lightgbm", "o"), ("xgboost", "s"), ("linear", "^")):
             picked = [
                 (n, v) for n, v, f in zip(numbers, values, families, strict=True) if f == family
             ]

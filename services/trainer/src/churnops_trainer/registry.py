@@ -18,6 +18,12 @@ import numpy as np
 import pandas as pd
 
 from churnops_common.ml.pipeline import ChurnPipeline
+from churnops_common.ml.reference import (
+    ARTIFACT_PATH,
+    REFERENCE_TAG,
+    reference_uri,
+    write_reference,
+)
 from churnops_common.mlflow_setup import configure_mlflow
 from churnops_common.settings import Settings
 
@@ -145,8 +151,10 @@ def log_training(
     figures: dict[str, Any],
     tables: dict[str, pd.DataFrame],
     tags: dict[str, str],
+    reference: pd.DataFrame | None = None,
 ) -> LoggedVersion:
-    """One MLflow run with everything, and a registered model version tagged with `tags`."""
+    """One MLflow run with everything, and a registered model version tagged with `tags`;
+    `reference` (the holdout predictions) is stored in the run and named by a version tag."""
     import mlflow
     import mlflow.sklearn
 
@@ -164,6 +172,8 @@ def log_training(
                 path = Path(tmp) / f"{name}.csv"
                 table.to_csv(path)
                 mlflow.log_artifact(str(path), "tables")
+            if reference is not None:
+                mlflow.log_artifact(str(write_reference(reference, Path(tmp))), ARTIFACT_PATH)
         info = mlflow.sklearn.log_model(
             pipeline,
             name="model",
@@ -179,6 +189,8 @@ def log_training(
         )
     version = str(info.registered_model_version)
     client = _client(settings)
+    if reference is not None:
+        tags = {**tags, REFERENCE_TAG: reference_uri(run.info.run_id)}
     for key, value in tags.items():
         client.set_model_version_tag(settings.mlflow_model_name, version, key, value)
     return LoggedVersion(version, run.info.run_id, version_uri(settings.mlflow_model_name, version))

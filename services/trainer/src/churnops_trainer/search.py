@@ -1,9 +1,14 @@
-"""Optuna search over LightGBM and XGBoost, then one refit: the challenger pipeline.
+"""Optuna search over LightGBM, XGBoost and a logistic regression, then one refit and a
+calibrator: the challenger.
 
-The caller hands over training rows only (the holdout never reaches this module). They are split
-once more into fit rows and validation rows: validation rows drive early stopping, pruning and
-the decision threshold; the final model is refitted on all training rows with the tuned number
-of trees.
+The caller hands over training rows only (the holdout never reaches this module). Every trial is
+scored on the same validation rows: below `cv_max_rows` training rows, the mean PR-AUC over
+stratified k folds (a single split of a few thousand rows picks noise); above it, one stratified
+split. Validation rows drive early stopping and pruning. The libraries' defaults and a shallow,
+strongly regularized configuration are the first trials, so the search picks something else
+only when it is better on the same folds. The final model is refitted on all training rows with
+the tuned number of trees; its probabilities are calibrated on the out-of-fold predictions
+(`calibration`), where the decision threshold is chosen too.
 """
 
 from __future__ import annotations
@@ -13,18 +18,26 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import optuna
 import pandas as pd
+from sklearn.model_selection import StratifiedKFold
 
-from churnops_common.ml.pipeline import ChurnPipeline, Family, TabularPreprocessor
+from churnops_common.ml.pipeline import ChurnPipeline, Family, LinearModel, TabularPreprocessor
+from churnops_trainer.calibration import CalibrationReport, fit_calibrator
+from churnops_trainer.encoding import target_encode
 from churnops_trainer.metrics import Metrics, best_f1_threshold, evaluate, pr_auc
 from churnops_trainer.splits import stratified_split
 
 log = logging.getLogger(__name__)
-FAMILIES: tuple[Family, ...] = ("lightgbm", "xgboost")
+FAMILIES: tuple[Family, ...] = ("lightgbm", "xgboost", "linear")
+PREFIXES: dict[str, str] = {"lightgbm": "lgb_", "xgboost": "xgb_", "linear": "lin_"}
+# How the model reads categorical columns (one column per input column in every case):
+# `native`: the library's own category partitions; `onehot`: one-vs-rest splits (what one-hot
+# columns give a tree); `target`: high-cardinality columns as out-of-fold target means.
+CategoricalMode = Literal["native", "onehot", "target"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,10 @@ class SearchConfig:
     study_name: str | None = None
     early_stopping_rounds: int = 50
     max_estimators: int = 2000
+    cv_max_rows: int = 50_000  # below this many training rows, k-fold selection
+    cv_folds: int = 5
+    min_level_rows: int = 10  # rarer categorical levels are grouped into one
+    high_cardinality: int = 16  # columns with more levels may be target-encoded
 
 
 @dataclass
@@ -49,12 +66,25 @@ class Challenger:
     family: Family
     params: dict[str, Any]
     n_estimators: int
-    validation: Metrics
-    fit_index: pd.Index
-    validation_index: pd.Index
+    validation: Metrics  # out-of-fold, calibrated
+    fit_index: pd.Index  # the first fold's fit rows
+    validation_index: pd.Index  # the first fold's validation rows
     trials: int = 0
     pruned: int = 0
+    folds: int = 1
+    fold_scores: list[float] = field(default_factory=list)  # the chosen trial's, per fold
+    calibration: CalibrationReport | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def calibration_method(self) -> str:
+        """sigmoid, isotonic or none (the model's own probabilities)."""
+        return self.calibration.method if self.calibration else "none"
+
+    @property
+    def fold_spread(self) -> float:
+        """Standard deviation of the chosen trial's fold PR-AUCs (0 for a single split)."""
+        return float(np.std(self.fold_scores)) if len(self.fold_scores) > 1 else 0.0
 
 
 @dataclass
@@ -62,6 +92,39 @@ class _Fitted:
     model: Any
     best_iteration: int
     validation_proba: np.ndarray
+
+
+@dataclass
+class _TrialResult:
+    out_of_fold: np.ndarray  # NaN where a row was never a validation row
+    best_iteration: float  # mean over folds
+    fold_scores: list[float]
+
+
+@dataclass(frozen=True)
+class _Folds:
+    """Positional (fit, validation) row numbers, the same for every trial."""
+
+    splits: list[tuple[np.ndarray, np.ndarray]]
+
+    @property
+    def cross_validated(self) -> bool:
+        return len(self.splits) > 1
+
+
+def make_folds(y: pd.Series, config: SearchConfig) -> _Folds:
+    """k stratified folds below `cv_max_rows` rows (when each fold gets both classes), else one
+    stratified split."""
+    n = len(y)
+    counts = y.value_counts()
+    if n < config.cv_max_rows and len(counts) == 2 and int(counts.min()) >= config.cv_folds:
+        kfold = StratifiedKFold(config.cv_folds, shuffle=True, random_state=config.seed + 1)
+        return _Folds(list(kfold.split(np.zeros(n), y.to_numpy())))
+    positions = pd.Series(np.arange(n), index=y.index)
+    rest, taken = stratified_split(
+        positions.to_frame(), y, config.validation_share, config.seed + 1
+    )
+    return _Folds([(positions.loc[rest.index].to_numpy(), positions.loc[taken.index].to_numpy())])
 
 
 def _positive_weight(y: pd.Series, balance: str) -> float:
@@ -72,8 +135,8 @@ def _positive_weight(y: pd.Series, balance: str) -> float:
 
 def _lightgbm_params(trial: optuna.Trial) -> dict[str, Any]:
     return {
-        "learning_rate": trial.suggest_float("lgb_learning_rate", 0.01, 0.2, log=True),
-        "num_leaves": trial.suggest_int("lgb_num_leaves", 4, 64, log=True),
+        "learning_rate": trial.suggest_float("lgb_learning_rate", 0.01, 0.3, log=True),
+        "num_leaves": trial.suggest_int("lgb_num_leaves", 2, 64, log=True),
         "min_child_samples": trial.suggest_int("lgb_min_child_samples", 5, 200, log=True),
         "subsample": trial.suggest_float("lgb_subsample", 0.5, 1.0),
         "subsample_freq": 1,
@@ -84,9 +147,13 @@ def _lightgbm_params(trial: optuna.Trial) -> dict[str, Any]:
     }
 
 
+def _linear_params(trial: optuna.Trial) -> dict[str, Any]:
+    return {"c": trial.suggest_float("lin_c", 1e-3, 10.0, log=True)}
+
+
 def _xgboost_params(trial: optuna.Trial) -> dict[str, Any]:
     return {
-        "learning_rate": trial.suggest_float("xgb_learning_rate", 0.01, 0.2, log=True),
+        "learning_rate": trial.suggest_float("xgb_learning_rate", 0.01, 0.3, log=True),
         "max_depth": trial.suggest_int("xgb_max_depth", 2, 8),
         "min_child_weight": trial.suggest_float("xgb_min_child_weight", 0.5, 50.0, log=True),
         "subsample": trial.suggest_float("xgb_subsample", 0.5, 1.0),
@@ -94,6 +161,94 @@ def _xgboost_params(trial: optuna.Trial) -> dict[str, Any]:
         "reg_lambda": trial.suggest_float("xgb_reg_lambda", 1e-3, 30.0, log=True),
         "reg_alpha": trial.suggest_float("xgb_reg_alpha", 1e-3, 10.0, log=True),
     }
+
+
+# The first trials: each family's library defaults (at the search range's edge where a default
+# is 0), a shallow, strongly regularized configuration and boosted stumps; balance "none" is
+# the libraries' default.
+_LIGHTGBM_DEFAULTS = {
+    "lgb_learning_rate": 0.1,
+    "lgb_num_leaves": 31,
+    "lgb_min_child_samples": 20,
+    "lgb_subsample": 1.0,
+    "lgb_colsample_bytree": 1.0,
+    "lgb_reg_lambda": 1e-3,
+    "lgb_reg_alpha": 1e-3,
+    "lgb_cat_smooth": 10.0,
+}
+_LIGHTGBM_SHALLOW = {
+    "lgb_learning_rate": 0.05,
+    "lgb_num_leaves": 4,
+    "lgb_min_child_samples": 100,
+    "lgb_subsample": 0.8,
+    "lgb_colsample_bytree": 0.7,
+    "lgb_reg_lambda": 10.0,
+    "lgb_reg_alpha": 1e-3,
+    "lgb_cat_smooth": 20.0,
+}
+# Stumps: an additive model (one feature per tree), the boosted cousin of a linear model.
+_LIGHTGBM_ADDITIVE = {
+    "lgb_learning_rate": 0.1,
+    "lgb_num_leaves": 2,
+    "lgb_min_child_samples": 50,
+    "lgb_subsample": 0.8,
+    "lgb_colsample_bytree": 1.0,
+    "lgb_reg_lambda": 5.0,
+    "lgb_reg_alpha": 1e-3,
+    "lgb_cat_smooth": 10.0,
+}
+_XGBOOST_DEFAULTS = {
+    "xgb_learning_rate": 0.3,
+    "xgb_max_depth": 6,
+    "xgb_min_child_weight": 1.0,
+    "xgb_subsample": 1.0,
+    "xgb_colsample_bytree": 1.0,
+    "xgb_reg_lambda": 1.0,
+    "xgb_reg_alpha": 1e-3,
+}
+_XGBOOST_SHALLOW = {
+    "xgb_learning_rate": 0.05,
+    "xgb_max_depth": 2,
+    "xgb_min_child_weight": 10.0,
+    "xgb_subsample": 0.8,
+    "xgb_colsample_bytree": 0.7,
+    "xgb_reg_lambda": 10.0,
+    "xgb_reg_alpha": 1e-3,
+}
+
+
+def starting_points(
+    families: tuple[Family, ...], modes: list[CategoricalMode]
+) -> list[dict[str, Any]]:
+    """The plain configurations every search tries first, in this order."""
+    points: list[dict[str, Any]] = []
+
+    def add(family: Family, params: dict[str, Any], mode: CategoricalMode) -> None:
+        if family in families:
+            point = {"family": family, **params, "balance": "none"}
+            if len(modes) > 1:
+                point["categorical"] = mode
+            points.append(point)
+
+    first_mode: CategoricalMode = "onehot" if "onehot" in modes else modes[0]
+    add("lightgbm", _LIGHTGBM_DEFAULTS, first_mode)
+    add("xgboost", _XGBOOST_DEFAULTS, first_mode)
+    add("lightgbm", _LIGHTGBM_SHALLOW, first_mode)
+    add("xgboost", _XGBOOST_SHALLOW, first_mode)
+    add("lightgbm", _LIGHTGBM_ADDITIVE, first_mode)
+    add("linear", {"lin_c": 1.0}, first_mode)
+    for mode in modes:
+        if mode != first_mode:
+            add("lightgbm", _LIGHTGBM_DEFAULTS, mode)
+    return points
+
+
+def _categorical_params(mode: CategoricalMode, preprocessor: TabularPreprocessor) -> dict[str, Any]:
+    """One-vs-rest splits for every categorical column the model reads as categories."""
+    if mode == "native":
+        return {}
+    widest = max((len(v) for v in preprocessor.categorical.values()), default=1)
+    return {"max_cat_to_onehot": widest + 1}
 
 
 def make_model(
@@ -106,6 +261,8 @@ def make_model(
     callbacks: list[Any] | None = None,
 ) -> Any:
     """An unfitted classifier; with early stopping it watches PR-AUC on the validation rows."""
+    if family == "linear":
+        return LinearModel(c=params["c"], pos_weight=pos_weight)
     if family == "lightgbm":
         from lightgbm import LGBMClassifier
 
@@ -142,7 +299,11 @@ def _fit_early_stopped(
     config: SearchConfig,
     trial: optuna.Trial | None,
 ) -> _Fitted:
+    """One early-stopped fit; with `trial`, pruned per boosting round (single-split search)."""
     x_fit, y_fit, x_val, y_val = data
+    if family == "linear":  # no rounds to stop early
+        model = make_model(family, params, 1, pos_weight, config, False).fit(x_fit, y_fit)
+        return _Fitted(model, 1, np.asarray(model.predict_proba(x_val)[:, 1]))
     if family == "lightgbm":
         import lightgbm as lgb
 
@@ -171,15 +332,19 @@ def _fit_early_stopped(
 
 
 def _suggest(
-    trial: optuna.Trial, families: tuple[Family, ...]
-) -> tuple[Family, dict[str, Any], str]:
+    trial: optuna.Trial, families: tuple[Family, ...], modes: list[CategoricalMode]
+) -> tuple[Family, dict[str, Any], str, CategoricalMode]:
     family: Family = trial.suggest_categorical("family", list(families))  # type: ignore[assignment]
-    params = _lightgbm_params(trial) if family == "lightgbm" else _xgboost_params(trial)
+    suggest = {"lightgbm": _lightgbm_params, "xgboost": _xgboost_params, "linear": _linear_params}
+    params = suggest[family](trial)
     balance = trial.suggest_categorical("balance", ["none", "sqrt", "full"])
-    return family, params, str(balance)
+    mode: CategoricalMode = modes[0]
+    if len(modes) > 1:
+        mode = trial.suggest_categorical("categorical", list(modes))  # type: ignore[assignment]
+    return family, params, str(balance), mode
 
 
-def _new_study(config: SearchConfig) -> optuna.Study:
+def _new_study(config: SearchConfig, folds: _Folds, enqueued: int) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -187,9 +352,12 @@ def _new_study(config: SearchConfig) -> optuna.Study:
             seed=config.seed,
             multivariate=True,
             group=True,
-            n_startup_trials=max(4, min(10, config.n_trials // 4)),
+            n_startup_trials=enqueued + max(4, min(10, config.n_trials // 4)),
         )
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=30)
+    # The enqueued plain configurations are never pruned: they are the bar to beat. Cross-
+    # validated trials report once per fold; a single split reports per boosting round.
+    warmup = 1 if folds.cross_validated else 30
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=max(4, enqueued), n_warmup_steps=warmup)
     return optuna.create_study(
         direction="maximize",
         sampler=sampler,
@@ -200,66 +368,194 @@ def _new_study(config: SearchConfig) -> optuna.Study:
     )
 
 
+class _Search:
+    """The objective and what it needs: features per categorical mode, folds, results."""
+
+    def __init__(
+        self,
+        frames: dict[CategoricalMode, pd.DataFrame],
+        y: pd.Series,
+        folds: _Folds,
+        preprocessor: TabularPreprocessor,
+        config: SearchConfig,
+    ) -> None:
+        self.frames, self.y, self.folds = frames, y, folds
+        self.preprocessor, self.config = preprocessor, config
+        self.modes: list[CategoricalMode] = list(frames)
+        self.results: dict[int, _TrialResult] = {}
+
+    def params(
+        self, family: Family, params: dict[str, Any], mode: CategoricalMode
+    ) -> dict[str, Any]:
+        if family == "linear":  # categories are one-hot whatever the mode
+            return dict(params)
+        return {**params, **_categorical_params(mode, self.preprocessor)}
+
+    def run(
+        self,
+        family: Family,
+        params: dict[str, Any],
+        balance: str,
+        mode: CategoricalMode,
+        trial: optuna.Trial | None,
+    ) -> _TrialResult:
+        features, y = self.frames[mode], self.y
+        out_of_fold = np.full(len(y), np.nan)
+        scores: list[float] = []
+        iterations: list[int] = []
+        model_params = self.params(family, params, mode)
+        for step, (fit, val) in enumerate(self.folds.splits):
+            data = (features.iloc[fit], y.iloc[fit], features.iloc[val], y.iloc[val])
+            per_round = trial if not self.folds.cross_validated else None
+            result = _fit_early_stopped(
+                family,
+                model_params,
+                _positive_weight(data[1], balance),
+                data,
+                self.config,
+                per_round,
+            )
+            out_of_fold[val] = result.validation_proba
+            scores.append(pr_auc(data[3].to_numpy(), result.validation_proba))
+            iterations.append(result.best_iteration)
+            if trial is not None and self.folds.cross_validated:
+                trial.report(float(np.mean(scores)), step)
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
+        return _TrialResult(out_of_fold, float(np.mean(iterations)), scores)
+
+    def objective(self, trial: optuna.Trial) -> float:
+        family, params, balance, mode = _suggest(trial, self.config.families, self.modes)
+        result = self.run(family, params, balance, mode, trial)
+        self.results[trial.number] = result
+        trial.set_user_attr("best_iteration", result.best_iteration)
+        trial.set_user_attr("fold_pr_auc", [round(s, 6) for s in result.fold_scores])
+        return float(np.mean(result.fold_scores))
+
+
+def categorical_modes(
+    preprocessor: TabularPreprocessor, config: SearchConfig
+) -> list[CategoricalMode]:
+    """The categorical handlings worth searching for this table."""
+    if not preprocessor.categorical:
+        return ["native"]
+    modes: list[CategoricalMode] = ["native", "onehot"]
+    if high_cardinality(preprocessor, config):
+        modes.append("target")
+    return modes
+
+
+def high_cardinality(preprocessor: TabularPreprocessor, config: SearchConfig) -> list[str]:
+    return [c for c, v in preprocessor.categorical.items() if len(v) > config.high_cardinality]
+
+
 def tune(
     train: pd.DataFrame, y: pd.Series, exclude: tuple[str, ...], config: SearchConfig
 ) -> Challenger:
-    """Search, then refit the best configuration on every training row."""
-    preprocessor = TabularPreprocessor.fit(train, exclude=exclude)
+    """Search, refit the best configuration on every training row, calibrate."""
+    preprocessor = TabularPreprocessor.fit(
+        train, exclude=exclude, min_level_rows=config.min_level_rows
+    )
     if not preprocessor.input_columns:
         raise ValueError("no feature columns left after excluding id, target and dropped columns")
+    y = y.astype(int)
     features = preprocessor.transform(train)
-    fit_rows, val_rows = stratified_split(features, y, config.validation_share, config.seed + 1)
-    data = (fit_rows, y.loc[fit_rows.index], val_rows, y.loc[val_rows.index])
-    fitted: dict[int, _Fitted] = {}
-
-    def objective(trial: optuna.Trial) -> float:
-        family, params, balance = _suggest(trial, config.families)
-        result = _fit_early_stopped(
-            family, params, _positive_weight(data[1], balance), data, config, trial
+    folds = make_folds(y, config)
+    modes = categorical_modes(preprocessor, config)
+    frames: dict[CategoricalMode, pd.DataFrame] = dict.fromkeys(modes, features)
+    encoded = preprocessor
+    if "target" in modes:
+        columns = high_cardinality(preprocessor, config)
+        frames["target"], tables = target_encode(
+            features, y, columns, preprocessor, config.cv_folds, config.seed
         )
-        fitted[trial.number] = result
-        trial.set_user_attr("best_iteration", result.best_iteration)
-        return pr_auc(data[3].to_numpy(), result.validation_proba)
-
-    study = _new_study(config)
+        encoded = preprocessor.with_encoding(tables)
+    search = _Search(frames, y, folds, preprocessor, config)
+    points = starting_points(config.families, modes)
+    study = _new_study(config, folds, len(points))
+    for point in points[: config.n_trials]:
+        study.enqueue_trial(point, skip_if_exists=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        study.optimize(objective, n_trials=config.n_trials, gc_after_trial=False)
+        study.optimize(search.objective, n_trials=config.n_trials, gc_after_trial=False)
     best = study.best_trial
-    family, params, balance = _params_of(best.params)
-    result = fitted.get(best.number) or _fit_early_stopped(
-        family, params, _positive_weight(data[1], balance), data, config, None
+    family, params, balance, mode = _params_of(best.params, modes)
+    result = search.results.get(best.number) or search.run(family, params, balance, mode, None)
+    return _refit(
+        train=features if mode != "target" else frames["target"],
+        y=y,
+        preprocessor=encoded if mode == "target" else preprocessor,
+        chosen=(family, search.params(family, params, mode), balance, mode),
+        result=result,
+        folds=folds,
+        study=study,
+        config=config,
+        index=train.index,
     )
-    threshold = best_f1_threshold(data[3].to_numpy(), result.validation_proba)
-    validation = evaluate(data[3].to_numpy(), result.validation_proba, threshold)
-    # More rows in the refit than in the early-stopped fit: scale the tree count with them.
-    n_estimators = max(1, round(result.best_iteration * len(train) / len(fit_rows)))
+
+
+def _refit(
+    *,
+    train: pd.DataFrame,
+    y: pd.Series,
+    preprocessor: TabularPreprocessor,
+    chosen: tuple[Family, dict[str, Any], str, CategoricalMode],
+    result: _TrialResult,
+    folds: _Folds,
+    study: optuna.Study,
+    config: SearchConfig,
+    index: pd.Index,
+) -> Challenger:
+    """The chosen configuration on every training row, calibrated on out-of-fold predictions."""
+    family, params, balance, mode = chosen
+    seen = ~np.isnan(result.out_of_fold)
+    y_oof = y.to_numpy()[seen]
+    calibrator, report = fit_calibrator(y_oof, result.out_of_fold[seen], config.seed)
+    calibrated = (
+        result.out_of_fold[seen] if calibrator is None else calibrator(result.out_of_fold[seen])
+    )
+    threshold = best_f1_threshold(y_oof, calibrated)
+    validation = evaluate(y_oof, calibrated, threshold)
+    # More rows in the refit than in an early-stopped fit: scale the tree count with them.
+    fit_rows = float(np.mean([len(fit) for fit, _ in folds.splits]))
+    n_estimators = max(1, round(result.best_iteration * len(train) / fit_rows))
     model = make_model(family, params, n_estimators, _positive_weight(y, balance), config, False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        model.fit(features, y)
+        model = model.fit(train, y)
     pipeline = ChurnPipeline(
-        preprocessor=preprocessor, model=model, family=family, threshold=threshold
+        preprocessor=preprocessor,
+        model=model,
+        family=family,
+        threshold=threshold,
+        calibrator=calibrator,
     )
     states = [t.state for t in study.trials]
+    first_fit, first_val = folds.splits[0]
     return Challenger(
         pipeline=pipeline,
         study=study,
         family=family,
-        params={**params, "balance": balance},
+        params={**params, "balance": balance, "categorical": mode},
         n_estimators=n_estimators,
         validation=validation,
-        fit_index=fit_rows.index,
-        validation_index=val_rows.index,
+        fit_index=index[first_fit],
+        validation_index=index[first_val],
         trials=len(states),
         pruned=sum(s == optuna.trial.TrialState.PRUNED for s in states),
+        folds=len(folds.splits),
+        fold_scores=result.fold_scores,
+        calibration=report,
     )
 
 
-def _params_of(raw: dict[str, Any]) -> tuple[Family, dict[str, Any], str]:
+def _params_of(
+    raw: dict[str, Any], modes: list[CategoricalMode]
+) -> tuple[Family, dict[str, Any], str, CategoricalMode]:
     family: Family = raw["family"]
-    prefix = "lgb_" if family == "lightgbm" else "xgb_"
+    prefix = PREFIXES[family]
     params = {k.removeprefix(prefix): v for k, v in raw.items() if k.startswith(prefix)}
     if family == "lightgbm":
         params["subsample_freq"] = 1
-    return family, params, str(raw["balance"])
+    mode: CategoricalMode = raw.get("categorical", modes[0])
+    return family, params, str(raw["balance"]), mode

@@ -19,6 +19,7 @@ import pandas as pd
 
 from churnops_common.events import ObjectRef
 from churnops_common.ml.pipeline import ChurnPipeline, Family
+from churnops_common.ml.reference import reference_frame
 from churnops_common.runtime import Runtime
 from churnops_common.settings import Settings
 from churnops_trainer import gate, plots, registry
@@ -39,8 +40,10 @@ class TrainingResult:
     run_id: str
     decision: gate.Decision
     family: Family
-    holdout: Metrics
+    holdout: Metrics  # calibrated, as registered
     champion_holdout: Metrics | None
+    holdout_uncalibrated: Metrics  # the same model before calibration
+    calibration_method: str
     training_data: ObjectRef
     pipeline_object: ObjectRef
     training_rows: int
@@ -76,6 +79,8 @@ def train_and_decide(
         n_jobs=settings.trainer_n_jobs,
         storage=optuna_storage(settings),
         study_name=f"{settings.mlflow_model_name}-{uuid.uuid4().hex[:12]}",
+        cv_max_rows=settings.trainer_cv_max_rows,
+        cv_folds=settings.trainer_cv_folds,
     )
     y = data.train[target].astype(int)
     started = time.perf_counter()
@@ -84,7 +89,9 @@ def train_and_decide(
     pipeline = challenger.pipeline
     pipeline.id_column, pipeline.target_column = id_column, target
     y_holdout = data.holdout[target].astype(int).to_numpy()
-    holdout = evaluate(y_holdout, pipeline.churn_probability(data.holdout), pipeline.threshold)
+    proba = pipeline.churn_probability(data.holdout)
+    holdout = evaluate(y_holdout, proba, pipeline.threshold)
+    uncalibrated = evaluate(y_holdout, _uncalibrated(pipeline, data.holdout), pipeline.threshold)
     champion = registry.load_champion(settings)
     champion_holdout = None
     if champion is not None:
@@ -98,25 +105,36 @@ def train_and_decide(
         champion.version if champion else None,
         champion_holdout.pr_auc if champion_holdout else None,
         settings.pr_auc_shadow_threshold,
+        None
+        if champion_holdout is None
+        else gate.Calibration(holdout.ece, champion_holdout.ece, settings.gate_ece_tolerance),
     )
     pipeline.metadata.update(
         {
             "trained_at": datetime.now(UTC).isoformat(),
             "trigger": trigger,
             "holdout": holdout.model_dump(),
+            "holdout_uncalibrated": uncalibrated.model_dump(),
+            "calibration": challenger.calibration_method,
             "params": challenger.params,
             "data_objects": data.data_objects,
         }
     )
-    tags = _version_tags(data, challenger, trigger, correlation_id)
+    tags = {
+        **_version_tags(data, challenger, trigger, correlation_id),
+        **_calibration_tags(holdout, uncalibrated),
+    }
     logged = registry.log_training(
         settings,
         pipeline,
         data.train,
         _params(challenger, data, config),
-        _metrics(holdout, champion_holdout, challenger),
+        _metrics(holdout, champion_holdout, challenger, uncalibrated),
         *_artifacts(challenger, data, holdout),
         tags,
+        reference=reference_frame(
+            data.holdout, pipeline.input_columns, id_column, y_holdout, proba
+        ),
     )
     logged_s = time.perf_counter() - started - tuned_s
     pipeline_ref, data_ref = _save_objects(runtime, pipeline, data, logged.version)
@@ -143,7 +161,7 @@ def train_and_decide(
     )
     log.info(
         "trained v%s (%s, %d trials on %d rows: tuned in %.1f s, gated and logged in %.1f s,"
-        " %.1f s in all): holdout PR-AUC %.4f; %s",
+        " %.1f s in all): holdout PR-AUC %.4f, ECE %.4f (%.4f before calibration: %s); %s",
         logged.version,
         challenger.family,
         challenger.trials,
@@ -152,6 +170,9 @@ def train_and_decide(
         logged_s,
         time.perf_counter() - started,
         holdout.pr_auc,
+        holdout.ece,
+        uncalibrated.ece,
+        challenger.calibration_method,
         decision.reason,
     )
     return TrainingResult(
@@ -162,6 +183,8 @@ def train_and_decide(
         family=challenger.family,
         holdout=holdout,
         champion_holdout=champion_holdout,
+        holdout_uncalibrated=uncalibrated,
+        calibration_method=challenger.calibration_method,
         training_data=data_ref,
         pipeline_object=pipeline_ref,
         training_rows=len(data.train),
@@ -184,6 +207,16 @@ def _version_tags(
     }
 
 
+def _calibration_tags(holdout: Metrics, uncalibrated: Metrics) -> dict[str, str]:
+    """Holdout Brier and ECE, after and before calibration, readable from the version alone."""
+    return {
+        "holdout_brier": f"{holdout.brier:.6f}",
+        "holdout_ece": f"{holdout.ece:.6f}",
+        "uncalibrated_holdout_brier": f"{uncalibrated.brier:.6f}",
+        "uncalibrated_holdout_ece": f"{uncalibrated.ece:.6f}",
+    }
+
+
 def _fit(text: str, limit: int = MAX_TAG_CHARS) -> str:
     """MLflow caps tag and param values; a long list keeps its head and says so."""
     return text if len(text) <= limit else text[: limit - 20] + f"...(+{len(text) - limit + 20})"
@@ -201,14 +234,22 @@ def _params(challenger: Challenger, data: TrainingData, config: SearchConfig) ->
         "optuna_study": config.study_name or "",
         "training_rows": len(data.train),
         "holdout_rows": len(data.holdout),
+        "cv_folds": challenger.folds,
         "fit_rows": len(challenger.fit_index),
         "validation_rows": len(challenger.validation_index),
+        "calibration": challenger.calibration_method,
         "input_columns": _fit(",".join(challenger.pipeline.input_columns)),
     }
 
 
+def _uncalibrated(pipeline: ChurnPipeline, frame: pd.DataFrame) -> Any:
+    """The model's own probability, before the calibrator."""
+    features = pipeline.preprocessor.transform(frame)
+    return pipeline.model.predict_proba(features)[:, 1]
+
+
 def _metrics(
-    holdout: Metrics, champion: Metrics | None, challenger: Challenger
+    holdout: Metrics, champion: Metrics | None, challenger: Challenger, uncalibrated: Metrics
 ) -> dict[str, float]:
     metrics = {f"holdout_{k}": float(v) for k, v in holdout.model_dump().items()}
     metrics.update(
@@ -218,15 +259,25 @@ def _metrics(
             "log_loss": holdout.log_loss,
             "brier": holdout.brier,
             "f1": holdout.f1,
+            "ece": holdout.ece,
+            "uncalibrated_holdout_brier": uncalibrated.brier,
+            "uncalibrated_holdout_ece": uncalibrated.ece,
             "validation_pr_auc": challenger.validation.pr_auc,
             "validation_roc_auc": challenger.validation.roc_auc,
+            "validation_fold_pr_auc_mean": float(sum(challenger.fold_scores))
+            / max(len(challenger.fold_scores), 1),
+            "validation_fold_pr_auc_std": challenger.fold_spread,
         }
     )
+    if challenger.calibration is not None:
+        metrics["oof_brier_before_calibration"] = challenger.calibration.brier_before
+        metrics["oof_brier_after_calibration"] = challenger.calibration.brier_after
     if champion is not None:
         metrics.update(
             {
                 "champion_holdout_pr_auc": champion.pr_auc,
                 "champion_holdout_roc_auc": champion.roc_auc,
+                "champion_holdout_ece": champion.ece,
             }
         )
     return metrics
@@ -235,7 +286,9 @@ def _metrics(
 def feature_importance(pipeline: ChurnPipeline) -> pd.Series:
     """Gain importance per input column (the model's own, mapped back from feature names)."""
     by_feature = dict(zip(pipeline.preprocessor.feature_names, pipeline.input_columns, strict=True))
-    if pipeline.family == "lightgbm":
+    if pipeline.family == "linear":
+        raw = pipeline.model.importance()
+    elif pipeline.family == "lightgbm":
         gains = pipeline.model.booster_.feature_importance(importance_type="gain")
         raw = dict(zip(pipeline.model.booster_.feature_name(), gains, strict=True))
     else:
