@@ -11,6 +11,7 @@ PY312 := $(shell \
       && { command -v "$$c" || echo "$$c"; } && break; \
   done | head -n1)
 TOOLS := .tools
+BENCH := .bench
 UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 RUN := $(UV) run --frozen
 export UV_PYTHON := $(PY312)
@@ -51,13 +52,20 @@ test: setup ## Run the test suite (service tests skip when Redis/Postgres are ab
 system-test: setup ## The stack as local processes (commands from compose.yaml): lifecycle, faults
 	$(RUN) pytest -m system tests/system $(PYTEST_ARGS)
 
-bench: setup ## Benchmarks: PSI vs Evidently, training vs baselines, scoring vs naive path
+bench: setup $(BENCH)/nannyml/bin/python ## Benchmarks: PSI vs Evidently, training vs baselines, scoring vs naive path
 	$(RUN) python services/quality/benchmarks/bench_psi.py
 	$(RUN) python services/quality/benchmarks/bench_psi.py --whole-process
 	$(RUN) python services/quality/benchmarks/bench_limits.py
 	$(RUN) python services/trainer/benchmarks/bench_train.py
 	$(RUN) python services/scorer/benchmarks/bench_score.py
 	$(RUN) python services/ingest/benchmarks/bench_ingest.py
+	$(RUN) python services/monitor/benchmarks/bench_estimate.py --nannyml-python $(BENCH)/nannyml/bin/python
+
+# NannyML, the label-free estimation benchmark's anchor, in its own environment: never in the
+# services' lock (heavy, and its upkeep is uncertain).
+$(BENCH)/nannyml/bin/python: | $(UV)
+	$(UV) venv --quiet --python "$(PY312)" $(BENCH)/nannyml
+	VIRTUAL_ENV=$(BENCH)/nannyml $(UV) pip install --quiet nannyml statsmodels
 
 lint: setup ## ruff
 	$(RUN) ruff check .
@@ -83,4 +91,4 @@ logs: ## Follow the stack's logs (one service: make logs SERVICE=scorer)
 	$(COMPOSE) logs --follow --tail=200 $(SERVICE)
 
 clean: ## Remove the environment and local state
-	rm -rf .venv $(TOOLS) .churnops .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv $(TOOLS) $(BENCH) .churnops .pytest_cache .mypy_cache .ruff_cache

@@ -155,9 +155,17 @@ def test_score_writes_the_inputs_ids_and_refuses_other_data(
     assert set(predictions[TELCO.id_column]) == set(held[TELCO.id_column])
     retention = pd.read_csv(out.with_name("predictions-retention.csv"), dtype=str)
     assert set(retention[TELCO.id_column]) <= set(held[TELCO.id_column])
-    # The scoring run is recorded: `status` sees it.
+    # The scoring run is recorded (`status` sees it) and estimated before any label lands.
     assert main(["status", "--json"]) == 0
-    assert _last_json(capsys)["scoring_runs"]
+    status = _last_json(capsys)
+    assert status["scoring_runs"]
+    [estimated] = status["estimated_performance"]
+    assert estimated["pr_auc_estimated"] is not None and estimated["pr_auc_realized"] is None
+    # `estimate` gives the same from the file, against the champion's reference set.
+    assert main(["estimate", str(out.with_suffix(".csv")), "--json"]) == 0
+    figures = _last_json(capsys)
+    assert {"roc_auc", "pr_auc", "expected_churners", "bands"} <= set(figures)
+    assert figures["pr_auc"] == pytest.approx(estimated["pr_auc_estimated"], abs=1e-6)
 
     semicolons = _csv(held, tmp_path / "semicolons.csv", sep=";")
     bank = pd.read_csv(datasets_dir / BANK.path).head(300)

@@ -163,3 +163,9 @@ def make_platform(tmp_path: Path) -> Callable[..., EmbeddedPlatform]:
 def scored_batch() -> Callable[..., ScoredBatch]:
     """`write_scored_batch` as a fixture (test modules do not import each other)."""
     return write_scored_batch
+
+
+@pytest.fixture
+def scores_of() -> Callable[..., np.ndarray]:
+    """`fake_scores` as a fixture: a reference set scored the way the batches are."""
+    return fake_scores

@@ -53,6 +53,11 @@ def estimator_for(runtime: Runtime, model_name: str, version: str) -> Estimator 
         except NoReferenceSet as missing:
             log.info("no label-free estimates for %s v%s: %s", model_name, version, missing)
             return None
+        except Exception as exc:
+            if not _unknown_version(exc):
+                raise  # an MLflow outage: the task retries
+            log.info("no label-free estimates: %s v%s is not registered", model_name, version)
+            return None
         estimator = fit(
             reference[PROBABILITY].to_numpy(),
             reference[LABEL].to_numpy(),
@@ -64,6 +69,13 @@ def estimator_for(runtime: Runtime, model_name: str, version: str) -> Estimator 
         )
     runtime.cache[cache_key] = estimator
     return estimator
+
+
+def _unknown_version(exc: Exception) -> bool:
+    """MLflow's answer for a model or version its registry does not hold."""
+    from mlflow.exceptions import MlflowException
+
+    return isinstance(exc, MlflowException) and exc.error_code == "RESOURCE_DOES_NOT_EXIST"
 
 
 def estimate_scored(runtime: Runtime, scored: BatchScored) -> dict[str, Estimate]:

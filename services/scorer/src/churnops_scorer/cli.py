@@ -134,7 +134,8 @@ def _run_scorer(settings: Any, verdict: DataValidated) -> BatchScored:
     request = DataValidated(
         **{**verdict.model_dump(), "event_id": event_id, "causation_id": verdict.event_id}
     )
-    scorer = EmbeddedPlatform(settings, services={"scorer"}, in_stack=True)
+    # The monitor estimates the batch before its labels, as it does for a landed file.
+    scorer = EmbeddedPlatform(settings, services={"scorer", "monitor"}, in_stack=True)
     scorer.bus.publish_to(request, SCORE_TASK)
     scorer.run()
     for event in scorer.events_of("BatchScored"):

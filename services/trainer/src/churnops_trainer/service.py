@@ -17,6 +17,7 @@ from typing import Any
 import joblib
 import pandas as pd
 
+from churnops_common.contract import load_contract
 from churnops_common.events import ObjectRef
 from churnops_common.ml.pipeline import ChurnPipeline, Family
 from churnops_common.ml.reference import reference_frame
@@ -120,9 +121,13 @@ def train_and_decide(
             "data_objects": data.data_objects,
         }
     )
+    contract = load_contract(runtime.store, settings)
+    if contract is not None:  # the data contract travels with the version
+        pipeline.metadata["contract"] = contract.model_dump(mode="json")
     tags = {
         **_version_tags(data, challenger, trigger, correlation_id),
         **_calibration_tags(holdout, uncalibrated),
+        **({"contract": contract.fingerprint} if contract is not None else {}),
     }
     logged = registry.log_training(
         settings,
