@@ -31,6 +31,10 @@ class DemoSummary:
     rejected: int = 0
     rejections: list[str] = field(default_factory=list)
     psi_breaches: int = 0
+    estimated_degradations: int = 0
+    # The drifted batch's PR-AUC: estimated before its labels, realized once they landed.
+    drifted_pr_auc_estimated: float | None = None
+    drifted_pr_auc_realized: float | None = None
     retrains: int = 0
     promotions: int = 0
     champion_version: str | None = None
@@ -53,6 +57,7 @@ class DemoStep:
     drift: float = 0.0
     with_target: bool = False
     malformed: bool = False
+    labels_only: bool = False  # the outcomes (id, target) of the batch with the same seed
 
 
 STEPS = (
@@ -76,11 +81,28 @@ STEPS = (
         malformed=True,
     ),
     DemoStep(
-        "a drifted, labelled batch lands: PSI breach, retrain, promote, rescore",
+        "a drifted batch lands, its outcomes unknown: PSI breach, performance estimated at once",
         "new_data",
         "batch-0005-drifted.csv",
         8000,
         15,
+        drift=1.0,
+    ),
+    DemoStep(
+        "its outcomes land weeks later: the realized performance beside the estimate",
+        "labels",
+        "labels-0005-drifted.csv",
+        8000,
+        15,
+        drift=1.0,
+        labels_only=True,
+    ),
+    DemoStep(
+        "a drifted, labelled batch lands: PSI breach, retrain, promote, rescore",
+        "new_data",
+        "batch-0006-drifted.csv",
+        8000,
+        16,
         drift=1.0,
         with_target=True,
     ),
@@ -94,7 +116,9 @@ def _write_step_file(step: DemoStep, folder: Path) -> Path:
         path.write_text("region;age;tenure_months\nnorth;41;12\nsouth;35;3\n", encoding="utf-8")
         return path
     frame = generate(step.rows, seed=step.seed, drift=step.drift)
-    if not step.with_target:
+    if step.labels_only:
+        frame = frame[["customer_id", "churned"]]
+    elif not step.with_target:
         frame = frame.drop(columns=["churned"])
     frame.to_csv(path, index=False)
     return path
@@ -140,6 +164,7 @@ def run_demo(settings: Settings, progress: Progress = print) -> DemoSummary:
             platform.run(on_outcome=report)
 
     _tally(platform.bus.published, summary)
+    _estimate_vs_realized(platform, summary)
     summary.seconds = round(time.perf_counter() - started, 1)
     return summary
 
@@ -154,9 +179,41 @@ def _tally(events: list[Event], summary: DemoSummary) -> None:
                 summary.rejections.append(str(getattr(event, "reason", "")))
             case "PsiBreached":
                 summary.psi_breaches += 1
+            case "PerformanceDegraded" if getattr(event, "estimated", False):
+                summary.estimated_degradations += 1
             case "ModelPromoted":
                 summary.retrains += 1
                 summary.promotions += 1
                 summary.champion_version = str(getattr(event, "model_version", ""))
             case "ModelRejected":
                 summary.retrains += 1
+
+
+def _estimate_vs_realized(platform: EmbeddedPlatform, summary: DemoSummary) -> None:
+    """The first drifted batch's PR-AUC as estimated before its labels and as realized after."""
+    from sqlalchemy import select
+
+    from churnops_common.db.tables import performance_estimates, scoring_runs
+
+    query = (
+        select(performance_estimates.c.value, performance_estimates.c.realized)
+        .join(
+            scoring_runs,
+            scoring_runs.c.run_id == performance_estimates.c.scoring_run_id,
+        )
+        .where(
+            performance_estimates.c.metric == "pr_auc",
+            scoring_runs.c.input_key == "new_data/batch-0005-drifted.csv",
+        )
+        .order_by(performance_estimates.c.estimated_at)
+        .limit(1)
+    )
+    with platform.runtime.engine.connect() as conn:
+        row = conn.execute(query).first()
+    if row is not None:
+        summary.drifted_pr_auc_estimated = _rounded(row.value)
+        summary.drifted_pr_auc_realized = _rounded(row.realized)
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 4)

@@ -12,6 +12,8 @@ def configure_mlflow(settings: Settings) -> str:
     import mlflow
 
     uri = settings.mlflow_uri()
+    # Workers and commands log lines, not progress bars: a bar per artifact download is noise.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if not settings.is_stack:
         settings.churnops_home.mkdir(parents=True, exist_ok=True)
     if settings.mlflow_s3_endpoint_url:
