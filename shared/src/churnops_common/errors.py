@@ -15,6 +15,22 @@ class PermanentError(RuntimeError):
     """Will fail the same way every time: park the message in the dead-letter table."""
 
 
+class IntegrityError(PermanentError):
+    """An artifact is not what was recorded (tampering, or corruption): parked, and alerted."""
+
+
+def integrity_failure(exc: BaseException) -> IntegrityError | None:
+    """The IntegrityError behind an exception, if any (it may be wrapped)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, IntegrityError):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def is_transient(exc: BaseException) -> bool:
     """Connection-level failures of Redis, Postgres, S3, MLflow or HTTP, here or in the causes.
 

@@ -238,6 +238,15 @@ class MonitoringRequested(Event):
     since: AwareDatetime | None = None
 
 
+class IntegrityFailed(Event):
+    """An artifact failed its integrity check (a model whose files changed after registration):
+    the message that needed it was dead-lettered; someone must look."""
+
+    event_type: Literal["IntegrityFailed"] = "IntegrityFailed"
+    task_name: str
+    reason: str = Field(min_length=1)
+
+
 AnyEvent = Annotated[
     DataLanded
     | SweepRequested
@@ -251,7 +260,8 @@ AnyEvent = Annotated[
     | ModelPromoted
     | ModelRejected
     | ScoreChunkRequested
-    | MonitoringRequested,
+    | MonitoringRequested
+    | IntegrityFailed,
     Field(discriminator="event_type"),
 ]
 
@@ -271,6 +281,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ModelRejected,
         ScoreChunkRequested,
         MonitoringRequested,
+        IntegrityFailed,
     )
 }
 

@@ -51,6 +51,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     _sub("DataRejected", MONITOR),  # alert
     _sub("ModelRejected", MONITOR),  # audit/alert
     _sub("MonitoringRequested", MONITOR),
+    _sub("IntegrityFailed", MONITOR),  # alert
 )
 
 

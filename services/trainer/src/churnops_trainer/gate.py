@@ -11,6 +11,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from churnops_common.db.engine import is_sqlite
 from churnops_common.db.tables import model_promotions
+from churnops_common.ml.integrity import ArtifactDigest
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,10 @@ def record(
     decision: Decision,
     trigger: str,
     correlation_id: str,
+    digest: ArtifactDigest | None = None,
 ) -> None:
-    """One audit row per decision; a second run for the same version leaves the first row."""
+    """One audit row per decision, with the digest the version's files must match (loaders
+    verify against it); a second run for the same version leaves the first row."""
     values = {
         "model_name": model_name,
         "challenger_version": challenger_version,
@@ -67,6 +70,8 @@ def record(
         "trigger": trigger,
         "correlation_id": correlation_id,
         "decided_at": datetime.now(UTC),
+        "artifact_sha256": digest.sha256 if digest else None,
+        "artifact_size": digest.size if digest else None,
     }
     insert = sqlite_insert if is_sqlite(engine) else pg_insert
     statement = (

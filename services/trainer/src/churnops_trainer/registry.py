@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import Engine
 
+from churnops_common.errors import PermanentError
+from churnops_common.ml.integrity import (
+    ArtifactDigest,
+    expected_digest,
+    load_verified,
+    promoted_digest,
+    record_digest,
+)
 from churnops_common.ml.pipeline import ChurnPipeline
 from churnops_common.mlflow_setup import configure_mlflow
 from churnops_common.settings import Settings
@@ -60,12 +68,6 @@ def pip_requirements() -> list[str]:
     return pinned
 
 
-def allow_loading() -> None:
-    """MLflow 3.17 refuses to unpickle any sklearn-flavour model without this flag. We only load
-    from our own registry (the one the trainer registered into), so the flag is safe here."""
-    os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "true"
-
-
 def _experiment_id(settings: Settings) -> str:
     """The training experiment; embedded mode keeps its artifacts under CHURNOPS_HOME."""
     from churnops_common.mlflow_setup import ensure_experiment
@@ -73,9 +75,9 @@ def _experiment_id(settings: Settings) -> str:
     return ensure_experiment(settings, EXPERIMENT)
 
 
-def load_champion(settings: Settings) -> Champion | None:
-    """The current champion, or None when no version holds the alias yet."""
-    import mlflow.sklearn
+def load_champion(settings: Settings, engine: Engine) -> Champion | None:
+    """The current champion, or None when no version holds the alias yet; its files are
+    verified against the digest recorded at its registration before they are unpickled."""
     from mlflow.exceptions import MlflowException
 
     client = _client(settings)
@@ -85,10 +87,12 @@ def load_champion(settings: Settings) -> Champion | None:
         if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
             return None
         raise
-    uri = f"models:/{settings.mlflow_model_name}/{version.version}"
-    allow_loading()
-    pipeline = mlflow.sklearn.load_model(uri)
-    return Champion(str(version.version), pipeline)
+    name, number = settings.mlflow_model_name, str(version.version)
+    expected = expected_digest(settings, name, number, promoted_digest(engine, name, number))
+    pipeline = load_verified(settings, name, number, expected)
+    if not isinstance(pipeline, ChurnPipeline):
+        raise PermanentError(f"models:/{name}/{number} is a {type(pipeline).__name__}")
+    return Champion(number, pipeline)
 
 
 def signature_of(pipeline: ChurnPipeline, example: pd.DataFrame) -> Any:
@@ -134,6 +138,7 @@ class LoggedVersion:
     version: str
     run_id: str
     model_uri: str
+    digest: ArtifactDigest
 
 
 def log_training(
@@ -171,7 +176,7 @@ def log_training(
             input_example=example,
             registered_model_name=settings.mlflow_model_name,
             # skops cannot vouch for LightGBM/XGBoost objects; loading is gated by
-            # MLFLOW_ALLOW_PICKLE_DESERIALIZATION either way (see allow_loading).
+            # MLFLOW_ALLOW_PICKLE_DESERIALIZATION either way (see churnops_common.ml.integrity).
             serialization_format="cloudpickle",
             # Explicit: MLflow would otherwise infer them by reloading the model in a
             # subprocess, which costs seconds per training.
@@ -181,7 +186,10 @@ def log_training(
     client = _client(settings)
     for key, value in tags.items():
         client.set_model_version_tag(settings.mlflow_model_name, version, key, value)
-    return LoggedVersion(version, run.info.run_id, version_uri(settings.mlflow_model_name, version))
+    digest = record_digest(settings, settings.mlflow_model_name, version)
+    return LoggedVersion(
+        version, run.info.run_id, version_uri(settings.mlflow_model_name, version), digest
+    )
 
 
 def version_uri(model_name: str, version: str) -> str:

@@ -85,7 +85,7 @@ def train_and_decide(
     pipeline.id_column, pipeline.target_column = id_column, target
     y_holdout = data.holdout[target].astype(int).to_numpy()
     holdout = evaluate(y_holdout, pipeline.churn_probability(data.holdout), pipeline.threshold)
-    champion = registry.load_champion(settings)
+    champion = registry.load_champion(settings, runtime.engine)
     champion_holdout = None
     if champion is not None:
         champion_holdout = evaluate(
@@ -140,6 +140,7 @@ def train_and_decide(
         decision,
         trigger,
         correlation_id,
+        logged.digest,
     )
     log.info(
         "trained v%s (%s, %d trials on %d rows: tuned in %.1f s, gated and logged in %.1f s,"
