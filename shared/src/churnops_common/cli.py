@@ -179,7 +179,7 @@ def drop(
         from churnops_common.storage import object_store_from_settings
 
         key = f"{kind}/{name or file.name}"
-        info = object_store_from_settings(settings).put_file(
+        info = object_store_from_settings(settings, upload=True).put_file(
             settings.minio_landing_bucket, key, file
         )
         result: dict[str, Any] = {

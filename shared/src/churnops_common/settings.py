@@ -91,8 +91,16 @@ class Settings(BaseSettings):
     # Object storage (MinIO or any S3 server).
     minio_endpoint: str = Field("127.0.0.1:9000", description="host:port of the S3 API.")
     minio_secure: bool = False
-    minio_root_user: str = ""
+    minio_root_user: str = Field("", description="MinIO's admin: only its setup job needs it.")
     minio_root_password: SecretStr = SecretStr("")
+    minio_service_user: str = Field(
+        "", description="The services' own S3 user (its buckets only); empty: the root user."
+    )
+    minio_service_password: SecretStr = SecretStr("")
+    minio_upload_user: str = Field(
+        "", description="`churnops drop`'s upload-only S3 user (put into landing, nothing else)."
+    )
+    minio_upload_password: SecretStr = SecretStr("")
     minio_region: str | None = None
     s3_artifact_bucket: str = "mlflow"
     minio_landing_bucket: str = "landing"
@@ -286,6 +294,18 @@ class Settings(BaseSettings):
             return f"sqlite:///{(self.churnops_home / 'mlflow.db').resolve()}"
         return "http://mlflow:5000"
 
+    def s3_credentials(self) -> tuple[str, str]:
+        """(access key, secret key) of this process: the services' user, else the root user."""
+        if self.minio_service_user:
+            return self.minio_service_user, self.minio_service_password.get_secret_value()
+        return self.minio_root_user, self.minio_root_password.get_secret_value()
+
+    def upload_credentials(self) -> tuple[str, str]:
+        """What `churnops drop` uploads with: the upload-only user when set."""
+        if self.minio_upload_user:
+            return self.minio_upload_user, self.minio_upload_password.get_secret_value()
+        return self.s3_credentials()
+
     def _postgres_url(self, database: str) -> str:
         password = self.postgres_password.get_secret_value()
         auth = f"{self.postgres_user}:{password}" if password else self.postgres_user
@@ -294,11 +314,12 @@ class Settings(BaseSettings):
 
     def missing_stack_secrets(self) -> list[str]:
         """Names of the secrets stack mode needs that are unset or still placeholders."""
-        secrets = {
-            "POSTGRES_PASSWORD": self.postgres_password.get_secret_value(),
-            "MINIO_ROOT_USER": self.minio_root_user,
-            "MINIO_ROOT_PASSWORD": self.minio_root_password.get_secret_value(),
-        }
+        secrets = {"POSTGRES_PASSWORD": self.postgres_password.get_secret_value()}
+        if self.minio_service_user:
+            secrets["MINIO_SERVICE_PASSWORD"] = self.minio_service_password.get_secret_value()
+        else:
+            secrets["MINIO_ROOT_USER"] = self.minio_root_user
+            secrets["MINIO_ROOT_PASSWORD"] = self.minio_root_password.get_secret_value()
         return [
             name for name, value in secrets.items() if value.strip().lower() in PLACEHOLDER_SECRETS
         ]

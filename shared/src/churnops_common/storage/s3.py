@@ -60,23 +60,24 @@ class S3ObjectStore(ObjectStore):
         self, bucket: str, key: str, path: Path, content_type: str | None = None
     ) -> ObjectInfo:
         self._check(bucket, key)
-        self.client.fput_object(
+        written = self.client.fput_object(
             bucket, key, str(path), content_type=content_type or "application/octet-stream"
         )
-        return self._stat_or_raise(bucket, key)
+        # From the write's answer, not a HEAD: an upload-only user may not read objects.
+        return ObjectInfo(bucket, key, _etag(written.etag), Path(path).stat().st_size)
 
     def put_bytes(
         self, bucket: str, key: str, data: bytes, content_type: str | None = None
     ) -> ObjectInfo:
         self._check(bucket, key)
-        self.client.put_object(
+        written = self.client.put_object(
             bucket,
             key,
             io.BytesIO(data),
             len(data),
             content_type=content_type or "application/octet-stream",
         )
-        return self._stat_or_raise(bucket, key)
+        return ObjectInfo(bucket, key, _etag(written.etag), len(data))
 
     def get_bytes(self, bucket: str, key: str) -> bytes:
         self._check(bucket, key)
