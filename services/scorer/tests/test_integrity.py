@@ -113,3 +113,24 @@ def test_the_cli_loader_verifies_too_and_refuses_unregistered_uris(
         load_uri(settings, f"models:/{name}/{version}")
     with pytest.raises(ValueError, match="only registered versions"):
         load_uri(settings, "runs:/abc/model")
+
+
+def test_a_batch_overwritten_after_validation_is_not_scored(
+    platform: EmbeddedPlatform, pipeline: ChurnPipeline, tmp_path: Path
+) -> None:
+    register_champion(platform.settings, pipeline, 0.5)
+    validated = _validated(platform, batch_file(tmp_path, 200, seed=5))
+    store = platform.runtime.store
+    other = batch_file(tmp_path, 150, seed=6, name="other.csv")
+    store.put_file(validated.object.bucket, validated.object.key, other)
+
+    outcome = handle_message(
+        TASK, to_wire(validated), on_data_validated, platform.runtime, final_attempt=False
+    )
+
+    assert outcome.status == "dead_lettered"
+    assert "object changed" in outcome.detail and validated.object.etag in outcome.detail
+    with platform.runtime.engine.connect() as conn:
+        assert conn.execute(sa.select(scoring_runs)).all() == []
+    assert list(store.list_objects(platform.settings.minio_predictions_bucket)) == []
+    assert platform.events_of("BatchScored") == []

@@ -70,6 +70,7 @@ def on_data_validated(event: Event, runtime: Runtime) -> Sequence[Event]:
         ref.key,
         id_column=settings.id_column,
         target=settings.target_column,
+        etag=ref.etag,
     )
     sets = join_labels(runtime, labels)
     if not sets:

@@ -97,7 +97,7 @@ def _read(runtime: Runtime, data: ObjectRef) -> pd.DataFrame:
     settings, store = runtime.settings, runtime.store
     if store.stat(data.bucket, data.key) is None:
         raise PermanentError(f"training data {data.uri} does not exist: baseline kept")
-    with store.local_path(data.bucket, data.key) as path:
+    with store.local_path(data.bucket, data.key, etag=data.etag or None) as path:
         try:
             facts = precheck(path, int(settings.quality_max_file_mb * 2**20), settings.id_column)
             return read_whole(path, facts, settings.id_column)

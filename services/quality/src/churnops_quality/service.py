@@ -80,20 +80,23 @@ def run_quality(
         result = _missing(ref)
     else:
         if ref.etag and info.etag != ref.etag:
+            # The landed version is gone: its record must not vouch for other content (the
+            # new version is checked on its own event); so it is rejected, not checked.
             log.warning(
-                "%s changed since it landed (etag %s, now %s): checking what is there",
-                ref.uri,
-                ref.etag,
-                info.etag,
+                "%s changed since it landed (etag %s, now %s)", ref.uri, ref.etag, info.etag
             )
-        result = _check_object(runtime, ref, info.size, kind, baseline)
+            result = _changed(ref, info.etag)
+        else:
+            result = _check_object(runtime, ref, info.size, kind, baseline)
     if result.new_baseline is not None:
         new, sample = result.new_baseline
         save_baseline(store, settings, new, sample)
         baseline = new
     quarantine = (
         _quarantine(runtime, ref, run_id, kind, result)
-        if info is not None and result.verdict.status == "rejected"
+        if info is not None
+        and result.verdict.status == "rejected"
+        and (not ref.etag or info.etag == ref.etag)
         else None
     )
     report_uri = _report(runtime, ref, run_id, kind, result, baseline)
@@ -122,12 +125,24 @@ def _check_object(
         check_size(size, int(settings.quality_max_file_mb * 2**20))
     except FileProblem as problem:
         return rejected(problem)
-    with runtime.store.local_path(ref.bucket, ref.key) as path:
+    with runtime.store.local_path(ref.bucket, ref.key, etag=ref.etag or None) as path:
         return check_file(path, kind, baseline, settings, source=ref.versioned_uri)
 
 
 def _missing(ref: ObjectRef) -> CheckResult:
-    problem = FileProblem("object_missing", f"{ref.uri} no longer exists in the object store")
+    return _not_checked("object_missing", f"{ref.uri} no longer exists in the object store")
+
+
+def _changed(ref: ObjectRef, now: str) -> CheckResult:
+    return _not_checked(
+        "object_changed",
+        f"{ref.uri} changed since it landed (etag {ref.etag}, now {now}): the landed version is"
+        " gone; the new content is checked on its own notification",
+    )
+
+
+def _not_checked(code: str, reason: str) -> CheckResult:
+    problem = FileProblem(code, reason)
     issue = Issue(code=problem.code, severity="error", message=problem.reason)
     return CheckResult(Verdict(status="rejected", rows=0, has_target=False, issues=[issue]))
 
@@ -138,7 +153,9 @@ def _quarantine(
     bucket = runtime.settings.minio_reports_bucket
     prefix = f"quarantine/{run_id}"
     name = PurePosixPath(ref.key).name
-    copy = runtime.store.copy(ref.bucket, ref.key, bucket, f"{prefix}/{name}")
+    copy = runtime.store.copy(
+        ref.bucket, ref.key, bucket, f"{prefix}/{name}", etag=ref.etag or None
+    )
     reason = {
         "object": ref.uri,
         "etag": ref.etag,

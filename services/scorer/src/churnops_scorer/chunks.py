@@ -76,7 +76,9 @@ def score_chunk(runtime: Runtime, event: ScoreChunkRequested) -> list[Event]:
         settings.scorer_reasons,
     )
     with (
-        runtime.store.local_path(event.input.bucket, event.input.key) as path,
+        runtime.store.local_path(
+            event.input.bucket, event.input.key, etag=event.input.etag or None
+        ) as path,
         tempfile.TemporaryDirectory(prefix="churnops-chunk-") as tmp,
     ):
         part = Path(tmp) / "part.parquet"
