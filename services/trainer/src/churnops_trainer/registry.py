@@ -87,12 +87,18 @@ def load_champion(settings: Settings, engine: Engine) -> Champion | None:
         if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
             return None
         raise
-    name, number = settings.mlflow_model_name, str(version.version)
-    expected = expected_digest(settings, name, number, promoted_digest(engine, name, number))
-    pipeline = load_verified(settings, name, number, expected)
+    number = str(version.version)
+    return Champion(number, load_version(settings, engine, number))
+
+
+def load_version(settings: Settings, engine: Engine, version: str) -> ChurnPipeline:
+    """One registered version, verified against its recorded digest before it is unpickled."""
+    name = settings.mlflow_model_name
+    expected = expected_digest(settings, name, version, promoted_digest(engine, name, version))
+    pipeline = load_verified(settings, name, version, expected)
     if not isinstance(pipeline, ChurnPipeline):
-        raise PermanentError(f"models:/{name}/{number} is a {type(pipeline).__name__}")
-    return Champion(number, pipeline)
+        raise PermanentError(f"models:/{name}/{version} is a {type(pipeline).__name__}")
+    return pipeline
 
 
 def signature_of(pipeline: ChurnPipeline, example: pd.DataFrame) -> Any:
