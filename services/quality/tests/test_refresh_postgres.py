@@ -62,3 +62,43 @@ def test_refreshes_are_serialised_and_the_newest_model_wins(
     assert pointer is not None
     assert (pointer.version, pointer.source, pointer.model_version) == (1, v3.versioned_uri, "3")
     runtime.engine.dispose()
+
+
+@pytest.mark.services
+def test_the_first_baseline_is_created_once_under_the_lock(
+    settings: Settings, tmp_path: Path, postgres_url: str
+) -> None:
+    """Two training sets accepted at once: the one that waited on the lock keeps the other's
+    v1 instead of writing its own files over it."""
+    from churnops_common.events import DataLanded
+    from churnops_quality.handlers import on_data_landed
+
+    platform = EmbeddedPlatform(
+        settings.model_copy(update={"monitoring_db_url": postgres_url}), services={"quality"}
+    )
+    runtime = platform.runtime
+    first, second = (_training(platform, tmp_path, f"train-{n}.csv", seed=n) for n in (1, 2))
+
+    def land(ref: ObjectRef) -> None:
+        landed = DataLanded.start_chain(ref.versioned_uri, object=ref, kind="training")
+        on_data_landed(landed, runtime)
+
+    with baseline_lock(runtime.engine):  # the first set's worker is writing v1
+        worker = threading.Thread(target=land, args=(second,))
+        worker.start()
+        with runtime.engine.connect() as conn:
+            for _ in range(1200):
+                if conn.execute(sa.text(WAITING)).scalar():
+                    break
+                threading.Event().wait(0.05)
+            assert conn.execute(sa.text(WAITING)).scalar() == 1
+        assert current_pointer(runtime.store, platform.settings) is None
+    land(first)
+    worker.join()
+    pointer = current_pointer(runtime.store, platform.settings)
+    assert pointer is not None and pointer.version == 1
+    assert pointer.source in {first.versioned_uri, second.versioned_uri}
+    objects = [o.key for o in runtime.store.list_objects(platform.settings.minio_models_bucket)]
+    assert [k for k in objects if k.endswith("schema.json")] == [
+        "quality/baseline/v0001/schema.json"
+    ]

@@ -25,10 +25,11 @@ from churnops_common.events import (
     PsiBreached,
 )
 from churnops_common.runtime import Runtime
-from churnops_quality.baseline import Baseline, load_baseline, save_baseline
+from churnops_quality.baseline import Baseline, load_baseline
 from churnops_quality.checks import CheckResult, check_file, rejected
 from churnops_quality.reading import FileProblem, check_size
 from churnops_quality.records import RunRecord, write_run
+from churnops_quality.refresh import save_first_baseline
 from churnops_quality.report import ReportInput, render_html, render_pdf
 from churnops_quality.tracking import log_psi_run
 from churnops_quality.validation import Issue, Verdict
@@ -89,9 +90,7 @@ def run_quality(
         else:
             result = _check_object(runtime, ref, info.size, kind, baseline)
     if result.new_baseline is not None:
-        new, sample = result.new_baseline
-        save_baseline(store, settings, new, sample)
-        baseline = new
+        baseline = save_first_baseline(runtime, *result.new_baseline)
     quarantine = (
         _quarantine(runtime, ref, run_id, kind, result)
         if info is not None
