@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from churnops_common.settings import ConfigError, Settings, get_settings
 
@@ -27,7 +28,10 @@ db_app = typer.Typer(help="The monitoring database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
 # soft_wrap: an error stays on one line however narrow the terminal (or a pipe) is.
-console = Console(stderr=True, soft_wrap=True)
+# markup off: what is printed holds user text (column names, file names, errors), and a
+# column named `[/x]` must print as itself, not crash Rich's markup parser; colour goes
+# through `style=` or Text.
+console = Console(stderr=True, soft_wrap=True, markup=False)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")]
 
 
@@ -397,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except (UserError, ConfigError, FileNotFoundError, ValueError) as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        console.print(Text.assemble(("error:", "red"), f" {exc}"), highlight=False)
         return 2
     return 0
 
