@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import signal
 import sys
 import threading
@@ -100,8 +101,15 @@ def db_upgrade(as_json: JsonFlag = False) -> None:
     )
 
 
+# Query parameters that carry a credential (`postgresql://u@h/db?password=...`).
+_SECRET_QUERY = re.compile(
+    r"(?i)([?&](?:password|passwd|pwd|secret|token|access_key|secret_key|sslpassword)=)[^&#]*"
+)
+
+
 def _mask(key: str, value: Any) -> Any:
-    """Secrets as stars; passwords in URLs hidden; a webhook URL reduced to its host."""
+    """Secrets as stars; passwords in URLs (userinfo or query) hidden; a webhook URL reduced
+    to its host."""
     if not isinstance(value, str) or not value:
         return value
     if value == "**********":  # pydantic's SecretStr
@@ -115,10 +123,10 @@ def _mask(key: str, value: Any) -> Any:
         from sqlalchemy.engine import make_url
 
         try:
-            return make_url(value).render_as_string(hide_password=True)
+            value = make_url(value).render_as_string(hide_password=True)
         except Exception:
-            return value.split("://", 1)[0] + "://***@" + value.rsplit("@", 1)[1]
-    return value
+            value = value.split("://", 1)[0] + "://***@" + value.rsplit("@", 1)[1]
+    return _SECRET_QUERY.sub(r"\1***", value) if "://" in value else value
 
 
 @app.command()

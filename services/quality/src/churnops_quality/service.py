@@ -35,6 +35,7 @@ from churnops_quality.tracking import log_psi_run
 from churnops_quality.validation import Issue, Verdict
 
 log = logging.getLogger(__name__)
+REASON_FILE = "reason.json"
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,8 @@ def _quarantine(
     bucket = runtime.settings.minio_reports_bucket
     prefix = f"quarantine/{run_id}"
     name = PurePosixPath(ref.key).name
+    if name == REASON_FILE:  # the reason's name is taken: the file must not overwrite it
+        name = f"landed-{name}"
     copy = runtime.store.copy(
         ref.bucket, ref.key, bucket, f"{prefix}/{name}", etag=ref.etag or None
     )
@@ -165,7 +168,7 @@ def _quarantine(
         "quarantined_at": datetime.now(UTC).isoformat(),
     }
     runtime.store.put_bytes(
-        bucket, f"{prefix}/reason.json", json.dumps(reason, indent=1).encode(), "application/json"
+        bucket, f"{prefix}/{REASON_FILE}", json.dumps(reason, indent=1).encode(), "application/json"
     )
     return ObjectRef(bucket=copy.bucket, key=copy.key, etag=copy.etag, size=copy.size)
 
