@@ -102,3 +102,44 @@ def test_the_first_baseline_is_created_once_under_the_lock(
     assert [k for k in objects if k.endswith("schema.json")] == [
         "quality/baseline/v0001/schema.json"
     ]
+
+
+@pytest.mark.services
+def test_files_the_stores_refuse_become_recorded_rejections_and_are_not_swept_again(
+    settings: Settings, tmp_path: Path, postgres_url: str
+) -> None:
+    """A NUL in the header (Postgres refuses it in text) and a key segment near the file
+    system's name limit: both recorded as rejections with a reason; the sweep is then quiet."""
+    from churnops_common.db.tables import quality_runs
+    from churnops_common.events import SweepRequested
+
+    platform = EmbeddedPlatform(
+        settings.model_copy(update={"monitoring_db_url": postgres_url}), services={"quality"}
+    )
+    runtime = platform.runtime
+    training = tmp_path / "train.csv"
+    generate(800, seed=1).rename(columns={"age": "ag\x00e"}).to_csv(training, index=False)
+    platform.drop(training, "training")
+    platform.run()
+    nul = tmp_path / "nul.csv"
+    frame = generate(200, seed=2).rename(columns={"age": "ag\x00e"})
+    frame.to_csv(nul, index=False)
+    platform.drop(nul, "new_data")
+    long_name = "b" * 250 + ".csv"  # 254 bytes: its old etag file name (+".json") did not fit
+    generate(100, seed=3).to_csv(tmp_path / "long.csv", index=False)
+    platform.drop(tmp_path / "long.csv", "new_data", name=long_name)
+    platform.run()
+
+    with runtime.engine.connect() as conn:
+        runs = {r.object_key: r for r in conn.execute(sa.select(quality_runs))}
+    assert runs["new_data/nul.csv"].status == "rejected" and runs["new_data/nul.csv"].reason
+    assert runs["training/train.csv"].status == "accepted"
+    assert runs[f"new_data/{long_name}"].status == "rejected"
+    assert "key segment of 254 bytes" in runs[f"new_data/{long_name}"].reason
+    rejected = {e.object.key for e in platform.events_of("DataRejected")}  # type: ignore[attr-defined]
+    assert rejected == {"new_data/nul.csv", f"new_data/{long_name}"}
+
+    before = len(platform.bus.published)
+    platform.publish(SweepRequested.start_chain("sweep-after"))
+    platform.run()
+    assert [e.event_type for e in platform.bus.published[before:]] == ["SweepRequested"]

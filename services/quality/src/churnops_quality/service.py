@@ -36,6 +36,9 @@ from churnops_quality.validation import Issue, Verdict
 
 log = logging.getLogger(__name__)
 REASON_FILE = "reason.json"
+# A key segment longer than this is rejected: names derived from it must still fit the usual
+# 255-byte file-name limit of the disks under MinIO or the local store.
+MAX_SEGMENT_BYTES = 200
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,15 @@ def run_quality(
     if info is None:
         result = _missing(ref)
     else:
-        if ref.etag and info.etag != ref.etag:
+        too_long = _long_segment(ref.key)
+        if too_long is not None:
+            result = _not_checked(
+                "key_too_long",
+                f"{ref.uri}: a key segment of {too_long} bytes (at most {MAX_SEGMENT_BYTES}):"
+                " the names derived from it (outputs, quarantine copy) may not fit a file"
+                " system; rename the file",
+            )
+        elif ref.etag and info.etag != ref.etag:
             # The landed version is gone: its record must not vouch for other content (the
             # new version is checked on its own event); so it is rejected, not checked.
             log.warning(
@@ -113,6 +124,23 @@ def run_quality(
     )
     _record(runtime, outcome, correlation_id)
     log_psi_run(settings, run_id, ref.uri, kind, outcome.psi, result.verdict.status)
+    _log_outcome(outcome)
+    return outcome
+
+
+def _long_segment(key: str) -> int | None:
+    longest = max(len(part.encode()) for part in key.split("/"))
+    return longest if longest > MAX_SEGMENT_BYTES else None
+
+
+def record_unstorable(
+    runtime: Runtime, ref: ObjectRef, kind: DataKind, run_id: str, correlation_id: str, error: str
+) -> QualityOutcome:
+    """A landed file whose check or records the stores refuse for good: recorded as a
+    rejection with the reason, so the sweep stops announcing it again."""
+    result = _not_checked("unstorable", f"{ref.uri} cannot be checked or recorded: {error}")
+    outcome = QualityOutcome(run_id, ref, kind, result, None, None, runtime.settings.psi_threshold)
+    _record(runtime, outcome, correlation_id)
     _log_outcome(outcome)
     return outcome
 

@@ -36,7 +36,9 @@ MAX_REASON_CHARS = 2000  # all of a rejection's reasons together
 
 
 def capped(text: str, limit: int) -> str:
-    """At most `limit` characters, saying how much was cut."""
+    """At most `limit` characters, saying how much was cut; NUL shown as `\\0` (Postgres
+    cannot store it in text, and a reason that cannot be recorded is a reason lost)."""
+    text = text.replace("\x00", "\\0")
     if len(text) <= limit:
         return text
     note = f"... ({len(text) - limit} more characters)"

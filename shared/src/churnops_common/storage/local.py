@@ -51,7 +51,10 @@ class LocalObjectStore(ObjectStore):
         return path
 
     def _meta_path(self, bucket: str, key: str) -> Path:
-        return self.root / _META_DIR / bucket / f"{key}.json"
+        # Named by the key's hash: a key whose last segment nearly fills the file system's
+        # name limit must still get its etag file (`<key>.json` would not fit).
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        return self.root / _META_DIR / bucket / digest[:2] / f"{digest}.json"
 
     def ensure_buckets(self, buckets: Iterable[str]) -> None:
         for bucket in buckets:
