@@ -79,7 +79,13 @@ class Settings(BaseSettings):
         4 * 3600,
         description="Redis redelivers an unacked task after this long: above the longest task.",
     )
-    task_max_retries: int = 5
+    task_retry_budget_s: float = Field(
+        1800.0,
+        gt=0,
+        description="A message failing on a transient error is retried (with backoff) for this"
+        " long from its first attempt before it is dead-lettered: outages shorter than this"
+        " lose nothing.",
+    )
 
     # MLflow.
     mlflow_tracking_uri: str | None = Field(

@@ -222,9 +222,13 @@ def tune(
         return pr_auc(data[3].to_numpy(), result.validation_proba)
 
     study = _new_study(config)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        study.optimize(objective, n_trials=config.n_trials, gc_after_trial=False)
+    # A stored study of an earlier attempt keeps its finished trials: only the rest run.
+    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    remaining = config.n_trials - len(study.get_trials(deepcopy=False, states=done))
+    if remaining > 0:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            study.optimize(objective, n_trials=remaining, gc_after_trial=False)
     best = study.best_trial
     family, params, balance = _params_of(best.params)
     result = fitted.get(best.number) or _fit_early_stopped(

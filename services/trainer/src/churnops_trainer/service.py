@@ -77,7 +77,9 @@ def train_and_decide(
         n_trials=n_trials,
         n_jobs=settings.trainer_n_jobs,
         storage=optuna_storage(settings),
-        study_name=f"{settings.mlflow_model_name}-{uuid.uuid4().hex[:12]}",
+        # One study per training run: a run that failed after its search (MLflow away) finds
+        # its finished trials in the stored study and does not search again.
+        study_name=f"{settings.mlflow_model_name}-{(run_id or uuid.uuid4().hex)[:36]}",
     )
     y = data.train[target].astype(int)
     started = time.perf_counter()
