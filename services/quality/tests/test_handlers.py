@@ -425,3 +425,29 @@ def test_a_file_named_reason_json_and_a_huge_header_keep_short_separate_reasons(
     assert len(reason_file) < 20_000
     run = next(r for r in _runs(trained) if r.run_id == capped.quality_run_id)
     assert run.reason == capped.reason
+
+
+def test_the_sweep_streams_the_listing_page_by_page(
+    trained: EmbeddedPlatform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages smaller than the listing: every unrecorded object is found, recorded ones never."""
+    from churnops_quality import sweep
+
+    monkeypatch.setattr(sweep, "PAGE", 2)
+    keys = [f"new_data/lost-{n}.csv" for n in range(5)]
+    for n, key in enumerate(keys):
+        path = tmp_path / f"lost-{n}.csv"
+        generate(120, seed=40 + n).drop(columns=["churned"]).to_csv(path, index=False)
+        trained.runtime.store.put_file("landing", key, path)
+    trained.publish(SweepRequested.start_chain("sweep-paged-1"))
+    trained.run()
+    swept = [
+        e.object.key
+        for e in trained.events_of("DataLanded")
+        if isinstance(e, DataLanded) and e.source == "sweep"
+    ]
+    assert sorted(swept) == keys  # the files landed before (with events) are not among them
+    before = len(trained.bus.published)
+    trained.publish(SweepRequested.start_chain("sweep-paged-2"))
+    trained.run()
+    assert [e.event_type for e in trained.bus.published[before:]] == ["SweepRequested"]
