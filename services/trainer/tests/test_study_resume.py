@@ -61,3 +61,19 @@ def test_a_redelivery_after_an_mlflow_outage_does_not_search_again(
     again = optuna.load_study(study_name=study.study_name, storage=storage).trials
     assert [t.datetime_complete for t in again] == searched  # no trial added by the retry
     assert len(optuna.get_all_study_summaries(storage)) == 1
+
+
+def test_old_studies_are_pruned_after_their_retention(trainer_settings: Settings) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from churnops_trainer.studies import prune_studies
+
+    storage = f"sqlite:///{trainer_settings.churnops_home / 'optuna.db'}"
+    settings = trainer_settings.model_copy(
+        update={"optuna_storage_url": storage, "retention_studies_days": 30}
+    )
+    study = optuna.create_study(storage=storage, study_name="old-one")
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=1)
+    assert prune_studies(settings) == 0  # started today: kept
+    assert prune_studies(settings, now=datetime.now(UTC) + timedelta(days=31)) == 1
+    assert optuna.get_all_study_summaries(storage) == []

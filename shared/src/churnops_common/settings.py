@@ -87,6 +87,24 @@ class Settings(BaseSettings):
         " lose nothing.",
     )
 
+    # Retention: the daily sweep prunes what is older (0 keeps it forever).
+    retention_ledger_days: int = Field(
+        30,
+        ge=0,
+        description="Finished processed-events rows kept this long (the window in which a"
+        " redelivered event is recognised; far above the broker's visibility timeout).",
+    )
+    retention_dead_letters_days: int = Field(90, ge=0, description="Dead letters kept.")
+    retention_parked_max: int = Field(
+        10_000, ge=0, description="Newest malformed notifications kept in the parked list."
+    )
+    retention_studies_days: int = Field(
+        30, ge=0, description="Optuna studies (in the Optuna storage) kept after their start."
+    )
+    retention_quality_runs_days: int = Field(
+        90, ge=0, description="Quality MLflow runs (one per checked file) kept."
+    )
+
     # MLflow.
     mlflow_tracking_uri: str | None = Field(
         None, description="Default: a SQLite file under CHURNOPS_HOME (embedded)."

@@ -21,6 +21,7 @@ from churnops_common.events import (
 from churnops_common.runtime import Runtime
 from churnops_common.storage import InvalidObjectKey
 from churnops_quality.baseline import current_version
+from churnops_quality.prune import prune
 from churnops_quality.records import baseline_versions_checked
 from churnops_quality.refresh import refresh_baseline
 from churnops_quality.service import followups, record_unstorable, run_quality
@@ -65,6 +66,7 @@ def unstorable(exc: BaseException) -> str | None:
 
 def on_sweep_requested(event: Event, runtime: Runtime) -> Sequence[Event]:
     assert isinstance(event, SweepRequested)
+    prune(runtime)  # the daily sweep is also the daily prune
     found = sweep(event, runtime)
     log.info(
         "sweep%s: %d unprocessed landed object(s)",

@@ -32,6 +32,7 @@ from churnops_trainer import gate, guard, registry
 from churnops_trainer.data import NoTrainingData, assemble
 from churnops_trainer.outcome import announce, pipeline_key, recorded, training_data_key
 from churnops_trainer.service import complete_promotion, save_objects, train_and_decide
+from churnops_trainer.studies import prune_studies
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,7 @@ def retrain(
             guard.finish_run(engine, run_id, "failed", detail=f"{type(exc).__name__}: {exc}")
             raise
         guard.finish_done(engine, run_id, result, data.data_objects, data.labelled_rows)
+    prune_studies(settings)
     return [announce(event, name, result.version, result.decision, result.training_data)]
 
 
