@@ -15,7 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent
 DATASETS = ROOT.parent / "shared" / "datasets"
-FIXTURES = ROOT.parent / "shared" / "fixtures"
+# Beside the repository; CHURNOPS_FIXTURES_DIR points elsewhere (a worktree in another folder).
+FIXTURES = Path(os.environ.get("CHURNOPS_FIXTURES_DIR", ROOT.parent / "shared" / "fixtures"))
 POSTGRES_URL = os.environ.get(
     "CHURNOPS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )

@@ -86,6 +86,8 @@ def test_multipart_and_kinds_and_ignored_events(element: bytes) -> None:
         b'[{"Event": [{"eventName": 1}]}]',
         b"\xff\xfe",
         b"[1]",
+        b"[" + b"9" * 5000 + b"]",  # past Python's int digit limit: a ValueError, not JSON's
+        b"[" * 100_000 + b"]" * 100_000,  # deeper than the recursion limit
     ],
 )
 def test_malformed_elements_raise(raw: bytes) -> None:
@@ -225,4 +227,24 @@ def test_a_bad_element_left_in_processing_is_parked_on_recovery(
     assert len(bus.events) == 1
     assert redis_client.lrange(bridge.parked_key, 0, -1) == [bad]
     assert redis_client.llen(bridge.processing_key) == 0
+    redis_client.delete(key, bridge.processing_key, bridge.parked_key)
+
+
+@pytest.mark.services
+def test_an_undecodable_element_is_parked_and_recovery_goes_on(
+    redis_client: object,
+    element: bytes,
+) -> None:
+    from redis import Redis
+
+    assert isinstance(redis_client, Redis)
+    key = f"test:minio:{uuid.uuid4().hex}"
+    bus = RecordingBus()
+    bridge = Bridge(redis_client, bus, key, "landing")
+    huge = b'[{"Event": [], "n": ' + b"7" * 5000 + b"}]"
+    redis_client.rpush(key, huge, element)
+    assert bridge.step(timeout=1) and bridge.step(timeout=1)
+    assert redis_client.lrange(bridge.parked_key, 0, -1) == [huge]
+    assert redis_client.llen(bridge.processing_key) == 0
+    assert bridge.recover() == 0 and len(bus.events) == 1
     redis_client.delete(key, bridge.processing_key, bridge.parked_key)

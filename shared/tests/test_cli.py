@@ -131,6 +131,23 @@ def test_config_masks_secrets(
     assert values["monitoring_db_url"].startswith("postgresql+psycopg://churnops:***@db")
 
 
+def test_config_masks_passwords_in_url_queries(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(
+        "MONITORING_DB_URL", "postgresql+psycopg://churnops@db:5432/m?password=q5ecret&sslmode=x"
+    )
+    monkeypatch.setenv("OPTUNA_STORAGE_URL", "postgresql://db/optuna?sslpassword=q5ecret")
+    monkeypatch.setenv("REDIS_URL", "redis://default:q5ecret@redis:6379/0")
+    assert main(["config", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "q5ecret" not in out
+    values = json.loads(out.strip().splitlines()[-1])
+    assert (
+        "password=***" in values["monitoring_db_url"] and "sslmode=x" in values["monitoring_db_url"]
+    )
+
+
 def test_demo_refuses_to_wipe_a_folder_it_did_not_make(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -60,3 +60,19 @@ def test_library_connection_errors_are_transient() -> None:
 
     assert is_transient(MlflowException("busy", error_code=TEMPORARILY_UNAVAILABLE))
     assert not is_transient(MlflowException("no such model", error_code=RESOURCE_DOES_NOT_EXIST))
+
+
+def test_a_full_disk_or_a_full_store_is_transient() -> None:
+    import errno
+
+    from minio.error import S3Error
+
+    def s3(code: str) -> S3Error:
+        return S3Error(None, code, "message", "resource", "request", "host")  # type: ignore[arg-type]
+
+    assert is_transient(OSError(errno.ENOSPC, "No space left on device"))
+    assert is_transient(_chained(RuntimeError("write failed"), OSError(errno.EDQUOT, "quota")))
+    assert is_transient(s3("XMinioStorageFull"))
+    assert is_transient(s3("SlowDownWrite"))
+    assert not is_transient(OSError(errno.ENAMETOOLONG, "File name too long"))
+    assert not is_transient(s3("AccessDenied"))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import SecretStr
 
 from churnops_common.settings import ConfigError, Settings, get_settings
 
@@ -95,3 +96,32 @@ def test_invalid_values_are_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BASELINE_SHARE", "1.5")
     with pytest.raises(ValidationError, match="baseline_share"):
         Settings()
+
+
+def test_services_and_drop_use_their_own_s3_users() -> None:
+    settings = Settings(
+        minio_root_user="root",
+        minio_root_password="root-secret",  # type: ignore[arg-type]
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    assert settings.s3_credentials() == settings.upload_credentials() == ("root", "root-secret")
+    scoped = settings.model_copy(
+        update={
+            "minio_service_user": "svc",
+            "minio_service_password": SecretStr("svc-secret"),
+            "minio_upload_user": "up",
+            "minio_upload_password": SecretStr("up-secret"),
+        }
+    )
+    assert scoped.s3_credentials() == ("svc", "svc-secret")
+    assert scoped.upload_credentials() == ("up", "up-secret")
+    stack = scoped.model_copy(
+        update={"churnops_mode": "stack", "postgres_password": SecretStr("pg-long-secret")}
+    )
+    assert stack.missing_stack_secrets() == []
+    assert (
+        "MINIO_SERVICE_PASSWORD"
+        in stack.model_copy(
+            update={"minio_service_password": SecretStr("")}
+        ).missing_stack_secrets()
+    )

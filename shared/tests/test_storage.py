@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from churnops_common.storage import InvalidObjectKey, ObjectNotFound, ObjectStore, parse_uri
+from churnops_common.storage import (
+    InvalidObjectKey,
+    ObjectChanged,
+    ObjectNotFound,
+    ObjectStore,
+    parse_uri,
+)
 from churnops_common.storage.local import LocalObjectStore
 
 BUCKETS = ("landing", "models", "predictions")
@@ -146,3 +152,46 @@ def test_parse_uri() -> None:
         parse_uri("s3://predictions/../b")
     with pytest.raises(InvalidObjectKey):
         parse_uri("http://x/y")
+
+
+def test_pinned_reads_refuse_an_overwritten_object(
+    store: ObjectStore, bucket: str, tmp_path: Path
+) -> None:
+    """Every read pinned to the validated etag (If-Match on S3) refuses other content."""
+    validated = store.put_bytes(bucket, "training/t.csv", b"id,churned\nC1,0\n")
+    pinned = validated.etag
+    assert store.get_bytes(bucket, "training/t.csv", etag=pinned) == b"id,churned\nC1,0\n"
+    with store.local_path(bucket, "training/t.csv", etag=pinned) as path:
+        assert path.read_bytes() == b"id,churned\nC1,0\n"
+    flipped = store.put_bytes(bucket, "training/t.csv", b"id,churned\nC1,1\n")
+
+    reads = {
+        "get_bytes": lambda: store.get_bytes(bucket, "training/t.csv", etag=pinned),
+        "download": lambda: store.download(
+            bucket, "training/t.csv", tmp_path / "out.csv", etag=pinned
+        ),
+        "copy": lambda: store.copy(
+            bucket, "training/t.csv", bucket, "quarantine/t.csv", etag=pinned
+        ),
+    }
+    for name, read in reads.items():
+        with pytest.raises(ObjectChanged, match="object changed") as caught:
+            read()
+        assert caught.value.found == flipped.etag, name
+    with (
+        pytest.raises(ObjectChanged, match=pinned),
+        store.local_path(bucket, "training/t.csv", etag=pinned),
+    ):
+        pass
+    assert not store.exists(bucket, "quarantine/t.csv")  # the refused copy wrote nothing
+    # Unpinned reads and a pin on the current etag still work.
+    assert store.get_bytes(bucket, "training/t.csv", etag=flipped.etag).endswith(b"C1,1\n")
+
+
+def test_a_local_pin_survives_an_overwrite_while_it_is_read(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path / "objects")
+    store.ensure_buckets(["landing"])
+    first = store.put_bytes("landing", "new_data/b.csv", b"old")
+    with store.local_path("landing", "new_data/b.csv", etag=first.etag) as path:
+        store.put_bytes("landing", "new_data/b.csv", b"new")
+        assert path.read_bytes() == b"old"  # the pinned version, not the replacement

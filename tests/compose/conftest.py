@@ -28,6 +28,11 @@ FAKE_SECRETS = {
     "AIRFLOW__CORE__FERNET_KEY": "fernet-test-0123456789abcdef",
     "_AIRFLOW_WWW_USER_PASSWORD": "airflow-test-0123456789abcdef",
     "AIRFLOW__API_AUTH__JWT_SECRET": "jwt-test-0123456789abcdef",
+    "MINIO_SERVICE_USER": "churnops-test-services",
+    "MINIO_SERVICE_PASSWORD": "minio-services-0123456789abcdef",
+    "MINIO_UPLOAD_USER": "churnops-test-upload",
+    "MINIO_UPLOAD_PASSWORD": "minio-upload-0123456789abcdef",
+    "REDIS_PASSWORD": "redis-test-0123456789abcdef",
 }
 
 _VAR = re.compile(

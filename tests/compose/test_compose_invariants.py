@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 CONDITIONS = {"service_healthy", "service_completed_successfully"}
-SECRET_NAME = re.compile(r"PASSWORD|SECRET|FERNET|ACCESS_KEY|TOKEN|CREDENTIAL|MINIO_ROOT_USER")
+SECRET_NAME = re.compile(
+    r"PASSWORD|SECRET|FERNET|ACCESS_KEY|TOKEN|CREDENTIAL|MINIO_(ROOT|SERVICE|UPLOAD)_USER|REDISCLI_AUTH"
+)
 URL_PASSWORD = re.compile(r"://[^/:@\s]+:(?P<password>[^@\s]+)@")
 PLACEHOLDERS = re.compile(r"\b(minioadmin|changeme|change-me|password123|admin:admin)\b", re.I)
 # The original stack's host ports, all on the loopback interface.
@@ -193,3 +195,33 @@ def test_airflow_runs_the_airflow_3_components(stack: Any) -> None:
     assert base_url.rstrip("/").endswith(f":{host_port}")
     init = stack.environment("airflow-init")
     assert init["_AIRFLOW_DB_MIGRATE"] == "true" and init["_AIRFLOW_WWW_USER_CREATE"] == "true"
+
+
+def test_only_minio_and_its_setup_job_hold_the_root_key(stack: Any) -> None:
+    holders = {
+        name
+        for name, service in stack.raw["services"].items()
+        if "MINIO_ROOT_PASSWORD" in (service.get("environment") or {})
+    }
+    assert holders == {"minio", "minio-setup"}
+    for name in [*stack.workers(), "bridge", "mlflow"]:
+        env = stack.environment(name)
+        assert "MINIO_ROOT_PASSWORD" not in env, name
+    assert (
+        stack.environment("mlflow")["AWS_ACCESS_KEY_ID"]
+        == (stack.environment("bridge")["MINIO_SERVICE_USER"])
+    )
+
+
+def test_redis_demands_a_password_that_every_client_url_carries(stack: Any) -> None:
+    command = stack.raw["services"]["redis"]["command"]
+    password = command[command.index("--requirepass") + 1]
+    assert password.startswith("${REDIS_PASSWORD:?")
+    assert stack.raw["services"]["redis"]["environment"]["REDISCLI_AUTH"] == password
+    urls = [text for text in _strings(stack.raw) if "redis://" in text]
+    assert len(urls) >= 3, "the services', Airflow's and Flower's broker URLs"
+    for url in urls:
+        assert f"redis://default:{password}@" in url, url
+    assert (
+        stack.raw["services"]["minio"]["environment"]["MINIO_NOTIFY_REDIS_PASSWORD_1"] == password
+    )

@@ -24,6 +24,10 @@ NOT_PASSED_TO_SERVICES = {
     "airflow_www_user_username": "Airflow's login: only airflow-init uses it",
     "airflow_www_user_password": "Airflow's login: only airflow-init uses it",
     "ingest_api_token": "a source credential: only the ingest worker reads it (.env.ingest)",
+    "minio_root_user": "MinIO's admin: only minio and minio-setup hold it",
+    "minio_root_password": "MinIO's admin: only minio and minio-setup hold it",
+    "minio_upload_user": "`churnops drop`'s upload-only user: the host CLI's, not the services'",
+    "minio_upload_password": "`churnops drop`'s upload-only user: the host CLI's",
 }
 # Environment names the services read outside Settings.
 READ_OUTSIDE_SETTINGS = {"CHURNOPS_LOG_LEVEL"}
@@ -154,7 +158,9 @@ def test_minio_notifies_the_list_the_bridge_reads(stack: Any) -> None:
     assert minio[f"MINIO_NOTIFY_REDIS_ENABLE_{target}"] == "on"
     assert minio[f"MINIO_NOTIFY_REDIS_FORMAT_{target}"] == "access"
     redis_url = urlsplit(stack.environment("bridge")["REDIS_URL"])
-    assert minio[f"MINIO_NOTIFY_REDIS_ADDRESS_{target}"] == redis_url.netloc
+    address = f"{redis_url.hostname}:{redis_url.port}"
+    assert minio[f"MINIO_NOTIFY_REDIS_ADDRESS_{target}"] == address
+    assert minio[f"MINIO_NOTIFY_REDIS_PASSWORD_{target}"] == redis_url.password
     assert redis_url.path in ("", "/", "/0"), "MinIO pushes to Redis database 0"
     assert (
         minio[f"MINIO_NOTIFY_REDIS_KEY_{target}"]
@@ -207,3 +213,15 @@ def test_ingest_sources_file_is_mounted_where_the_settings_point(stack: Any) -> 
         assert folder in mounts, name
         assert (repo / mounts[folder] / path.rsplit("/", 1)[1]).is_file(), name
     assert stack.environment("airflow-scheduler")["INGEST_SOURCES_FILE"] == path
+
+
+def test_minio_setup_creates_least_privilege_users() -> None:
+    script = SETUP_SCRIPT.read_text(encoding="utf-8")
+    assert 'grant "$MINIO_SERVICE_USER" "$MINIO_SERVICE_PASSWORD" churnops-services' in script
+    assert 'grant "$MINIO_UPLOAD_USER" "$MINIO_UPLOAD_PASSWORD" churnops-upload' in script
+    upload = script.split('cat > "$policies/upload.json" <<JSON', 1)[1].split("JSON", 1)[0]
+    assert '"Action": ["s3:PutObject", "s3:AbortMultipartUpload"' in upload
+    assert '"Resource": ["arn:aws:s3:::$landing/*"]' in upload
+    assert "GetObject" not in upload and "admin" not in upload
+    services = script.split('cat > "$policies/services.json" <<JSON', 1)[1].split("JSON", 1)[0]
+    assert '"Resource": [${resources%,}]' in services and "s3:*" not in services

@@ -45,7 +45,8 @@ def stack(
 
 @pytest.fixture(scope="session")
 def minio_fixtures_dir_session() -> Path:
-    path = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "minio"
+    default = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+    path = Path(os.environ.get("CHURNOPS_FIXTURES_DIR", default)) / "minio"
     if not path.is_dir():
         pytest.skip(f"MinIO fixtures not found at {path} (they live beside the repository)")
     return path

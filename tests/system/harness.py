@@ -126,7 +126,9 @@ class LocalStack:
         self.db_name = f"churnops_sys_{suffix}"
         self.mlflow_db = f"churnops_sys_mlflow_{suffix}"
         self.redis_port = free_port()
-        self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+        # compose's Redis demands a password (requirepass); a test-only one here.
+        self.redis_password = f"system-test-{suffix}"
+        self.redis_url = f"redis://default:{self.redis_password}@127.0.0.1:{self.redis_port}/0"
         self.mlflow_port = free_port()
         self.moto: Any = None
         self.databases_created = False
@@ -161,7 +163,10 @@ class LocalStack:
         folder = self.workdir / "redis"
         folder.mkdir(exist_ok=True)
         private = ["--port", str(self.redis_port), "--bind", "127.0.0.1", "--dir", str(folder)]
-        argv = [*compose_command("redis"), *private, "--save", ""]
+        command = [
+            expand(a, {"REDIS_PASSWORD": self.redis_password}) for a in compose_command("redis")
+        ]
+        argv = [*command, *private, "--save", ""]
         self.spawn("redis", argv)
         self.expected_down.discard("redis")
         client = Redis.from_url(self.redis_url, socket_connect_timeout=1)

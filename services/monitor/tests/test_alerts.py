@@ -299,3 +299,25 @@ def test_a_claim_left_pending_by_a_crash_is_taken_by_the_same_event_only(
     assert raise_alert(engine, settings, alert, event).status == "sent"  # redelivered
     assert len(state.bodies) == 1
     assert _alert_rows(platform)["ModelPromoted"].status == "sent"
+
+
+def test_user_text_cannot_ping_the_channel_or_link(
+    make_platform: Callable[..., EmbeddedPlatform], hook: tuple[Hook, str]
+) -> None:
+    state, url = hook
+    platform = make_platform(alert_webhook_url=url)
+    hostile = ObjectRef(bucket="landing", key="new_data/<!channel>.csv", etag="e1")
+    platform.publish(
+        DataRejected.start_chain(
+            "hostile",
+            object=hostile,
+            kind="new_data",
+            quality_run_id="q9",
+            reason="column <http://evil.example|click> & more",
+        )
+    )
+    assert platform.run() == 1
+    (body,) = state.bodies
+    assert "&lt;!channel&gt;" in body["text"] and "<!channel>" not in body["text"]
+    assert "&lt;http://evil.example|click&gt; &amp; more" in body["text"]
+    assert "<" not in body["text"] and ">" not in body["text"]

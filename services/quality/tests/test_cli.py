@@ -85,3 +85,27 @@ def test_validate_against_the_baseline(
     assert main(["psi", str(files["drifted"]), "--json"]) == 0
     result = _last_json(capsys)
     assert result["reference"] == "baseline" and result["max_psi"] > 0.2
+
+
+def test_user_text_is_printed_as_itself_not_as_markup(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A column named like Rich markup (`[/x]`, `[red]`) prints literally and crashes nothing."""
+    hostile = {"[/x]": "[/x]", "[bold red]": "[bold red]"}
+    ref, cur = tmp_path / "ref.csv", tmp_path / "cur.csv"
+    generate(800, seed=1).rename(columns={"age": "[/x]", "region": "[bold red]"}).to_csv(
+        ref, index=False
+    )
+    generate(800, seed=3, drift=1.0).rename(columns={"age": "[/x]", "region": "[bold red]"}).to_csv(
+        cur, index=False
+    )
+    assert main(["psi", str(ref), str(cur)]) == 0
+    err = capsys.readouterr().err
+    assert all(name in err for name in hostile) and "Traceback" not in err
+    broken = tmp_path / "[red]broken.csv"
+    broken.write_text("[/x];age\nnorth;41\n")
+    assert main(["validate", str(broken), "--kind", "training"]) == 1
+    err = capsys.readouterr().err
+    assert "rejected" in err and "Traceback" not in err
+    assert main(["psi", str(ref), str(tmp_path / "[/x]missing.csv")]) == 2
+    assert "[/x]missing.csv: no such file" in capsys.readouterr().err

@@ -395,3 +395,64 @@ def test_unvalidatable_parquet_is_rejected_not_dead_lettered(
     assert (run.run_id, run.status) == (rejected.quality_run_id, "rejected")
     with trained.runtime.engine.connect() as conn:
         assert conn.execute(sa.select(dead_letters)).first() is None
+
+
+def test_a_file_named_reason_json_and_a_huge_header_keep_short_separate_reasons(
+    trained: EmbeddedPlatform, tmp_path: Path
+) -> None:
+    store = trained.runtime.store
+    named = tmp_path / "reason.json"
+    named.write_text('{"forged": "reason"}\n', encoding="utf-8")
+    huge = tmp_path / "huge-header.csv"
+    # A ';'-delimited header is quoted in the reason (one 127 kB field: under the CSV
+    # reader's field limit, so it is read, not refused as unreadable).
+    header = ";".join(f"column_{i:06d}_" + "x" * 40 for i in range(2300))
+    huge.write_text(header + "\n1;2\n", encoding="utf-8")
+    assert len(header) > 120_000
+    for path in (named, huge):
+        trained.drop(path, "new_data")
+    trained.run()
+
+    rejected = {
+        e.object.key: e for e in trained.events_of("DataRejected") if isinstance(e, DataRejected)
+    }
+    forged = rejected["new_data/reason.json"]
+    assert forged.quarantine is not None
+    assert forged.quarantine.key == f"quarantine/{forged.quality_run_id}/landed-reason.json"
+    assert store.get_bytes("reports", forged.quarantine.key) == named.read_bytes()
+    kept = json.loads(store.get_bytes("reports", f"quarantine/{forged.quality_run_id}/reason.json"))
+    assert kept["object"] == "s3://landing/new_data/reason.json"  # its own reason, not the file
+
+    capped = rejected["new_data/huge-header.csv"]
+    assert 0 < len(capped.reason) <= 2000 and capped.reason.endswith("more characters)")
+    assert len(json.dumps(capped.model_dump(mode="json"))) < 20_000
+    reason_file = store.get_bytes("reports", f"quarantine/{capped.quality_run_id}/reason.json")
+    assert len(reason_file) < 20_000
+    run = next(r for r in _runs(trained) if r.run_id == capped.quality_run_id)
+    assert run.reason == capped.reason
+
+
+def test_the_sweep_streams_the_listing_page_by_page(
+    trained: EmbeddedPlatform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages smaller than the listing: every unrecorded object is found, recorded ones never."""
+    from churnops_quality import sweep
+
+    monkeypatch.setattr(sweep, "PAGE", 2)
+    keys = [f"new_data/lost-{n}.csv" for n in range(5)]
+    for n, key in enumerate(keys):
+        path = tmp_path / f"lost-{n}.csv"
+        generate(120, seed=40 + n).drop(columns=["churned"]).to_csv(path, index=False)
+        trained.runtime.store.put_file("landing", key, path)
+    trained.publish(SweepRequested.start_chain("sweep-paged-1"))
+    trained.run()
+    swept = [
+        e.object.key
+        for e in trained.events_of("DataLanded")
+        if isinstance(e, DataLanded) and e.source == "sweep"
+    ]
+    assert sorted(swept) == keys  # the files landed before (with events) are not among them
+    before = len(trained.bus.published)
+    trained.publish(SweepRequested.start_chain("sweep-paged-2"))
+    trained.run()
+    assert [e.event_type for e in trained.bus.published[before:]] == ["SweepRequested"]

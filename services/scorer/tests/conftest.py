@@ -13,6 +13,7 @@ import pytest
 import xgboost as xgb
 
 from churnops_common.embedded import EmbeddedPlatform
+from churnops_common.ml.integrity import record_digest
 from churnops_common.ml.pipeline import ChurnPipeline, TabularPreprocessor
 from churnops_common.mlflow_setup import configure_mlflow
 from churnops_common.settings import Settings
@@ -86,6 +87,7 @@ def register_champion(
             pip_requirements=["lightgbm", "xgboost-cpu"],
         )
     version = str(info.registered_model_version)
+    record_digest(settings, settings.mlflow_model_name, version)
     MlflowClient().set_registered_model_alias(settings.mlflow_model_name, "champion", version)
     return version
 

@@ -389,3 +389,36 @@ def test_a_split_batch_is_announced_again_when_its_assembler_is_retried(
     assert on_score_chunk_requested(chunks[other], platform.runtime) == []
     assert on_data_validated(validated, platform.runtime) == []
     assert len(_runs(platform)) == 1
+
+
+def test_chunk_tasks_take_the_model_and_input_from_the_job_not_the_event(
+    scorer_settings: Settings, pipeline: ChurnPipeline, tmp_path: Path
+) -> None:
+    platform = EmbeddedPlatform(_split_settings(scorer_settings), services={"scorer"})
+    version = register_champion(platform.settings, pipeline, None)
+    validated = _land(platform, batch_file(tmp_path, 1000, seed=29))
+    decoy = _land(platform, batch_file(tmp_path, 50, seed=30, name="decoy.csv"))
+    # The split only: its chunk tasks are queued, not yet handled.
+    split = handle_message(
+        "churnops.scorer.on_data_validated",
+        to_wire(validated),
+        on_data_validated,
+        platform.runtime,
+        final_attempt=True,
+    )
+    assert split.status == "done"
+    forged = 0
+    for _, payload in platform.bus.pending:
+        if payload["event_type"] == "ScoreChunkRequested":
+            payload["model_version"] = "999"
+            payload["input"] = decoy.object.model_dump(mode="json")
+            forged += 1
+    assert forged == 4
+    platform.run()
+
+    (scored,) = _scored(platform)
+    assert scored.model_version == version
+    assert (scored.input.key, scored.input.etag) == (validated.object.key, validated.object.etag)
+    assert scored.rows == 1000
+    (run,) = _runs(platform)
+    assert (run.input_key, run.input_etag) == (validated.object.key, validated.object.etag)

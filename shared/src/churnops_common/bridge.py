@@ -54,8 +54,10 @@ def parse_notification(raw: bytes | str, landing_bucket: str) -> list[DataLanded
     """Events for one list element; [] when it only holds events the platform ignores."""
     try:
         document = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise MalformedNotification(f"not JSON: {exc}") from exc
+    # Any decoding error parks the element: bad JSON and bad UTF-8, but also an integer past
+    # Python's digit limit (a plain ValueError) or nesting deeper than the recursion limit.
+    except (ValueError, RecursionError) as exc:
+        raise MalformedNotification(f"not decodable JSON: {str(exc)[:200]}") from exc
     # Access format: a JSON array of {"Event": [records], "EventTime": "..."}.
     if not isinstance(document, list):
         raise MalformedNotification("expected a JSON array (MinIO 'access' format)")

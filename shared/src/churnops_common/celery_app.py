@@ -2,14 +2,16 @@
 
 Reliability settings (see the brief): late acks, requeue when a worker dies, prefetch 1, a
 visibility timeout above the longest task, explicit queues only, JSON only, retries with
-exponential backoff on transient I/O, a dead-letter row after the last retry, and a time limit
-per queue, so that a worker's warm shutdown ends within a known time.
+exponential backoff on transient I/O for a time budget, a dead-letter row once it is spent (a
+message whose outcome cannot be recorded is never acked), and a time limit per queue, so that a
+worker's warm shutdown ends within a known time.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -109,30 +111,37 @@ def create_worker_app(queue: str, handlers: Mapping[str, Handler]) -> Celery:
 
 
 def _register(app: Celery, task_name: str, handler: Handler) -> None:
-    settings = get_settings()
+    budget_s = get_settings().task_retry_budget_s
 
     # shared=False: a shared task is also registered on every app created later in the same
     # process (tests, embedded runs), where it would shadow that app's own handler.
+    # max_retries=None: retries are bounded by time (TASK_RETRY_BUDGET_S), not by a count, so
+    # an outage shorter than the budget loses nothing, however many attempts it takes.
     @app.task(  # type: ignore[untyped-decorator]
-        name=task_name, bind=True, max_retries=settings.task_max_retries, shared=False
+        name=task_name, bind=True, max_retries=None, shared=False
     )
-    def run(self: Task, payload: Any) -> str:
+    def run(self: Task, payload: Any, first_attempt_at: float | None = None) -> str:
+        first = first_attempt_at if first_attempt_at is not None else time.time()
         attempt = self.request.retries + 1
-        final = self.request.retries >= (self.max_retries or 0)
         try:
             outcome = handle_message(
                 task_name,
                 payload,
                 handler,
                 worker_runtime(app),
-                final_attempt=final,
+                final_attempt=time.time() - first >= budget_s,
                 attempt=attempt,
             )
         except Exception as exc:
+            # A transient error inside the budget, or a message whose outcome could not be
+            # recorded (its dead letter did not write: Postgres is down): never acked, tried
+            # again later. Acking it would lose it.
             if not is_transient(exc):
-                # Even the dead-letter write failed (e.g. a payload Postgres cannot store):
-                # retrying cannot help, so log it loudly and let the message go.
-                log.critical("%s: message dropped, could not be parked: %s", task_name, exc)
-                return "failed"
-            raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+                log.critical("%s: could not record the outcome, retrying: %s", task_name, exc)
+            raise self.retry(
+                exc=exc,
+                countdown=backoff_seconds(self.request.retries),
+                args=(payload,),
+                kwargs={"first_attempt_at": first},
+            ) from exc
         return outcome.status

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import signal
 import sys
 import threading
@@ -13,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from churnops_common.settings import ConfigError, Settings, get_settings
 
@@ -27,7 +29,10 @@ db_app = typer.Typer(help="The monitoring database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
 # soft_wrap: an error stays on one line however narrow the terminal (or a pipe) is.
-console = Console(stderr=True, soft_wrap=True)
+# markup off: what is printed holds user text (column names, file names, errors), and a
+# column named `[/x]` must print as itself, not crash Rich's markup parser; colour goes
+# through `style=` or Text.
+console = Console(stderr=True, soft_wrap=True, markup=False)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")]
 
 
@@ -127,8 +132,15 @@ def db_upgrade(as_json: JsonFlag = False) -> None:
     )
 
 
+# Query parameters that carry a credential (`postgresql://u@h/db?password=...`).
+_SECRET_QUERY = re.compile(
+    r"(?i)([?&](?:password|passwd|pwd|secret|token|access_key|secret_key|sslpassword)=)[^&#]*"
+)
+
+
 def _mask(key: str, value: Any) -> Any:
-    """Secrets as stars; passwords in URLs hidden; a webhook URL reduced to its host."""
+    """Secrets as stars; passwords in URLs (userinfo or query) hidden; a webhook URL reduced
+    to its host."""
     if not isinstance(value, str) or not value:
         return value
     if value == "**********":  # pydantic's SecretStr
@@ -142,10 +154,10 @@ def _mask(key: str, value: Any) -> Any:
         from sqlalchemy.engine import make_url
 
         try:
-            return make_url(value).render_as_string(hide_password=True)
+            value = make_url(value).render_as_string(hide_password=True)
         except Exception:
-            return value.split("://", 1)[0] + "://***@" + value.rsplit("@", 1)[1]
-    return value
+            value = value.split("://", 1)[0] + "://***@" + value.rsplit("@", 1)[1]
+    return _SECRET_QUERY.sub(r"\1***", value) if "://" in value else value
 
 
 @app.command()
@@ -210,7 +222,7 @@ def drop(
         from churnops_common.storage import object_store_from_settings
 
         key = f"{kind}/{name or file.name}"
-        info = object_store_from_settings(settings).put_file(
+        info = object_store_from_settings(settings, upload=True).put_file(
             settings.minio_landing_bucket, key, file
         )
         result: dict[str, Any] = {
@@ -431,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except (UserError, ConfigError, FileNotFoundError, ValueError) as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        console.print(Text.assemble(("error:", "red"), f" {exc}"), highlight=False)
         return 2
     return 0
 

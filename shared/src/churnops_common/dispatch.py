@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import ValidationError
 
 from churnops_common.bus.base import Handler
-from churnops_common.errors import is_transient
-from churnops_common.events import Event, parse_event
+from churnops_common.errors import integrity_failure, is_transient
+from churnops_common.events import Event, IntegrityFailed, parse_event
 from churnops_common.routing import subscription_by_task
 
 if TYPE_CHECKING:
@@ -82,6 +82,7 @@ def handle_message(
         reason = f"{type(exc).__name__}: {exc}"
         log.exception("%s: giving up on %s after %d attempt(s)", task_name, event.event_id, attempt)
         runtime.ledger.dead_letter(task_name, payload, reason[:4000], event=event, attempts=attempt)
+        _alert_integrity(task_name, event, exc, runtime)
         return Outcome("dead_lettered", event, detail=reason)
     log.info(
         "%s: handled %s -> %s",
@@ -90,6 +91,18 @@ def handle_message(
         [f.event_type for f in followups] or "no follow-ups",
     )
     return Outcome("done", event, followups)
+
+
+def _alert_integrity(task_name: str, event: Event, exc: Exception, runtime: Runtime) -> None:
+    """A failed integrity check is not just parked: the monitor pages someone about it."""
+    failure = integrity_failure(exc)
+    if failure is None:
+        return
+    log.critical("%s: integrity check failed for %s: %s", task_name, event.event_id, failure)
+    alert = event.derive(
+        IntegrityFailed, task_name, task_name=task_name, reason=str(failure)[:4000]
+    )
+    runtime.bus.publish(alert)
 
 
 def _summary(exc: Exception) -> str:

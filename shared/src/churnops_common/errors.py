@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import errno
+
 # An MLflow client error that wraps a failed HTTP call reads like this; its cause is not kept.
 _MLFLOW_UNREACHABLE = ("failed with exception", "Max retries exceeded", "Connection refused")
-_S3_BUSY = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout"}
+# Busy, or full: a full store is an operator's problem that frees up, not a bad message.
+_S3_BUSY = {
+    "SlowDown",
+    "SlowDownRead",
+    "SlowDownWrite",
+    "InternalError",
+    "ServiceUnavailable",
+    "RequestTimeout",
+    "XMinioStorageFull",
+    "XMinioServerNotInitialized",
+}
+# Disk full and quota exceeded: retried until someone frees space, never parked.
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
 
 
 class TransientError(RuntimeError):
@@ -13,6 +27,22 @@ class TransientError(RuntimeError):
 
 class PermanentError(RuntimeError):
     """Will fail the same way every time: park the message in the dead-letter table."""
+
+
+class IntegrityError(PermanentError):
+    """An artifact is not what was recorded (tampering, or corruption): parked, and alerted."""
+
+
+def integrity_failure(exc: BaseException) -> IntegrityError | None:
+    """The IntegrityError behind an exception, if any (it may be wrapped)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, IntegrityError):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -34,6 +64,8 @@ def is_transient(exc: BaseException) -> bool:
 
 def _is_transient_one(exc: BaseException) -> bool:
     if isinstance(exc, TransientError | ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
         return True
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError

@@ -253,6 +253,15 @@ class IngestRequested(Event):
     logical_date: date
 
 
+class IntegrityFailed(Event):
+    """An artifact failed its integrity check (a model whose files changed after registration):
+    the message that needed it was dead-lettered; someone must look."""
+
+    event_type: Literal["IntegrityFailed"] = "IntegrityFailed"
+    task_name: str
+    reason: str = Field(min_length=1)
+
+
 AnyEvent = Annotated[
     DataLanded
     | SweepRequested
@@ -267,7 +276,8 @@ AnyEvent = Annotated[
     | ModelRejected
     | ScoreChunkRequested
     | MonitoringRequested
-    | IngestRequested,
+    | IngestRequested
+    | IntegrityFailed,
     Field(discriminator="event_type"),
 ]
 
@@ -288,6 +298,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ScoreChunkRequested,
         MonitoringRequested,
         IngestRequested,
+        IntegrityFailed,
     )
 }
 

@@ -18,10 +18,9 @@ def configure_mlflow(settings: Settings) -> str:
         settings.churnops_home.mkdir(parents=True, exist_ok=True)
     if settings.mlflow_s3_endpoint_url:
         os.environ["MLFLOW_S3_ENDPOINT_URL"] = settings.mlflow_s3_endpoint_url
-        os.environ.setdefault("AWS_ACCESS_KEY_ID", settings.minio_root_user)
-        os.environ.setdefault(
-            "AWS_SECRET_ACCESS_KEY", settings.minio_root_password.get_secret_value()
-        )
+        access_key, secret_key = settings.s3_credentials()
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", access_key)
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", secret_key)
     mlflow.set_tracking_uri(uri)
     return uri
 

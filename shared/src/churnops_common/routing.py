@@ -53,6 +53,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     _sub("ModelRejected", MONITOR),  # audit/alert
     _sub("MonitoringRequested", MONITOR),
     _sub("IngestRequested", INGEST),  # lands a snapshot; MinIO (or the handler) announces it
+    _sub("IntegrityFailed", MONITOR),  # alert
 )
 
 

@@ -79,7 +79,6 @@ class Settings(BaseSettings):
         4 * 3600,
         description="Redis redelivers an unacked task after this long: above the longest task.",
     )
-    task_max_retries: int = 5
     # Hard limits make a finite shutdown grace period safe: a worker asked to stop (compose
     # down, a Kubernetes scale-down) finishes its running task within the limit.
     task_time_limit_s: int = Field(
@@ -92,6 +91,31 @@ class Settings(BaseSettings):
         ge=120,
         description="A trainer task (a whole training) is stopped (and parked) past this.",
     )
+    task_retry_budget_s: float = Field(
+        1800.0,
+        gt=0,
+        description="A message failing on a transient error is retried (with backoff) for this"
+        " long from its first attempt before it is dead-lettered: outages shorter than this"
+        " lose nothing.",
+    )
+
+    # Retention: the daily sweep prunes what is older (0 keeps it forever).
+    retention_ledger_days: int = Field(
+        30,
+        ge=0,
+        description="Finished processed-events rows kept this long (the window in which a"
+        " redelivered event is recognised; far above the broker's visibility timeout).",
+    )
+    retention_dead_letters_days: int = Field(90, ge=0, description="Dead letters kept.")
+    retention_parked_max: int = Field(
+        10_000, ge=0, description="Newest malformed notifications kept in the parked list."
+    )
+    retention_studies_days: int = Field(
+        30, ge=0, description="Optuna studies (in the Optuna storage) kept after their start."
+    )
+    retention_quality_runs_days: int = Field(
+        90, ge=0, description="Quality MLflow runs (one per checked file) kept."
+    )
 
     # MLflow.
     mlflow_tracking_uri: str | None = Field(
@@ -103,8 +127,16 @@ class Settings(BaseSettings):
     # Object storage (MinIO or any S3 server).
     minio_endpoint: str = Field("127.0.0.1:9000", description="host:port of the S3 API.")
     minio_secure: bool = False
-    minio_root_user: str = ""
+    minio_root_user: str = Field("", description="MinIO's admin: only its setup job needs it.")
     minio_root_password: SecretStr = SecretStr("")
+    minio_service_user: str = Field(
+        "", description="The services' own S3 user (its buckets only); empty: the root user."
+    )
+    minio_service_password: SecretStr = SecretStr("")
+    minio_upload_user: str = Field(
+        "", description="`churnops drop`'s upload-only S3 user (put into landing, nothing else)."
+    )
+    minio_upload_password: SecretStr = SecretStr("")
     minio_region: str | None = None
     s3_artifact_bucket: str = "mlflow"
     minio_landing_bucket: str = "landing"
@@ -349,6 +381,18 @@ class Settings(BaseSettings):
             return f"sqlite:///{(self.churnops_home / 'mlflow.db').resolve()}"
         return "http://mlflow:5000"
 
+    def s3_credentials(self) -> tuple[str, str]:
+        """(access key, secret key) of this process: the services' user, else the root user."""
+        if self.minio_service_user:
+            return self.minio_service_user, self.minio_service_password.get_secret_value()
+        return self.minio_root_user, self.minio_root_password.get_secret_value()
+
+    def upload_credentials(self) -> tuple[str, str]:
+        """What `churnops drop` uploads with: the upload-only user when set."""
+        if self.minio_upload_user:
+            return self.minio_upload_user, self.minio_upload_password.get_secret_value()
+        return self.s3_credentials()
+
     def _postgres_url(self, database: str) -> str:
         password = self.postgres_password.get_secret_value()
         auth = f"{self.postgres_user}:{password}" if password else self.postgres_user
@@ -357,11 +401,12 @@ class Settings(BaseSettings):
 
     def missing_stack_secrets(self) -> list[str]:
         """Names of the secrets stack mode needs that are unset or still placeholders."""
-        secrets = {
-            "POSTGRES_PASSWORD": self.postgres_password.get_secret_value(),
-            "MINIO_ROOT_USER": self.minio_root_user,
-            "MINIO_ROOT_PASSWORD": self.minio_root_password.get_secret_value(),
-        }
+        secrets = {"POSTGRES_PASSWORD": self.postgres_password.get_secret_value()}
+        if self.minio_service_user:
+            secrets["MINIO_SERVICE_PASSWORD"] = self.minio_service_password.get_secret_value()
+        else:
+            secrets["MINIO_ROOT_USER"] = self.minio_root_user
+            secrets["MINIO_ROOT_PASSWORD"] = self.minio_root_password.get_secret_value()
         return [
             name for name, value in secrets.items() if value.strip().lower() in PLACEHOLDER_SECRETS
         ]

@@ -23,6 +23,7 @@ from churnops_common.db.tables import alerts
 from churnops_common.events import (
     DataRejected,
     Event,
+    IntegrityFailed,
     ModelPromoted,
     ModelRejected,
     PerformanceDegraded,
@@ -96,6 +97,15 @@ def model_rejected_alert(event: ModelRejected) -> Alert:
         f":information_source: Challenger {event.model_name} v{event.model_version} not "
         f"promoted (PR-AUC {event.challenger_pr_auc:.3f} vs champion "
         f"{_fmt(event.champion_pr_auc)}): {event.reason}",
+    )
+
+
+def integrity_alert(event: IntegrityFailed) -> Alert:
+    return Alert(
+        f"IntegrityFailed:{event.event_id}",
+        "IntegrityFailed",
+        f":rotating_light: Integrity check failed in {event.task_name}: {event.reason}"
+        " (the message is parked in dead_letters; nothing was loaded)",
     )
 
 

@@ -46,15 +46,26 @@ def split_columns(
     return numeric, categorical
 
 
+# Evidently embeds the report's data as raw JSON inside a <script> element: a value holding
+# `</script>` would end it and run what follows in whoever opens the page. User text (column
+# names, categories) goes in with its angle brackets swapped for look-alikes that HTML ignores.
+_INERT = str.maketrans({"<": "\uff1c", ">": "\uff1e"})
+
+
+def inert(text: str) -> str:
+    """User text that cannot open or close an HTML element, whatever page embeds it raw."""
+    return text.translate(_INERT)
+
+
 def _prepare(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> pd.DataFrame:
-    """Same dtypes on both sides: floats, and text with missing as its own category."""
+    """Same dtypes on both sides: floats, and text with missing as its own category; names
+    and categories made inert (see `inert`)."""
     out = pd.DataFrame(index=frame.index)
     for column in numeric:
-        out[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+        out[inert(column)] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
     for column in categorical:
-        out[column] = (
-            frame[column].astype(object).where(frame[column].notna(), "(missing)").astype(str)
-        )
+        text = frame[column].astype(object).where(frame[column].notna(), "(missing)").astype(str)
+        out[inert(column)] = text.map(inert)
     return out.reset_index(drop=True)
 
 
@@ -93,10 +104,11 @@ def data_drift_report(
     numeric, categorical = split_columns(reference, current, exclude)
     if not numeric and not categorical:
         return None
-    definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
+    names = [inert(c) for c in numeric], [inert(c) for c in categorical]
+    definition = DataDefinition(numerical_columns=names[0], categorical_columns=names[1])
     ref = Dataset.from_pandas(_prepare(reference, numeric, categorical), data_definition=definition)
     cur = Dataset.from_pandas(_prepare(current, numeric, categorical), data_definition=definition)
-    snapshot = Report([DataDriftPreset(columns=numeric + categorical)]).run(cur, ref)
+    snapshot = Report([DataDriftPreset(columns=names[0] + names[1])]).run(cur, ref)
     return _save(snapshot, folder, "data_drift", "data_drift")
 
 
@@ -126,6 +138,7 @@ def classification_report(
 
     if labelled[target].nunique() < 2:
         return None
+    target = inert(target)
     frame = pd.DataFrame(
         {
             target: labelled[target].astype("int64").values,

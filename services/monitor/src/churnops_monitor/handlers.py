@@ -12,6 +12,7 @@ from churnops_common.events import (
     DataRejected,
     DataValidated,
     Event,
+    IntegrityFailed,
     ModelPromoted,
     ModelRejected,
     MonitoringRequested,
@@ -22,6 +23,7 @@ from churnops_common.runtime import Runtime
 from churnops_monitor.alerts import (
     Alert,
     degraded_alert,
+    integrity_alert,
     model_rejected_alert,
     promoted_alert,
     psi_alert,
@@ -75,6 +77,7 @@ def on_data_validated(event: Event, runtime: Runtime) -> Sequence[Event]:
         ref.key,
         id_column=settings.id_column,
         target=settings.target_column,
+        etag=ref.etag,
     )
     sets = join_labels(runtime, labels)
     if not sets:
@@ -175,6 +178,7 @@ on_performance_degraded = _alerting(PerformanceDegraded, degraded_alert)
 on_data_rejected = _alerting(DataRejected, rejected_alert)
 on_model_promoted = _alerting(ModelPromoted, promoted_alert)
 on_model_rejected = _alerting(ModelRejected, model_rejected_alert)
+on_integrity_failed = _alerting(IntegrityFailed, integrity_alert)
 
 # task name (from churnops_common.routing) -> handler
 HANDLERS: dict[str, Handler] = {
@@ -186,4 +190,5 @@ HANDLERS: dict[str, Handler] = {
     "churnops.monitor.on_data_rejected": on_data_rejected,
     "churnops.monitor.on_model_promoted": on_model_promoted,
     "churnops.monitor.on_model_rejected": on_model_rejected,
+    "churnops.monitor.on_integrity_failed": on_integrity_failed,
 }

@@ -16,6 +16,14 @@ import httpx
 log = logging.getLogger(__name__)
 
 BACKOFF_BASE_S = 0.25
+# Slack reads `<...>` as a control sequence (`<!channel>` pages everyone, `<url|text>` links);
+# its docs ask for exactly these three to be escaped in message text.
+_SLACK_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+
+
+def slack_escape(text: str) -> str:
+    """Text as Slack shows it literally: no mentions, no links from user data."""
+    return text.translate(_SLACK_ESCAPES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +47,7 @@ class WebhookNotifier:
     def send(self, text: str, extra: dict[str, Any] | None = None) -> Delivery:
         if not self.url:
             return Delivery("skipped", 0, "no ALERT_WEBHOOK_URL set")
-        body = {"text": text, **(extra or {})}
+        body = {"text": slack_escape(text), **(extra or {})}
         deadline = time.monotonic() + self.budget_s
         error: str | None = "no attempt fitted in the time budget"
         attempts = 0

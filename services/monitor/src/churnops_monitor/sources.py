@@ -14,7 +14,7 @@ from churnops_common.contract import target_codes, unknown_target_message
 from churnops_common.db.tables import scoring_runs
 from churnops_common.errors import PermanentError
 from churnops_common.storage import ObjectStore
-from churnops_common.storage.base import ObjectNotFound, parse_uri
+from churnops_common.storage.base import ObjectChanged, ObjectNotFound, parse_uri
 from churnops_common.tabular import read_table
 
 log = logging.getLogger(__name__)
@@ -54,10 +54,11 @@ def list_scoring_runs(
 
 
 def read_object_table(
-    store: ObjectStore, uri: str, columns: list[str] | None = None
+    store: ObjectStore, uri: str, columns: list[str] | None = None, etag: str | None = None
 ) -> pd.DataFrame:
+    """A table from the store; `etag` pins the read to the version that was validated."""
     bucket, key = parse_uri(uri)
-    with store.local_path(bucket, key) as path:
+    with store.local_path(bucket, key, etag=etag or None) as path:
         frame: pd.DataFrame = read_table(path, columns=columns)
     return frame
 
@@ -86,8 +87,13 @@ def read_predictions_if_present(
 def read_inputs(store: ObjectStore, run: ScoringRun, id_column: str) -> pd.DataFrame | None:
     """The scored input's rows (features), or None when the file is gone."""
     try:
-        frame = read_object_table(store, f"s3://{run.input_bucket}/{run.input_key}")
+        frame = read_object_table(
+            store, f"s3://{run.input_bucket}/{run.input_key}", etag=run.input_etag
+        )
     except (ObjectNotFound, FileNotFoundError):
+        return None
+    except ObjectChanged as exc:  # another file under the scored key: its rows prove nothing
+        log.warning("scored input not read: %s", exc)
         return None
     if id_column not in frame:
         return None
@@ -104,10 +110,17 @@ def binary_target(series: pd.Series, name: str) -> pd.Series:
 
 
 def read_labels(
-    store: ObjectStore, bucket: str, key: str, *, id_column: str, target: str
+    store: ObjectStore,
+    bucket: str,
+    key: str,
+    *,
+    id_column: str,
+    target: str,
+    etag: str | None = None,
 ) -> pd.DataFrame:
-    """A labels file as (id, target[, outcome_date]); the last row wins for a repeated id."""
-    with store.local_path(bucket, key) as path:
+    """A labels file as (id, target[, outcome_date]); the last row wins for a repeated id;
+    `etag` pins it to the validated version."""
+    with store.local_path(bucket, key, etag=etag or None) as path:
         frame = read_table(path)
     missing = {id_column, target} - set(frame.columns)
     if missing:

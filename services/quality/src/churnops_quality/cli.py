@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
+from rich.text import Text
 
 from churnops_common.cli import (
     JsonFlag,
@@ -177,13 +178,11 @@ def _print_psi(result: dict[str, Any], threshold: float) -> None:
 
 def _print_verdict(result: dict[str, Any]) -> None:
     if result["status"] == "rejected":
-        console.print("[red]rejected[/red]: ", end="", highlight=False)
-        console.print(result["reason"], markup=False, highlight=False)
+        console.print(Text.assemble(("rejected", "red"), f": {result['reason']}"), highlight=False)
     else:
+        psi = f", max PSI {result['max_psi']:.4f}" if result["max_psi"] else ""
         console.print(
-            f"[green]accepted[/green]: {result['rows']} rows"
-            + (f", max PSI {result['max_psi']:.4f}" if result["max_psi"] else ""),
-            highlight=False,
+            Text.assemble(("accepted", "green"), f": {result['rows']} rows{psi}"), highlight=False
         )
     for warning in result["warnings"]:
         console.print(f"  warning: {warning}", markup=False, highlight=False)

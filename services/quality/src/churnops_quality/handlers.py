@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Sequence
 
@@ -18,10 +19,12 @@ from churnops_common.events import (
     stable_id,
 )
 from churnops_common.runtime import Runtime
+from churnops_common.storage import InvalidObjectKey
 from churnops_quality.baseline import current_version
+from churnops_quality.prune import prune
 from churnops_quality.records import baseline_versions_checked
 from churnops_quality.refresh import refresh_baseline
-from churnops_quality.service import followups, run_quality
+from churnops_quality.service import followups, record_unstorable, run_quality
 from churnops_quality.sweep import sweep
 
 log = logging.getLogger(__name__)
@@ -34,14 +37,36 @@ def run_id_for(*parts: str) -> str:
 
 def on_data_landed(event: Event, runtime: Runtime) -> Sequence[Event]:
     assert isinstance(event, DataLanded)
-    outcome = run_quality(
-        runtime, event.object, event.kind, run_id_for(event.idempotency_key), event.correlation_id
-    )
+    run_id = run_id_for(event.idempotency_key)
+    try:
+        outcome = run_quality(runtime, event.object, event.kind, run_id, event.correlation_id)
+    except Exception as exc:
+        why = unstorable(exc)
+        if why is None:
+            raise
+        outcome = record_unstorable(
+            runtime, event.object, event.kind, run_id, event.correlation_id, why
+        )
     return followups(event, outcome)
+
+
+def unstorable(exc: BaseException) -> str | None:
+    """Why a store refuses this file's data for good (None: another kind of error): the
+    database refusing a value, a name the file system cannot hold, an invalid key."""
+    from sqlalchemy.exc import DataError
+
+    if isinstance(exc, DataError):
+        return f"the database refused a value: {str(exc.orig).splitlines()[0][:300]}"
+    if isinstance(exc, OSError) and exc.errno in (errno.ENAMETOOLONG, errno.EILSEQ):
+        return f"the file system refused a name: {exc.strerror}"
+    if isinstance(exc, InvalidObjectKey):
+        return str(exc)
+    return None
 
 
 def on_sweep_requested(event: Event, runtime: Runtime) -> Sequence[Event]:
     assert isinstance(event, SweepRequested)
+    prune(runtime)  # the daily sweep is also the daily prune
     found = sweep(event, runtime)
     log.info(
         "sweep%s: %d unprocessed landed object(s)",

@@ -37,6 +37,18 @@ class RunRecord:
         return max(self.psi.values(), default=None)
 
 
+def storable(value: Any) -> Any:
+    """`value` with NUL characters made visible: Postgres refuses them in text and JSONB, and
+    user data (a header, a column name) may hold one."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\\0")
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    return value
+
+
 def write_run(engine: Engine, record: RunRecord) -> None:
     max_psi = record.max_psi
     with engine.begin() as conn:
@@ -50,13 +62,13 @@ def write_run(engine: Engine, record: RunRecord) -> None:
                 etag=record.object.etag,
                 kind=record.kind,
                 status=record.status,
-                reason=record.reason,
+                reason=storable(record.reason),
                 rows=record.rows,
                 has_target=record.has_target,
                 max_psi=max_psi,
                 psi_breached=max_psi is not None and max_psi >= record.threshold,
-                warnings=record.warnings,
-                details=record.details,
+                warnings=storable(record.warnings),
+                details=storable(record.details),
                 report_uri=record.report_uri,
                 correlation_id=record.correlation_id,
                 created_at=datetime.now(UTC),
@@ -68,7 +80,7 @@ def write_run(engine: Engine, record: RunRecord) -> None:
                 [
                     {
                         "run_id": record.run_id,
-                        "feature": name,
+                        "feature": storable(name),
                         "psi": value,
                         "breached": value >= record.threshold,
                     }

@@ -21,7 +21,14 @@ from churnops_common.db.engine import is_sqlite
 from churnops_common.errors import PermanentError
 from churnops_common.events import ObjectRef
 from churnops_common.runtime import Runtime
-from churnops_quality.baseline import Pointer, build_baseline, current_pointer, save_baseline
+from churnops_quality.baseline import (
+    Baseline,
+    Pointer,
+    build_baseline,
+    current_pointer,
+    load_baseline,
+    save_baseline,
+)
 from churnops_quality.reading import FileLimits, FileProblem, precheck, read_whole
 
 if TYPE_CHECKING:
@@ -44,6 +51,21 @@ def baseline_lock(engine: Engine) -> Iterator[None]:
     with engine.begin() as conn:  # the lock ends with this transaction
         conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _BASELINE_LOCK_ID})
         yield
+
+
+def save_first_baseline(runtime: Runtime, baseline: Baseline, sample: pd.DataFrame) -> Baseline:
+    """Write the first baseline only if there still is none, under the baseline lock: two
+    training sets accepted at once must not interleave their files into one mixed v1. The
+    loser keeps the winner's baseline."""
+    settings, store = runtime.settings, runtime.store
+    with baseline_lock(runtime.engine):
+        if current_pointer(store, settings) is None:
+            save_baseline(store, settings, baseline, sample)
+            return baseline
+    existing = load_baseline(store, settings, runtime.cache)
+    assert existing is not None  # a pointer exists and baselines are never deleted
+    log.info("baseline v%d was created meanwhile from %s: kept", existing.version, existing.source)
+    return existing
 
 
 def model_number(version: str) -> int:
@@ -98,7 +120,7 @@ def _read(runtime: Runtime, data: ObjectRef) -> pd.DataFrame:
     settings, store = runtime.settings, runtime.store
     if store.stat(data.bucket, data.key) is None:
         raise PermanentError(f"training data {data.uri} does not exist: baseline kept")
-    with store.local_path(data.bucket, data.key) as path:
+    with store.local_path(data.bucket, data.key, etag=data.etag or None) as path:
         try:
             facts = precheck(path, FileLimits.from_settings(settings), settings.id_column)
             return read_whole(path, facts, settings.id_column)

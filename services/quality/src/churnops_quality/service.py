@@ -25,15 +25,20 @@ from churnops_common.events import (
     PsiBreached,
 )
 from churnops_common.runtime import Runtime
-from churnops_quality.baseline import Baseline, load_baseline, save_baseline
+from churnops_quality.baseline import Baseline, load_baseline
 from churnops_quality.checks import CheckResult, check_file, rejected
 from churnops_quality.reading import FileProblem, check_size
 from churnops_quality.records import RunRecord, write_run
+from churnops_quality.refresh import save_first_baseline
 from churnops_quality.report import ReportInput, render_html, render_pdf
 from churnops_quality.tracking import log_psi_run
 from churnops_quality.validation import Issue, Verdict
 
 log = logging.getLogger(__name__)
+REASON_FILE = "reason.json"
+# A key segment longer than this is rejected: names derived from it must still fit the usual
+# 255-byte file-name limit of the disks under MinIO or the local store.
+MAX_SEGMENT_BYTES = 200
 
 
 @dataclass(frozen=True)
@@ -80,21 +85,30 @@ def run_quality(
     if info is None:
         result = _missing(ref)
     else:
-        if ref.etag and info.etag != ref.etag:
-            log.warning(
-                "%s changed since it landed (etag %s, now %s): checking what is there",
-                ref.uri,
-                ref.etag,
-                info.etag,
+        too_long = _long_segment(ref.key)
+        if too_long is not None:
+            result = _not_checked(
+                "key_too_long",
+                f"{ref.uri}: a key segment of {too_long} bytes (at most {MAX_SEGMENT_BYTES}):"
+                " the names derived from it (outputs, quarantine copy) may not fit a file"
+                " system; rename the file",
             )
-        result = _check_object(runtime, ref, info.size, kind, baseline)
+        elif ref.etag and info.etag != ref.etag:
+            # The landed version is gone: its record must not vouch for other content (the
+            # new version is checked on its own event); so it is rejected, not checked.
+            log.warning(
+                "%s changed since it landed (etag %s, now %s)", ref.uri, ref.etag, info.etag
+            )
+            result = _changed(ref, info.etag)
+        else:
+            result = _check_object(runtime, ref, info.size, kind, baseline)
     if result.new_baseline is not None:
-        new, sample = result.new_baseline
-        save_baseline(store, settings, new, sample)
-        baseline = new
+        baseline = save_first_baseline(runtime, *result.new_baseline)
     quarantine = (
         _quarantine(runtime, ref, run_id, kind, result)
-        if info is not None and result.verdict.status == "rejected"
+        if info is not None
+        and result.verdict.status == "rejected"
+        and (not ref.etag or info.etag == ref.etag)
         else None
     )
     report_uri = _report(runtime, ref, run_id, kind, result, baseline)
@@ -115,6 +129,23 @@ def run_quality(
     return outcome
 
 
+def _long_segment(key: str) -> int | None:
+    longest = max(len(part.encode()) for part in key.split("/"))
+    return longest if longest > MAX_SEGMENT_BYTES else None
+
+
+def record_unstorable(
+    runtime: Runtime, ref: ObjectRef, kind: DataKind, run_id: str, correlation_id: str, error: str
+) -> QualityOutcome:
+    """A landed file whose check or records the stores refuse for good: recorded as a
+    rejection with the reason, so the sweep stops announcing it again."""
+    result = _not_checked("unstorable", f"{ref.uri} cannot be checked or recorded: {error}")
+    outcome = QualityOutcome(run_id, ref, kind, result, None, None, runtime.settings.psi_threshold)
+    _record(runtime, outcome, correlation_id)
+    _log_outcome(outcome)
+    return outcome
+
+
 def _check_object(
     runtime: Runtime, ref: ObjectRef, size: int, kind: DataKind, baseline: Baseline | None
 ) -> CheckResult:
@@ -123,12 +154,24 @@ def _check_object(
         check_size(size, int(settings.quality_max_file_mb * 2**20))
     except FileProblem as problem:
         return rejected(problem)
-    with runtime.store.local_path(ref.bucket, ref.key) as path:
+    with runtime.store.local_path(ref.bucket, ref.key, etag=ref.etag or None) as path:
         return check_file(path, kind, baseline, settings, source=ref.versioned_uri)
 
 
 def _missing(ref: ObjectRef) -> CheckResult:
-    problem = FileProblem("object_missing", f"{ref.uri} no longer exists in the object store")
+    return _not_checked("object_missing", f"{ref.uri} no longer exists in the object store")
+
+
+def _changed(ref: ObjectRef, now: str) -> CheckResult:
+    return _not_checked(
+        "object_changed",
+        f"{ref.uri} changed since it landed (etag {ref.etag}, now {now}): the landed version is"
+        " gone; the new content is checked on its own notification",
+    )
+
+
+def _not_checked(code: str, reason: str) -> CheckResult:
+    problem = FileProblem(code, reason)
     issue = Issue(code=problem.code, severity="error", message=problem.reason)
     return CheckResult(Verdict(status="rejected", rows=0, has_target=False, issues=[issue]))
 
@@ -139,7 +182,11 @@ def _quarantine(
     bucket = runtime.settings.minio_reports_bucket
     prefix = f"quarantine/{run_id}"
     name = PurePosixPath(ref.key).name
-    copy = runtime.store.copy(ref.bucket, ref.key, bucket, f"{prefix}/{name}")
+    if name == REASON_FILE:  # the reason's name is taken: the file must not overwrite it
+        name = f"landed-{name}"
+    copy = runtime.store.copy(
+        ref.bucket, ref.key, bucket, f"{prefix}/{name}", etag=ref.etag or None
+    )
     reason = {
         "object": ref.uri,
         "etag": ref.etag,
@@ -150,7 +197,7 @@ def _quarantine(
         "quarantined_at": datetime.now(UTC).isoformat(),
     }
     runtime.store.put_bytes(
-        bucket, f"{prefix}/reason.json", json.dumps(reason, indent=1).encode(), "application/json"
+        bucket, f"{prefix}/{REASON_FILE}", json.dumps(reason, indent=1).encode(), "application/json"
     )
     return ObjectRef(bucket=copy.bucket, key=copy.key, etag=copy.etag, size=copy.size)
 

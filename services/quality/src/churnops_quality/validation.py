@@ -12,7 +12,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from churnops_common.contract import NEGATIVE_WORDS, POSITIVE_WORDS, Schema, columns_hint
 from churnops_common.events import DataKind
@@ -29,6 +29,21 @@ MAX_EXAMPLES = 5
 _MAX_TRACKED_VALUES = 1000  # distinct unseen categories / target values remembered per column
 
 
+MAX_MESSAGE_CHARS = 500  # one issue's message (it may quote a header of any length)
+MAX_EXAMPLE_CHARS = 100
+MAX_REASON_CHARS = 2000  # all of a rejection's reasons together
+
+
+def capped(text: str, limit: int) -> str:
+    """At most `limit` characters, saying how much was cut; NUL shown as `\\0` (Postgres
+    cannot store it in text, and a reason that cannot be recorded is a reason lost)."""
+    text = text.replace("\x00", "\\0")
+    if len(text) <= limit:
+        return text
+    note = f"... ({len(text) - limit} more characters)"
+    return text[: max(limit - len(note), 0)] + note
+
+
 class Issue(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -38,6 +53,22 @@ class Issue(BaseModel):
     column: str | None = None
     rows: int | None = None
     examples: list[str] = Field(default_factory=list)
+
+    # User data ends up in these (a 1.2 MB header became a 1.2 MB reason): keep them short.
+    @field_validator("message")
+    @classmethod
+    def _short_message(cls, value: str) -> str:
+        return capped(value, MAX_MESSAGE_CHARS)
+
+    @field_validator("column")
+    @classmethod
+    def _short_column(cls, value: str | None) -> str | None:
+        return None if value is None else capped(value, MAX_EXAMPLE_CHARS)
+
+    @field_validator("examples")
+    @classmethod
+    def _short_examples(cls, value: list[str]) -> list[str]:
+        return [capped(example, MAX_EXAMPLE_CHARS) for example in value[:20]]
 
 
 class Verdict(BaseModel):
@@ -58,7 +89,7 @@ class Verdict(BaseModel):
 
     @property
     def reason(self) -> str:
-        return "; ".join(i.message for i in self.errors)
+        return capped("; ".join(i.message for i in self.errors), MAX_REASON_CHARS)
 
 
 @dataclass(frozen=True)

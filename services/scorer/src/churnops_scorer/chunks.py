@@ -14,12 +14,13 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
 
 from churnops_common.errors import PermanentError
-from churnops_common.events import Event, ScoreChunkRequested
+from churnops_common.events import Event, ObjectRef, ScoreChunkRequested
 from churnops_common.runtime import Runtime
 from churnops_common.tabular import read_chunks
 from churnops_scorer import followups, runs
@@ -61,22 +62,24 @@ def score_chunk(runtime: Runtime, event: ScoreChunkRequested) -> list[Event]:
         # The assembler again (it died, or its publish failed, after recording the run):
         # close the job and announce the run once more, under the same event ids.
         runs.finish_job(runtime.engine, event.scoring_run_id)
-        model = model_version(runtime, event.model_version)
-        return followups.recorded(runtime, event, event.input, model, recorded)
+        model = model_version(runtime, str(job.model_version))
+        return followups.recorded(runtime, event, _job_input(job), model, recorded)
     if job is None:
         raise PermanentError(f"no scoring job {event.scoring_run_id} for this chunk")
-    # Pinned to the version the batch was split under: all chunks use one model.
-    model = model_version(runtime, event.model_version)
-    layout = OutputLayout.of(settings.minio_predictions_bucket, event.input, model.version)
+    # The model and the input come from the job the split recorded, never from the event:
+    # all chunks use one model version on one validated version of the input.
+    model = model_version(runtime, str(job.model_version))
+    source = _job_input(job)
+    layout = OutputLayout.of(settings.minio_predictions_bucket, source, model.version)
     started = time.perf_counter()
-    last = event.chunk_index == event.chunk_count - 1
+    last = event.chunk_index == int(job.chunk_count) - 1
     scorer = ChunkScorer(
         model.pipeline,
-        batch_info(settings, model, event.input, bool(job.has_target)),
+        batch_info(settings, model, source, bool(job.has_target)),
         settings.scorer_reasons,
     )
     with (
-        runtime.store.local_path(event.input.bucket, event.input.key) as path,
+        runtime.store.local_path(source.bucket, source.key, etag=source.etag or None) as path,
         tempfile.TemporaryDirectory(prefix="churnops-chunk-") as tmp,
     ):
         part = Path(tmp) / "part.parquet"
@@ -107,14 +110,19 @@ def score_chunk(runtime: Runtime, event: ScoreChunkRequested) -> list[Event]:
     log.info(
         "chunk %d/%d of %s: %d rows%s",
         event.chunk_index + 1,
-        event.chunk_count,
-        event.input.uri,
+        job.chunk_count,
+        source.uri,
         result.rows,
         "; assembling" if assemble else "",
     )
     if not assemble:
         return []
-    return assemble_batch(runtime, event, model, layout, job.started_at, bool(job.has_target))
+    return assemble_batch(runtime, event, model, layout, job)
+
+
+def _job_input(job: Any) -> ObjectRef:
+    """The input version the split recorded for the job."""
+    return ObjectRef(bucket=job.input_bucket, key=job.input_key, etag=job.input_etag)
 
 
 def assemble_batch(
@@ -122,11 +130,11 @@ def assemble_batch(
     event: ScoreChunkRequested,
     model: LoadedModel,
     layout: OutputLayout,
-    started_at: datetime,
-    has_target: bool,
+    job: Any,
 ) -> list[Event]:
     """Concatenate the parts in order into the batch's output; record the run once."""
     settings = runtime.settings
+    started_at: datetime = job.started_at
     parts = runs.chunk_parts(runtime.engine, event.scoring_run_id)
     summary = ScoreSummary(high_threshold=settings.scorer_risk_high)
     retention = new_retention(settings)
@@ -150,13 +158,13 @@ def assemble_batch(
     followups = finish(
         runtime,
         event,
-        event.input,
+        _job_input(job),
         model,
         event.scoring_run_id,
         predictions,
         summary,
         elapsed.total_seconds(),
-        has_target,
+        bool(job.has_target),
     )
     runs.finish_job(runtime.engine, event.scoring_run_id)
     return followups

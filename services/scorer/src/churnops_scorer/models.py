@@ -10,13 +10,15 @@ URIs inside events are never trusted.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine
+
 from churnops_common.errors import PermanentError
+from churnops_common.ml.integrity import expected_digest, load_verified, promoted_digest
 from churnops_common.ml.pipeline import ChurnPipeline
 from churnops_common.mlflow_setup import configure_mlflow
 from churnops_common.runtime import Runtime
@@ -82,28 +84,22 @@ def model_version(runtime: Runtime, version: str) -> LoadedModel:
     if isinstance(cached, LoadedModel) and cached.version == version:
         return cached
     with _LOAD_LOCK:
-        loaded = _load_registered(settings, version)
+        loaded = _load_registered(settings, version, runtime.engine)
         if isinstance(cached, LoadedModel):
             log.info("champion swapped: %s v%s -> v%s", loaded.name, cached.version, version)
         runtime.cache[CACHE_KEY] = loaded
     return loaded
 
 
-def allow_pickle() -> None:
-    """MLflow 3.17 refuses to unpickle sklearn-flavour models without this flag. The scorer loads
-    only from its own registry (the version the champion alias names), as the trainer registers
-    them (cloudpickle: skops cannot vouch for LightGBM/XGBoost objects)."""
-    os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "true"
-
-
-def _load_registered(settings: Settings, version: str) -> LoadedModel:
-    import mlflow.sklearn
-
+def _load_registered(settings: Settings, version: str, engine: Engine | None) -> LoadedModel:
+    """One version, its files verified against the digest recorded at registration (and on
+    its promotion record when there is one) before anything is unpickled."""
     name = settings.mlflow_model_name
-    configure_mlflow(settings)
-    allow_pickle()
     uri = f"models:/{name}/{version}"
-    pipeline = mlflow.sklearn.load_model(uri)
+    promoted = promoted_digest(engine, name, version) if engine is not None else None
+    pipeline = load_verified(
+        settings, name, version, expected_digest(settings, name, version, promoted)
+    )
     if not isinstance(pipeline, ChurnPipeline):
         raise PermanentError(f"{uri} is a {type(pipeline).__name__}, not a ChurnPipeline")
     log.info("loaded %s", uri)
@@ -150,20 +146,18 @@ def load_local(path: Path) -> LoadedModel:
 
 
 def load_uri(settings: Settings, uri: str) -> LoadedModel:
-    """A pipeline from an MLflow URI (`models:/name@alias`, `models:/name/3`, `runs:/...`)."""
-    import mlflow.sklearn
-
-    configure_mlflow(settings)
-    allow_pickle()
-    pipeline = mlflow.sklearn.load_model(uri)
+    """A registered version from an MLflow URI (`models:/name@alias`, `models:/name/3`),
+    verified like every registry load; run URIs carry no recorded digest and are refused."""
+    if not uri.startswith("models:/"):
+        raise ValueError(
+            f"{uri}: only registered versions (models:/name/N or models:/name@alias) can be"
+            " loaded, because only they carry a verified artifact digest"
+        )
+    name, _, ref = uri[len("models:/") :].partition("/")
+    if "@" in name:
+        name, alias = name.split("@", 1)
+        ref = str(_client(settings).get_model_version_by_alias(name, alias).version)
+    pipeline = load_verified(settings, name, ref, expected_digest(settings, name, ref))
     if not isinstance(pipeline, ChurnPipeline):
         raise ValueError(f"{uri} is a {type(pipeline).__name__}, not a ChurnPipeline")
-    name, version = settings.mlflow_model_name, uri.rsplit("/", 1)[-1]
-    if uri.startswith("models:/"):
-        name, _, ref = uri[len("models:/") :].partition("/")
-        if "@" in name:
-            name, alias = name.split("@", 1)
-            mv = _client(settings).get_model_version_by_alias(name, alias)
-            ref = str(mv.version)
-        version = ref
-    return LoadedModel(name, version, uri, pipeline)
+    return LoadedModel(name, ref, uri, pipeline)

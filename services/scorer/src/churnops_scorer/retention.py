@@ -65,7 +65,25 @@ class RetentionList:
         return table
 
     def to_csv_bytes(self) -> bytes:
-        return self.table().to_csv(index=False).encode("utf-8")
+        """The list for spreadsheets: text that a spreadsheet would run as a formula is
+        prefixed with a quote (ids and reasons come from user data)."""
+        table = self.table()
+        for column in table.columns:
+            if not pd.api.types.is_numeric_dtype(table[column]):
+                table[column] = table[column].map(spreadsheet_safe)
+        table.columns = [spreadsheet_safe(str(c)) for c in table.columns]
+        return table.to_csv(index=False).encode("utf-8")
+
+
+# What Excel, LibreOffice and Sheets read as the start of a formula (OWASP "CSV injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A text cell that starts like a formula, prefixed with `'` so it stays text."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def _top_rows(loss: np.ndarray, k: int) -> np.ndarray:

@@ -73,7 +73,7 @@ def score_batch(
         return followups.recorded(runtime, cause, ref, model, recorded)
     started = time.perf_counter()
     layout = OutputLayout.of(settings.minio_predictions_bucket, ref, model.version)
-    with runtime.store.local_path(ref.bucket, ref.key) as path:
+    with runtime.store.local_path(ref.bucket, ref.key, etag=ref.etag or None) as path:
         has_target = settings.target_column in columns_of(path)
         if path.stat().st_size > settings.scorer_split_bytes:
             rows = rows_hint or count_rows(path)

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from churnops_common.db.tables import quality_runs, scoring_runs
 from churnops_common.events import ObjectRef
 from churnops_common.runtime import Runtime
+from churnops_common.storage import ObjectChanged
 from churnops_common.tabular import read_table
 from churnops_trainer.guard import LABELLED_KINDS
 from churnops_trainer.splits import can_stratify, stratified_split
@@ -109,7 +110,8 @@ def labelled_batches(runtime: Runtime, since: datetime | None) -> list[Source]:
 
 
 def read_object(runtime: Runtime, ref: ObjectRef) -> pd.DataFrame:
-    with runtime.store.local_path(ref.bucket, ref.key) as path:
+    """The validated version of an object (pinned to its etag): an overwrite is refused."""
+    with runtime.store.local_path(ref.bucket, ref.key, etag=ref.etag or None) as path:
         return read_table(path)
 
 
@@ -119,17 +121,23 @@ def _labels_joined(runtime: Runtime, labels: pd.DataFrame, since: datetime | Non
     if id_col not in labels.columns:
         log.warning("label file has no %r column; it cannot be joined", id_col)
         return labels.iloc[0:0]
-    query = select(scoring_runs.c.input_bucket, scoring_runs.c.input_key).distinct()
+    query = select(
+        scoring_runs.c.input_bucket, scoring_runs.c.input_key, scoring_runs.c.input_etag
+    ).distinct()
     if since is not None:
         query = query.where(scoring_runs.c.created_at > since)
     with runtime.engine.connect() as conn:
         inputs = conn.execute(query).all()
     wanted = labels[[id_col, target]].assign(**{id_col: labels[id_col].astype(str)})
     joined = []
-    for bucket, key in inputs:
+    for bucket, key, etag in inputs:
         if not runtime.store.exists(bucket, key):
             continue
-        features = read_object(runtime, ObjectRef(bucket=bucket, key=key))
+        try:
+            features = read_object(runtime, ObjectRef(bucket=bucket, key=key, etag=etag))
+        except ObjectChanged as exc:  # not the batch that was scored: its ids prove nothing
+            log.warning("labels not joined to %s: %s", f"s3://{bucket}/{key}", exc)
+            continue
         if id_col not in features.columns:
             continue
         features = features.drop(columns=[target], errors="ignore")

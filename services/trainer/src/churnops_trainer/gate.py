@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from churnops_common.db.engine import is_sqlite
-from churnops_common.db.tables import model_promotions
+from churnops_common.db.tables import model_promotions, training_runs
+from churnops_common.ml.integrity import ArtifactDigest
 
 
 @dataclass(frozen=True)
@@ -81,8 +82,17 @@ def record(
     decision: Decision,
     trigger: str,
     correlation_id: str,
+    digest: ArtifactDigest | None = None,
+    run_id: str | None = None,
+    data_objects: list[str] | None = None,
 ) -> None:
-    """One audit row per decision; a second run for the same version leaves the first row."""
+    """One audit row per decision, with the digest the version's files must match (loaders
+    verify against it); a second run for the same version leaves the first row.
+
+    With `run_id`, the training run's row gets the version in the same transaction: the
+    decision is on record before the alias moves, so a redelivered trigger finishes this
+    promotion (handlers.retrain) instead of training another version.
+    """
     values = {
         "model_name": model_name,
         "challenger_version": challenger_version,
@@ -94,6 +104,8 @@ def record(
         "trigger": trigger,
         "correlation_id": correlation_id,
         "decided_at": datetime.now(UTC),
+        "artifact_sha256": digest.sha256 if digest else None,
+        "artifact_size": digest.size if digest else None,
     }
     insert = sqlite_insert if is_sqlite(engine) else pg_insert
     statement = (
@@ -103,6 +115,12 @@ def record(
     )
     with engine.begin() as conn:
         conn.execute(statement)
+        if run_id is not None:
+            conn.execute(
+                update(training_runs)
+                .where(training_runs.c.run_id == run_id)
+                .values(model_version=challenger_version, data_objects=data_objects or [])
+            )
 
 
 def recorded(engine: Engine, model_name: str, challenger_version: str) -> Decision | None:

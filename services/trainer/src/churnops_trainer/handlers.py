@@ -28,10 +28,11 @@ from churnops_common.events import (
     RetrainRequested,
 )
 from churnops_common.runtime import Runtime
-from churnops_trainer import guard
+from churnops_trainer import gate, guard, registry
 from churnops_trainer.data import NoTrainingData, assemble
-from churnops_trainer.outcome import announce, recorded
-from churnops_trainer.service import train_and_decide
+from churnops_trainer.outcome import announce, pipeline_key, recorded, training_data_key
+from churnops_trainer.service import complete_promotion, save_objects, train_and_decide
+from churnops_trainer.studies import prune_studies
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def retrain(
     run_id = guard.run_id_for(task_name, event)
     earlier = guard.find_run(engine, run_id)
     if earlier is not None:
-        answer = _answer_again(event, runtime, earlier)
+        answer = _answer_again(event, runtime, earlier, training)
         if answer is not None:
             return answer
     # A new training set waits its turn; other triggers are covered by the training running now.
@@ -81,6 +82,7 @@ def retrain(
                 n_trials=settings.optuna_n_trials,
                 target=settings.target_column,
                 id_column=settings.id_column,
+                run_id=run_id,
             )
         except NoTrainingData as exc:
             guard.finish_run(engine, run_id, "skipped", detail=str(exc))
@@ -93,16 +95,24 @@ def retrain(
             guard.finish_run(engine, run_id, "failed", detail=f"{type(exc).__name__}: {exc}")
             raise
         guard.finish_done(engine, run_id, result, data.data_objects, data.labelled_rows)
+    prune_studies(settings)
     return [announce(event, name, result.version, result.decision, result.training_data)]
 
 
-def _answer_again(event: Event, runtime: Runtime, run: Row[Any]) -> list[Event] | None:
+def _answer_again(
+    event: Event, runtime: Runtime, run: Row[Any], training: ObjectRef | None
+) -> list[Event] | None:
     """What a trigger handled before answers now: its skip stands, its finished training is
-    announced again (same event id; subscribers that got it drop it). None: train (again),
-    because the earlier attempt died or failed before deciding."""
+    announced again (same event id; subscribers that got it drop it), a training that failed
+    after its decision was recorded is finished. None: train (again), because the earlier
+    attempt died or failed before deciding."""
     if run.status == "skipped":
         log.info("trainer: %s was skipped before (%s): skipped again", event.event_id, run.detail)
         return []
+    if run.status != "done" and run.model_version is not None:
+        resumed = _finish_decided(event, runtime, run, training)
+        if resumed is not None:
+            return resumed
     if run.status != "done":
         log.warning(
             "trainer: %s's earlier attempt (run %s) ended %r: training again",
@@ -121,6 +131,50 @@ def _answer_again(event: Event, runtime: Runtime, run: Row[Any]) -> list[Event] 
         "trainer: run %s already decided v%s: announcing it again", run.run_id, run.model_version
     )
     return [outcome]
+
+
+def _finish_decided(
+    event: Event, runtime: Runtime, run: Row[Any], training: ObjectRef | None
+) -> list[Event] | None:
+    """Finish a promotion whose decision is on record but whose attempt failed (or died)
+    before acting on all of it: objects, aliases and tags, then the announcement."""
+    settings, engine = runtime.settings, runtime.engine
+    name, version = settings.mlflow_model_name, str(run.model_version)
+    decision = gate.recorded(engine, name, version)
+    if decision is None:
+        return None
+    log.warning(
+        "trainer: run %s decided v%s (%s) but did not finish: finishing it",
+        run.run_id,
+        version,
+        "promote" if decision.promote else "reject",
+    )
+    with guard.training_lock(engine, settings, wait=True):
+        _, data_ref = complete_promotion(
+            runtime, version, decision, lambda: _objects_of(runtime, version, training)
+        )
+        guard.finish_run(engine, run.run_id, "done", model_version=version, detail=decision.reason)
+    return [announce(event, name, version, decision, data_ref)]
+
+
+def _objects_of(
+    runtime: Runtime, version: str, training: ObjectRef | None
+) -> tuple[ObjectRef, ObjectRef]:
+    """The version's pipeline mirror and training table: those already written, else written
+    now (the verified registry model; the training data assembled again)."""
+    settings, store = runtime.settings, runtime.store
+    bucket, name = settings.minio_models_bucket, settings.mlflow_model_name
+    keys = (pipeline_key(name, version), training_data_key(name, version))
+    found = [store.stat(bucket, key) for key in keys]
+    refs = [
+        ObjectRef(bucket=bucket, key=info.key, etag=info.etag, size=info.size)
+        for info in found
+        if info is not None
+    ]
+    if len(refs) == len(keys):
+        return refs[0], refs[1]
+    pipeline = registry.load_version(settings, runtime.engine, version)
+    return save_objects(runtime, pipeline, assemble(runtime, training), version)
 
 
 def _skip(runtime: Runtime, run_id: str, trigger: str, event: Event, why: str) -> None:

@@ -17,6 +17,11 @@ from churnops_common.runtime import Runtime
 from churnops_trainer import gate, registry
 
 
+def pipeline_key(model_name: str, version: str) -> str:
+    """Where a version's .joblib mirror goes in the models bucket."""
+    return f"pipelines/{model_name}/v{version}/pipeline.joblib"
+
+
 def training_data_key(model_name: str, version: str) -> str:
     """Where a version's training table goes in the models bucket."""
     return f"training-data/{model_name}/v{version}/training.parquet"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import Engine
 
+from churnops_common.errors import PermanentError
+from churnops_common.ml.integrity import (
+    ArtifactDigest,
+    expected_digest,
+    load_verified,
+    promoted_digest,
+    record_digest,
+)
 from churnops_common.ml.pipeline import ChurnPipeline
 from churnops_common.ml.reference import (
     ARTIFACT_PATH,
@@ -66,12 +74,6 @@ def pip_requirements() -> list[str]:
     return pinned
 
 
-def allow_loading() -> None:
-    """MLflow 3.17 refuses to unpickle any sklearn-flavour model without this flag. We only load
-    from our own registry (the one the trainer registered into), so the flag is safe here."""
-    os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "true"
-
-
 def _experiment_id(settings: Settings) -> str:
     """The training experiment; embedded mode keeps its artifacts under CHURNOPS_HOME."""
     from churnops_common.mlflow_setup import ensure_experiment
@@ -79,9 +81,9 @@ def _experiment_id(settings: Settings) -> str:
     return ensure_experiment(settings, EXPERIMENT)
 
 
-def load_champion(settings: Settings) -> Champion | None:
-    """The current champion, or None when no version holds the alias yet."""
-    import mlflow.sklearn
+def load_champion(settings: Settings, engine: Engine) -> Champion | None:
+    """The current champion, or None when no version holds the alias yet; its files are
+    verified against the digest recorded at its registration before they are unpickled."""
     from mlflow.exceptions import MlflowException
 
     client = _client(settings)
@@ -91,10 +93,18 @@ def load_champion(settings: Settings) -> Champion | None:
         if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
             return None
         raise
-    uri = f"models:/{settings.mlflow_model_name}/{version.version}"
-    allow_loading()
-    pipeline = mlflow.sklearn.load_model(uri)
-    return Champion(str(version.version), pipeline)
+    number = str(version.version)
+    return Champion(number, load_version(settings, engine, number))
+
+
+def load_version(settings: Settings, engine: Engine, version: str) -> ChurnPipeline:
+    """One registered version, verified against its recorded digest before it is unpickled."""
+    name = settings.mlflow_model_name
+    expected = expected_digest(settings, name, version, promoted_digest(engine, name, version))
+    pipeline = load_verified(settings, name, version, expected)
+    if not isinstance(pipeline, ChurnPipeline):
+        raise PermanentError(f"models:/{name}/{version} is a {type(pipeline).__name__}")
+    return pipeline
 
 
 def signature_of(pipeline: ChurnPipeline, example: pd.DataFrame) -> Any:
@@ -140,6 +150,7 @@ class LoggedVersion:
     version: str
     run_id: str
     model_uri: str
+    digest: ArtifactDigest
 
 
 def log_training(
@@ -181,7 +192,7 @@ def log_training(
             input_example=example,
             registered_model_name=settings.mlflow_model_name,
             # skops cannot vouch for LightGBM/XGBoost objects; loading is gated by
-            # MLFLOW_ALLOW_PICKLE_DESERIALIZATION either way (see allow_loading).
+            # MLFLOW_ALLOW_PICKLE_DESERIALIZATION either way (see churnops_common.ml.integrity).
             serialization_format="cloudpickle",
             # Explicit: MLflow would otherwise infer them by reloading the model in a
             # subprocess, which costs seconds per training.
@@ -193,7 +204,10 @@ def log_training(
         tags = {**tags, REFERENCE_TAG: reference_uri(run.info.run_id)}
     for key, value in tags.items():
         client.set_model_version_tag(settings.mlflow_model_name, version, key, value)
-    return LoggedVersion(version, run.info.run_id, version_uri(settings.mlflow_model_name, version))
+    digest = record_digest(settings, settings.mlflow_model_name, version)
+    return LoggedVersion(
+        version, run.info.run_id, version_uri(settings.mlflow_model_name, version), digest
+    )
 
 
 def version_uri(model_name: str, version: str) -> str:

@@ -473,11 +473,18 @@ def tune(
     search = _Search(frames, y, folds, preprocessor, config)
     points = starting_points(config.families, modes)
     study = _new_study(config, folds, len(points))
-    for point in points[: config.n_trials]:
-        study.enqueue_trial(point, skip_if_exists=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        study.optimize(search.objective, n_trials=config.n_trials, gc_after_trial=False)
+    # A stored study of an earlier attempt keeps its finished trials: only the rest run (the
+    # best one is refitted below if this process did not run it).
+    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    finished = len(study.get_trials(deepcopy=False, states=done))
+    if finished == 0:
+        for point in points[: config.n_trials]:
+            study.enqueue_trial(point, skip_if_exists=True)
+    remaining = config.n_trials - finished
+    if remaining > 0:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            study.optimize(search.objective, n_trials=remaining, gc_after_trial=False)
     best = study.best_trial
     family, params, balance, mode = _params_of(best.params, modes)
     result = search.results.get(best.number) or search.run(family, params, balance, mode, None)

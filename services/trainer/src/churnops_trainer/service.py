@@ -9,6 +9,7 @@ import logging
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +27,7 @@ from churnops_common.settings import Settings
 from churnops_trainer import gate, plots, registry
 from churnops_trainer.data import TrainingData
 from churnops_trainer.metrics import Metrics, evaluate
-from churnops_trainer.outcome import training_data_key
+from churnops_trainer.outcome import pipeline_key, training_data_key
 from churnops_trainer.search import Challenger, SearchConfig, tune
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ def train_and_decide(
     target: str,
     id_column: str | None,
     drop: tuple[str, ...] = (),
+    run_id: str | None = None,
 ) -> TrainingResult:
     settings = runtime.settings
     exclude = tuple(c for c in (target, id_column, *drop) if c)
@@ -79,7 +81,9 @@ def train_and_decide(
         n_trials=n_trials,
         n_jobs=settings.trainer_n_jobs,
         storage=optuna_storage(settings),
-        study_name=f"{settings.mlflow_model_name}-{uuid.uuid4().hex[:12]}",
+        # One study per training run: a run that failed after its search (MLflow away) finds
+        # its finished trials in the stored study and does not search again.
+        study_name=f"{settings.mlflow_model_name}-{(run_id or uuid.uuid4().hex)[:36]}",
         cv_max_rows=settings.trainer_cv_max_rows,
         cv_folds=settings.trainer_cv_folds,
     )
@@ -93,7 +97,7 @@ def train_and_decide(
     proba = pipeline.churn_probability(data.holdout)
     holdout = evaluate(y_holdout, proba, pipeline.threshold)
     uncalibrated = evaluate(y_holdout, _uncalibrated(pipeline, data.holdout), pipeline.threshold)
-    champion = registry.load_champion(settings)
+    champion = registry.load_champion(settings, runtime.engine)
     champion_holdout = None
     if champion is not None:
         champion_holdout = evaluate(
@@ -142,20 +146,8 @@ def train_and_decide(
         ),
     )
     logged_s = time.perf_counter() - started - tuned_s
-    pipeline_ref, data_ref = _save_objects(runtime, pipeline, data, logged.version)
-    registry.set_alias(settings, registry.CHALLENGER, logged.version)
-    if decision.promote:
-        registry.set_alias(settings, registry.CHAMPION, logged.version)
-    registry.tag_version(
-        settings,
-        logged.version,
-        {
-            "decision": "promoted" if decision.promote else "rejected",
-            "decision_reason": decision.reason,
-            "pipeline_object": pipeline_ref.uri,
-            "training_data_object": data_ref.uri,
-        },
-    )
+    # The decision goes on record first (with the version on the run's row); only then does
+    # anything act on it, resumably (complete_promotion).
     gate.record(
         runtime.engine,
         settings.mlflow_model_name,
@@ -163,6 +155,15 @@ def train_and_decide(
         decision,
         trigger,
         correlation_id,
+        logged.digest,
+        run_id=run_id,
+        data_objects=data.data_objects,
+    )
+    pipeline_ref, data_ref = complete_promotion(
+        runtime,
+        logged.version,
+        decision,
+        lambda: save_objects(runtime, pipeline, data, logged.version),
     )
     log.info(
         "trained v%s (%s, %d trials on %d rows: tuned in %.1f s, gated and logged in %.1f s,"
@@ -195,6 +196,35 @@ def train_and_decide(
         training_rows=len(data.train),
         holdout_rows=len(data.holdout),
     )
+
+
+def complete_promotion(
+    runtime: Runtime,
+    version: str,
+    decision: gate.Decision,
+    save_objects: Callable[[], tuple[ObjectRef, ObjectRef]],
+) -> tuple[ObjectRef, ObjectRef]:
+    """Act on a recorded decision: the version's objects, its aliases, its decision tags.
+
+    Every step may run again (a redelivery after a failure part-way): writes and alias moves
+    are idempotent, so the end state is the same however often it starts.
+    """
+    settings = runtime.settings
+    pipeline_ref, data_ref = save_objects()
+    registry.set_alias(settings, registry.CHALLENGER, version)
+    if decision.promote:
+        registry.set_alias(settings, registry.CHAMPION, version)
+    registry.tag_version(
+        settings,
+        version,
+        {
+            "decision": "promoted" if decision.promote else "rejected",
+            "decision_reason": decision.reason,
+            "pipeline_object": pipeline_ref.uri,
+            "training_data_object": data_ref.uri,
+        },
+    )
+    return pipeline_ref, data_ref
 
 
 def _version_tags(
@@ -327,7 +357,7 @@ def _artifacts(
     return figures, tables
 
 
-def _save_objects(
+def save_objects(
     runtime: Runtime, pipeline: ChurnPipeline, data: TrainingData, version: str
 ) -> tuple[ObjectRef, ObjectRef]:
     """The .joblib mirror under models/pipelines/ and the training table as Parquet."""
@@ -339,7 +369,7 @@ def _save_objects(
         joblib.dump(pipeline, model_path)
         model_info = runtime.store.put_file(
             bucket,
-            f"pipelines/{name}/v{version}/pipeline.joblib",
+            pipeline_key(name, version),
             model_path,
             "application/octet-stream",
         )

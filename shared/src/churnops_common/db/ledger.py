@@ -187,11 +187,16 @@ class Ledger:
             )
         return counts
 
-    def processed_keys(self, conn: Connection, task_name: str) -> set[str]:
-        """Every idempotency key a task has finished: the sweep skips these."""
+    def done_among(self, conn: Connection, task_name: str, keys: list[str]) -> set[str]:
+        """Which of `keys` the task has finished: the sweep asks page by page, so its memory
+        follows one page of the listing, not the whole ledger."""
+        if not keys:
+            return set()
         rows = conn.execute(
             select(processed_events.c.idempotency_key).where(
-                processed_events.c.task_name == task_name, processed_events.c.status == "done"
+                processed_events.c.task_name == task_name,
+                processed_events.c.status == "done",
+                processed_events.c.idempotency_key.in_(keys),
             )
         )
         return {row[0] for row in rows}

@@ -166,6 +166,9 @@ model_promotions = Table(
     Column("trigger", Text),
     Column("correlation_id", Text, nullable=False),
     Column("decided_at", TZ, nullable=False),
+    # 007: the registered artifact's digest; loaders verify the files against it.
+    Column("artifact_sha256", Text),
+    Column("artifact_size", BigInteger),
     UniqueConstraint("model_name", "challenger_version", name="uq_model_promotions_challenger"),
 )
 

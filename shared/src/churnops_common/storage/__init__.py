@@ -2,6 +2,7 @@
 
 from churnops_common.storage.base import (
     InvalidObjectKey,
+    ObjectChanged,
     ObjectInfo,
     ObjectNotFound,
     ObjectStore,
@@ -13,6 +14,7 @@ from churnops_common.storage.factory import object_store_from_settings
 
 __all__ = [
     "InvalidObjectKey",
+    "ObjectChanged",
     "ObjectInfo",
     "ObjectNotFound",
     "ObjectStore",

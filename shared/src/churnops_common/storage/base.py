@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from churnops_common.errors import PermanentError
+
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 MAX_KEY_BYTES = 1024
 
@@ -20,6 +22,20 @@ class InvalidObjectKey(ValueError):
 
 class ObjectNotFound(FileNotFoundError):
     """The object does not exist."""
+
+
+class ObjectChanged(PermanentError):
+    """A pinned read found other content than the version it was pinned to (the etag that was
+    validated): the object was overwritten since, and the old version is gone."""
+
+    def __init__(self, bucket: str, key: str, expected: str, found: str | None = None) -> None:
+        now = f"; it is now {found}" if found else ""
+        super().__init__(
+            f"object changed: s3://{bucket}/{key} is no longer the validated version"
+            f" (etag {expected}{now}); nothing was read from it. The new content is validated"
+            " on its own when its notification (or the sweep) reaches quality"
+        )
+        self.bucket, self.key, self.expected, self.found = bucket, key, expected, found
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,11 +100,16 @@ class ObjectStore(ABC):
         self, bucket: str, key: str, data: bytes, content_type: str | None = None
     ) -> ObjectInfo: ...
 
-    @abstractmethod
-    def get_bytes(self, bucket: str, key: str) -> bytes: ...
+    # `etag` pins a read to one version of the object: a different content raises
+    # ObjectChanged instead of being read (every read downstream of validation passes it).
 
     @abstractmethod
-    def download(self, bucket: str, key: str, dest: Path) -> ObjectInfo: ...
+    def get_bytes(self, bucket: str, key: str, *, etag: str | None = None) -> bytes: ...
+
+    @abstractmethod
+    def download(
+        self, bucket: str, key: str, dest: Path, *, etag: str | None = None
+    ) -> ObjectInfo: ...
 
     @abstractmethod
     def stat(self, bucket: str, key: str) -> ObjectInfo | None:
@@ -99,10 +120,14 @@ class ObjectStore(ABC):
         """Every object under a prefix (recursive), in key order."""
 
     @abstractmethod
-    def copy(self, bucket: str, key: str, dest_bucket: str, dest_key: str) -> ObjectInfo: ...
+    def copy(
+        self, bucket: str, key: str, dest_bucket: str, dest_key: str, *, etag: str | None = None
+    ) -> ObjectInfo: ...
 
     @abstractmethod
-    def local_path(self, bucket: str, key: str) -> AbstractContextManager[Path]:
+    def local_path(
+        self, bucket: str, key: str, *, etag: str | None = None
+    ) -> AbstractContextManager[Path]:
         """A readable local file with the object's content for the duration of the block.
 
         The local store hands out its own file; the S3 store downloads to a temporary file, so

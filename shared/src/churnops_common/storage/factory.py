@@ -6,14 +6,18 @@ from churnops_common.settings import Settings
 from churnops_common.storage.base import ObjectStore
 
 
-def object_store_from_settings(settings: Settings) -> ObjectStore:
+def object_store_from_settings(settings: Settings, *, upload: bool = False) -> ObjectStore:
+    """The store of this mode; `upload=True` (`churnops drop`) uses the upload-only user."""
     if settings.is_stack:
         from churnops_common.storage.s3 import S3ObjectStore
 
+        access_key, secret_key = (
+            settings.upload_credentials() if upload else settings.s3_credentials()
+        )
         return S3ObjectStore(
             settings.minio_endpoint,
-            settings.minio_root_user,
-            settings.minio_root_password.get_secret_value(),
+            access_key,
+            secret_key,
             secure=settings.minio_secure,
             region=settings.minio_region,
         )

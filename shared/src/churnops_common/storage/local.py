@@ -14,6 +14,7 @@ from pathlib import Path
 
 from churnops_common.storage.base import (
     InvalidObjectKey,
+    ObjectChanged,
     ObjectInfo,
     ObjectNotFound,
     ObjectStore,
@@ -50,7 +51,10 @@ class LocalObjectStore(ObjectStore):
         return path
 
     def _meta_path(self, bucket: str, key: str) -> Path:
-        return self.root / _META_DIR / bucket / f"{key}.json"
+        # Named by the key's hash: a key whose last segment nearly fills the file system's
+        # name limit must still get its etag file (`<key>.json` would not fit).
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        return self.root / _META_DIR / bucket / digest[:2] / f"{digest}.json"
 
     def ensure_buckets(self, buckets: Iterable[str]) -> None:
         for bucket in buckets:
@@ -100,9 +104,13 @@ class LocalObjectStore(ObjectStore):
         )
         return info
 
-    def get_bytes(self, bucket: str, key: str) -> bytes:
-        path = self._existing(bucket, key)
-        return path.read_bytes()
+    def get_bytes(self, bucket: str, key: str, *, etag: str | None = None) -> bytes:
+        data = self._existing(bucket, key).read_bytes()
+        if etag is not None:
+            found = hashlib.md5(data, usedforsecurity=False).hexdigest()
+            if found != etag:
+                raise ObjectChanged(bucket, key, etag, found)
+        return data
 
     def _existing(self, bucket: str, key: str) -> Path:
         path = self._path(bucket, key)
@@ -110,12 +118,14 @@ class LocalObjectStore(ObjectStore):
             raise ObjectNotFound(f"s3://{bucket}/{key} does not exist")
         return path
 
-    def download(self, bucket: str, key: str, dest: Path) -> ObjectInfo:
-        path = self._existing(bucket, key)
-        shutil.copyfile(path, dest)
-        info = self.stat(bucket, key)
-        assert info is not None
-        return info
+    def download(self, bucket: str, key: str, dest: Path, *, etag: str | None = None) -> ObjectInfo:
+        with self.local_path(bucket, key, etag=etag) as path:
+            shutil.copyfile(path, dest)
+            stat = dest.stat()
+            found = etag or _md5_of(dest)
+        return ObjectInfo(
+            bucket, key, found, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC)
+        )
 
     def stat(self, bucket: str, key: str) -> ObjectInfo | None:
         path = self._path(bucket, key)
@@ -148,9 +158,36 @@ class LocalObjectStore(ObjectStore):
                 if info is not None:
                     yield info
 
-    def copy(self, bucket: str, key: str, dest_bucket: str, dest_key: str) -> ObjectInfo:
-        return self.put_file(dest_bucket, dest_key, self._existing(bucket, key))
+    def copy(
+        self, bucket: str, key: str, dest_bucket: str, dest_key: str, *, etag: str | None = None
+    ) -> ObjectInfo:
+        with self.local_path(bucket, key, etag=etag) as path:
+            return self.put_file(dest_bucket, dest_key, path)
 
     @contextmanager
-    def local_path(self, bucket: str, key: str) -> Iterator[Path]:
-        yield self._existing(bucket, key)
+    def local_path(self, bucket: str, key: str, *, etag: str | None = None) -> Iterator[Path]:
+        path = self._existing(bucket, key)
+        if etag is None:
+            yield path
+            return
+        # Pin the version: a hard link keeps this inode readable whatever replaces the key
+        # afterwards (writes are renames), and the check runs on the linked inode itself.
+        pins = self.root / _META_DIR / "pinned"
+        pins.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=pins) as tmp:
+            pinned = Path(tmp) / f"object{path.suffix}"
+            os.link(path, pinned)
+            found = self._etag_of(bucket, key, pinned)
+            if found != etag:
+                raise ObjectChanged(bucket, key, etag, found)
+            yield pinned
+
+    def _etag_of(self, bucket: str, key: str, path: Path) -> str:
+        """The recorded etag when the file is still the recorded one, else its MD5 now."""
+        stat = path.stat()
+        meta = self._meta_path(bucket, key)
+        if meta.is_file():
+            cached = json.loads(meta.read_text())
+            if cached["size"] == stat.st_size and cached["mtime_ns"] == stat.st_mtime_ns:
+                return str(cached["etag"])
+        return _md5_of(path)

@@ -6,13 +6,15 @@ import io
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from http import HTTPStatus
 from pathlib import Path
 
 from minio import Minio
 from minio.commonconfig import CopySource
-from minio.error import S3Error
+from minio.error import S3Error, ServerError
 
 from churnops_common.storage.base import (
+    ObjectChanged,
     ObjectInfo,
     ObjectNotFound,
     ObjectStore,
@@ -21,10 +23,21 @@ from churnops_common.storage.base import (
 )
 
 _MISSING = {"NoSuchKey", "NoSuchObject", "NoSuchBucket", "ResourceNotFound"}
+_PRECONDITION_FAILED = {"PreconditionFailed", "412"}
+_CHUNK = 1 << 20
 
 
 def _etag(raw: str | None) -> str:
     return (raw or "").strip('"')
+
+
+def _quoted(etag: str) -> str:
+    return f'"{etag}"'
+
+
+def _if_match(etag: str | None) -> dict[str, str | list[str] | tuple[str]] | None:
+    """The header that pins a GET to one version: the server answers 412 to other content."""
+    return None if etag is None else {"If-Match": _quoted(etag)}
 
 
 class S3ObjectStore(ObjectStore):
@@ -60,43 +73,54 @@ class S3ObjectStore(ObjectStore):
         self, bucket: str, key: str, path: Path, content_type: str | None = None
     ) -> ObjectInfo:
         self._check(bucket, key)
-        self.client.fput_object(
+        written = self.client.fput_object(
             bucket, key, str(path), content_type=content_type or "application/octet-stream"
         )
-        return self._stat_or_raise(bucket, key)
+        # From the write's answer, not a HEAD: an upload-only user may not read objects.
+        return ObjectInfo(bucket, key, _etag(written.etag), Path(path).stat().st_size)
 
     def put_bytes(
         self, bucket: str, key: str, data: bytes, content_type: str | None = None
     ) -> ObjectInfo:
         self._check(bucket, key)
-        self.client.put_object(
+        written = self.client.put_object(
             bucket,
             key,
             io.BytesIO(data),
             len(data),
             content_type=content_type or "application/octet-stream",
         )
-        return self._stat_or_raise(bucket, key)
+        return ObjectInfo(bucket, key, _etag(written.etag), len(data))
 
-    def get_bytes(self, bucket: str, key: str) -> bytes:
+    def get_bytes(self, bucket: str, key: str, *, etag: str | None = None) -> bytes:
         self._check(bucket, key)
         try:
-            response = self.client.get_object(bucket, key)
-        except S3Error as exc:
-            raise self._translate(exc, bucket, key) from exc
+            response = self.client.get_object(bucket, key, request_headers=_if_match(etag))
+        except (S3Error, ServerError) as exc:
+            raise self._translate(exc, bucket, key, etag) from exc
         try:
             return response.read()
         finally:
             response.close()
             response.release_conn()
 
-    def download(self, bucket: str, key: str, dest: Path) -> ObjectInfo:
+    def download(self, bucket: str, key: str, dest: Path, *, etag: str | None = None) -> ObjectInfo:
+        """One GET, streamed to `dest`; with `etag`, If-Match makes the server refuse other
+        content (a stat before the read would race with an overwrite)."""
         self._check(bucket, key)
         try:
-            self.client.fget_object(bucket, key, str(dest))
-        except S3Error as exc:
-            raise self._translate(exc, bucket, key) from exc
-        return self._stat_or_raise(bucket, key)
+            response = self.client.get_object(bucket, key, request_headers=_if_match(etag))
+        except (S3Error, ServerError) as exc:
+            raise self._translate(exc, bucket, key, etag) from exc
+        try:
+            with dest.open("wb") as handle:
+                for chunk in response.stream(_CHUNK):
+                    handle.write(chunk)
+            found = _etag(response.headers.get("etag"))
+        finally:
+            response.close()
+            response.release_conn()
+        return ObjectInfo(bucket, key, found, dest.stat().st_size)
 
     def stat(self, bucket: str, key: str) -> ObjectInfo | None:
         self._check(bucket, key)
@@ -123,25 +147,44 @@ class S3ObjectStore(ObjectStore):
                 bucket, obj.object_name, _etag(obj.etag), obj.size or 0, obj.last_modified
             )
 
-    def copy(self, bucket: str, key: str, dest_bucket: str, dest_key: str) -> ObjectInfo:
+    def copy(
+        self, bucket: str, key: str, dest_bucket: str, dest_key: str, *, etag: str | None = None
+    ) -> ObjectInfo:
         self._check(bucket, key)
         self._check(dest_bucket, dest_key)
+        source = CopySource(bucket, key, match_etag=_quoted(etag) if etag else None)
         try:
-            self.client.copy_object(dest_bucket, dest_key, CopySource(bucket, key))
-        except S3Error as exc:
-            raise self._translate(exc, bucket, key) from exc
+            self.client.copy_object(dest_bucket, dest_key, source)
+        except (S3Error, ServerError) as exc:
+            raise self._translate(exc, bucket, key, etag) from exc
+        if etag is not None:
+            # S3 and MinIO honour the copy's If-Match; a server that ignores it (moto does)
+            # is caught here: a source changed meanwhile takes its copy back.
+            now = self.stat(bucket, key)
+            if now is None or now.etag != etag:
+                self.client.remove_object(dest_bucket, dest_key)
+                raise ObjectChanged(bucket, key, etag, now.etag if now else None)
         return self._stat_or_raise(dest_bucket, dest_key)
 
     @contextmanager
-    def local_path(self, bucket: str, key: str) -> Iterator[Path]:
+    def local_path(self, bucket: str, key: str, *, etag: str | None = None) -> Iterator[Path]:
         suffix = Path(key).suffix
         with tempfile.TemporaryDirectory(prefix="churnops-") as tmp:
             dest = Path(tmp) / f"object{suffix}"
-            self.download(bucket, key, dest)
+            self.download(bucket, key, dest, etag=etag)
             yield dest
 
-    @staticmethod
-    def _translate(exc: S3Error, bucket: str, key: str) -> Exception:
-        if exc.code in _MISSING:
+    def _translate(
+        self, exc: S3Error | ServerError, bucket: str, key: str, etag: str | None = None
+    ) -> Exception:
+        if isinstance(exc, S3Error) and exc.code in _MISSING:
             return ObjectNotFound(f"s3://{bucket}/{key} does not exist")
+        refused = (
+            exc.code in _PRECONDITION_FAILED
+            if isinstance(exc, S3Error)
+            else exc.status_code == HTTPStatus.PRECONDITION_FAILED
+        )
+        if etag is not None and refused:
+            now = self.stat(bucket, key)
+            return ObjectChanged(bucket, key, etag, now.etag if now else None)
         return exc
