@@ -100,7 +100,7 @@ def test_the_first_baseline_is_created_once_under_the_lock(
     assert pointer.source in {first.versioned_uri, second.versioned_uri}
     objects = [o.key for o in runtime.store.list_objects(platform.settings.minio_models_bucket)]
     assert [k for k in objects if k.endswith("schema.json")] == [
-        "quality/baseline/v0001/schema.json"
+        "quality/baseline/churn-model/v0001/schema.json"
     ]
 
 
@@ -118,7 +118,7 @@ def test_files_the_stores_refuse_become_recorded_rejections_and_are_not_swept_ag
     )
     runtime = platform.runtime
     training = tmp_path / "train.csv"
-    generate(800, seed=1).rename(columns={"age": "ag\x00e"}).to_csv(training, index=False)
+    generate(800, seed=1).to_csv(training, index=False)
     platform.drop(training, "training")
     platform.run()
     nul = tmp_path / "nul.csv"
@@ -132,7 +132,8 @@ def test_files_the_stores_refuse_become_recorded_rejections_and_are_not_swept_ag
 
     with runtime.engine.connect() as conn:
         runs = {r.object_key: r for r in conn.execute(sa.select(quality_runs))}
-    assert runs["new_data/nul.csv"].status == "rejected" and runs["new_data/nul.csv"].reason
+    assert runs["new_data/nul.csv"].status == "rejected"
+    assert "NUL byte" in runs["new_data/nul.csv"].reason
     assert runs["training/train.csv"].status == "accepted"
     assert runs[f"new_data/{long_name}"].status == "rejected"
     assert "key segment of 254 bytes" in runs[f"new_data/{long_name}"].reason

@@ -254,7 +254,7 @@ def test_ragged_csv(tmp_path: Path, baseline: Baseline, settings: Settings) -> N
     path.write_text("customer_id,region\nC1,north\nC2,south,extra,fields\n")
     result = _check(path, baseline, settings)
     assert _codes(result) == ["malformed_csv"]
-    assert "Expected 2 fields in line 3, saw 4" in result.verdict.reason
+    assert "Expected 2 columns, got 4" in result.verdict.reason
 
 
 def test_excel_file(tmp_path: Path, baseline: Baseline, settings: Settings) -> None:

@@ -161,11 +161,19 @@ def _batches(
             yield batch
             produced += batch.num_rows
     except pa.ArrowInvalid as exc:
-        if "columns, got" not in str(exc):
+        if not _short_row(str(exc)):
             raise
-        # A row with fewer fields than the header: pandas (which the quality stage read the
-        # file with) fills them as missing; Arrow refuses. Go on with pandas from this row.
+        # A row with fewer fields than the header: pandas fills them as missing; Arrow
+        # refuses. Go on with pandas from this row. (A row with more fields is an error.)
         yield from _pandas_csv(path, wanted, chunk_rows, skip=produced)
+
+
+def _short_row(message: str) -> bool:
+    """Arrow's "Expected N columns, got M" with M < N: a short row."""
+    import re
+
+    found = re.search(r"Expected (\d+) columns, got (\d+)", message)
+    return found is not None and int(found.group(2)) < int(found.group(1))
 
 
 def _arrow_csv(path: Path, wanted: list[str]) -> Iterator[pa.RecordBatch]:

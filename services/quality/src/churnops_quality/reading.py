@@ -69,6 +69,7 @@ def precheck(path: Path, limits: FileLimits, id_column: str | None = None) -> Fi
     if table_format(path) == "parquet":
         facts = _parquet_facts(path, size)
         check_columns(len(facts.columns), limits)
+        check_names(facts.columns)
         if facts.parquet_rows is not None and facts.parquet_rows > limits.max_rows:
             raise FileProblem(
                 "too_many_rows",
@@ -124,6 +125,18 @@ def check_header_length(path: Path, limits: FileLimits) -> None:
         )
 
 
+def check_names(header: list[str]) -> None:
+    """A NUL byte in a column name is refused: no store or report can keep it as text."""
+    bad = [name for name in header if "\x00" in name]
+    if bad:
+        shown = ", ".join(repr(name[:60]) for name in bad[:5])
+        raise FileProblem(
+            "bad_column_name",
+            f"column name(s) with a NUL byte: {shown}; rename them",
+            columns=[name.replace("\x00", "\\x00") for name in bad[:50]],
+        )
+
+
 def duplicate_names(header: list[str]) -> list[str]:
     """Names that occur more than once, in one pass (a header may have many columns)."""
     seen: set[str] = set()
@@ -174,6 +187,7 @@ def _csv_facts(path: Path, size: int, id_column: str | None, limits: FileLimits)
         raise FileProblem("empty_file", "empty file: no header line, only blank space")
     header = next(csv.reader([header_line]))
     check_columns(len(header), limits)
+    check_names(header)
     if len(header) == 1:
         _check_delimiter(header_line.rstrip("\r\n"), id_column)
     duplicates = duplicate_names(header)
