@@ -35,6 +35,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     _sub("DataLanded", QUALITY),
     _sub("SweepRequested", QUALITY),
     _sub("QualityRequested", QUALITY),
+    _sub("QualityReportRequested", QUALITY),  # the report, off the verdict's path
     _sub("DataValidated", SCORER),  # new_data: score it
     _sub("DataValidated", MONITOR),  # labels: join to predictions
     _sub("DataValidated", TRAINER),  # training: a new training set
