@@ -8,18 +8,26 @@ exponential backoff on transient I/O, a dead-letter row after the last retry.
 from __future__ import annotations
 
 import logging
+import os
 import random
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init, worker_process_shutdown
 from kombu import Queue  # type: ignore[attr-defined]
 
 from churnops_common.bus.base import Handler
 from churnops_common.bus.celery_bus import CeleryBus
 from churnops_common.dispatch import handle_message
 from churnops_common.errors import is_transient
+from churnops_common.metrics import (
+    record_failure,
+    record_outcome,
+    serve_worker_metrics,
+    worker_process_exited,
+)
 from churnops_common.routing import SERVICE_QUEUES, subscriptions_of_queue
 from churnops_common.settings import Settings, get_settings
 
@@ -78,6 +86,17 @@ def _reset_after_fork(**_: Any) -> None:
     _RUNTIMES.clear()
 
 
+@worker_init.connect  # type: ignore[untyped-decorator]
+def _serve_metrics(**_: Any) -> None:
+    # The main process, before the pool forks: the pool's processes inherit the metrics folder.
+    serve_worker_metrics(get_settings())
+
+
+@worker_process_shutdown.connect  # type: ignore[untyped-decorator]
+def _pool_process_exited(pid: int | None = None, **_: Any) -> None:
+    worker_process_exited(pid or os.getpid())
+
+
 def create_worker_app(queue: str, handlers: Mapping[str, Handler]) -> Celery:
     """A Celery app for one service queue with one task per subscription in the routing table."""
     subs = {s.task_name: s for s in subscriptions_of_queue(queue)}
@@ -101,20 +120,21 @@ def _register(app: Celery, task_name: str, handler: Handler) -> None:
     def run(self: Task, payload: Any) -> str:
         attempt = self.request.retries + 1
         final = self.request.retries >= (self.max_retries or 0)
+        started = time.perf_counter()
         try:
+            runtime = worker_runtime(app)
             outcome = handle_message(
-                task_name,
-                payload,
-                handler,
-                worker_runtime(app),
-                final_attempt=final,
-                attempt=attempt,
+                task_name, payload, handler, runtime, final_attempt=final, attempt=attempt
             )
         except Exception as exc:
+            seconds = time.perf_counter() - started
             if not is_transient(exc):
                 # Even the dead-letter write failed (e.g. a payload Postgres cannot store):
                 # retrying cannot help, so log it loudly and let the message go.
                 log.critical("%s: message dropped, could not be parked: %s", task_name, exc)
+                record_failure(task_name, seconds, retrying=False, parked=True)
                 return "failed"
+            record_failure(task_name, seconds, retrying=True)
             raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+        record_outcome(task_name, outcome, time.perf_counter() - started, runtime.engine)
         return outcome.status

@@ -152,6 +152,10 @@ def bridge(
         settings.minio_notify_redis_key,
         settings.minio_landing_bucket,
     )
+    from churnops_common.db.engine import make_engine
+    from churnops_common.metrics import serve_bridge_metrics
+
+    serve_bridge_metrics(settings, worker, make_engine(settings.monitoring_url()))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -256,6 +256,17 @@ class Settings(BaseSettings):
         50_000, ge=100, description="Row cap per side of the drift report (sampled beyond)."
     )
 
+    # Prometheus metrics (workers and the bridge; multiprocess mode under prefork).
+    metrics_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Port of a worker's or the bridge's Prometheus /metrics; 0 turns it off.",
+    )
+    metrics_bind: str = Field(
+        "127.0.0.1", description="Address /metrics binds to (0.0.0.0 inside a container)."
+    )
+
     @property
     def buckets(self) -> tuple[str, ...]:
         """Every bucket the platform writes to or reads from."""
