@@ -81,12 +81,17 @@ def generate(
 def db_upgrade(as_json: JsonFlag = False) -> None:
     """Apply the numbered migrations in sql/ (Postgres) or create the tables (SQLite)."""
     from churnops_common.db.engine import make_engine
-    from churnops_common.db.migrations import upgrade
+    from churnops_common.db.migrations import enable_grafana_login, upgrade
 
     settings = get_settings()
     engine = make_engine(settings.monitoring_url())
     applied = upgrade(engine)
-    result = {"applied": applied, "database": engine.url.render_as_string(hide_password=True)}
+    grafana = enable_grafana_login(engine, settings.grafana_db_password.get_secret_value())
+    result = {
+        "applied": applied,
+        "database": engine.url.render_as_string(hide_password=True),
+        "grafana_login": grafana,
+    }
     emit(
         result,
         as_json,

@@ -266,6 +266,11 @@ class Settings(BaseSettings):
     metrics_bind: str = Field(
         "127.0.0.1", description="Address /metrics binds to (0.0.0.0 inside a container)."
     )
+    grafana_db_password: SecretStr = Field(
+        SecretStr(""),
+        description="`churnops db upgrade` lets Grafana's read-only role log in with this;"
+        " empty: the role stays unable to log in.",
+    )
 
     @property
     def buckets(self) -> tuple[str, ...]:
