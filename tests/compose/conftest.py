@@ -28,6 +28,8 @@ FAKE_SECRETS = {
     "AIRFLOW__CORE__FERNET_KEY": "fernet-test-0123456789abcdef",
     "_AIRFLOW_WWW_USER_PASSWORD": "airflow-test-0123456789abcdef",
     "AIRFLOW__API_AUTH__JWT_SECRET": "jwt-test-0123456789abcdef",
+    "GRAFANA_ADMIN_PASSWORD": "grafana-test-0123456789abcdef",
+    "GRAFANA_DB_PASSWORD": "grafana-db-test-0123456789abcdef",
 }
 
 _VAR = re.compile(

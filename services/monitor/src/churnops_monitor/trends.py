@@ -4,7 +4,7 @@ Each query here is the `rawSql` of one panel in `docker/grafana/dashboards/` (a 
 are the same text and runs every panel's SQL on the real schema), so the monitoring report's
 "over time" page shows what the dashboards show, and shows it where there is no Grafana.
 Queries are plain SQL (no Grafana macros) over `monitoring.*`; each returns a `time` column
-first, then one or more numeric series, and optionally a `series` column naming the line.
+first, then numeric series, and optionally a `metric` column naming the line (Grafana's rule).
 """
 
 from __future__ import annotations
@@ -38,21 +38,21 @@ TRENDS: dict[str, Trend] = {
     ),
     "feature_psi": Trend(
         "PSI per feature over time",
-        "SELECT q.created_at AS time, f.feature AS series, f.psi AS psi FROM "
+        "SELECT q.created_at AS time, f.feature AS metric, f.psi AS psi FROM "
         "monitoring.feature_psi f JOIN monitoring.quality_runs q ON q.run_id = f.run_id "
         "WHERE q.kind = 'new_data' ORDER BY q.created_at, f.feature",
         "PSI",
     ),
     "realized_performance": Trend(
         "Realized performance per model version (labelled outcomes)",
-        "SELECT p.computed_at AS time, 'v' || p.model_version AS series, p.pr_auc AS pr_auc "
+        "SELECT p.computed_at AS time, 'v' || p.model_version AS metric, p.pr_auc AS pr_auc "
         "FROM monitoring.performance_metrics p WHERE p.pr_auc IS NOT NULL "
         "ORDER BY p.computed_at",
         "PR-AUC",
     ),
     "promotions": Trend(
         "Promotion decisions (challenger PR-AUC on the holdout)",
-        "SELECT m.decided_at AS time, m.decision AS series, m.challenger_pr_auc AS pr_auc "
+        "SELECT m.decided_at AS time, m.decision AS metric, m.challenger_pr_auc AS pr_auc "
         "FROM monitoring.model_promotions m ORDER BY m.decided_at",
         "PR-AUC",
     ),
@@ -71,14 +71,14 @@ TRENDS: dict[str, Trend] = {
     ),
     "segment_positive_rate": Trend(
         "Churn rate per segment over time",
-        "SELECT sm.computed_at AS time, sm.segment_column || '=' || sm.segment_value AS series,"
+        "SELECT sm.computed_at AS time, sm.segment_column || '=' || sm.segment_value AS metric,"
         " sm.positive_rate AS positive_rate FROM monitoring.segment_metrics sm "
         "WHERE sm.positive_rate IS NOT NULL ORDER BY sm.computed_at",
         "churn rate",
     ),
     "quality_verdicts": Trend(
         "Files checked: rows accepted and rejected",
-        "SELECT q.created_at AS time, q.status AS series, q.rows AS rows FROM "
+        "SELECT q.created_at AS time, q.status AS metric, q.rows AS rows FROM "
         "monitoring.quality_runs q WHERE q.rows IS NOT NULL ORDER BY q.created_at",
         "rows",
     ),
@@ -99,10 +99,10 @@ def query(engine: Engine, sql: str) -> pd.DataFrame:
 def _png(frame: pd.DataFrame, trend: Trend, limit: int = 12) -> str:
     figure = Figure(figsize=(7.5, 3.0))
     axes = figure.subplots()
-    values = [c for c in frame.columns if c not in ("time", "series")]
-    if "series" in frame:
-        top = frame["series"].value_counts().index[:limit]  # the busiest lines only
-        for name, part in frame[frame["series"].isin(top)].groupby("series"):
+    values = [c for c in frame.columns if c not in ("time", "metric")]
+    if "metric" in frame:
+        top = frame["metric"].value_counts().index[:limit]  # the busiest lines only
+        for name, part in frame[frame["metric"].isin(top)].groupby("metric"):
             axes.plot(part["time"], part[values[0]], marker=".", label=str(name))
     else:
         for column in values:
