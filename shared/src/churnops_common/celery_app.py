@@ -87,9 +87,11 @@ def _reset_after_fork(**_: Any) -> None:
 
 
 @worker_init.connect  # type: ignore[untyped-decorator]
-def _serve_metrics(**_: Any) -> None:
+def _serve_metrics(sender: Any = None, **_: Any) -> None:
     # The main process, before the pool forks: the pool's processes inherit the metrics folder.
-    serve_worker_metrics(get_settings())
+    app = getattr(sender, "app", None)
+    tasks = [name for name in (app.tasks if app else ()) if name.startswith("churnops.")]
+    serve_worker_metrics(get_settings(), tasks)
 
 
 @worker_process_shutdown.connect  # type: ignore[untyped-decorator]

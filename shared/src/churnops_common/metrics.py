@@ -18,7 +18,7 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -168,13 +168,24 @@ def prepare_multiprocess_dir() -> Path:
     return folder
 
 
-def serve_worker_metrics(settings: Settings) -> int | None:
-    """In a worker's main process, before the pool forks: serve the pool's summed metrics."""
+def serve_worker_metrics(settings: Settings, tasks: Iterable[str] = ()) -> int | None:
+    """In a worker's main process, before the pool forks: serve the pool's summed metrics.
+
+    Every series of `tasks` starts at zero (so a rule's `increase()` sees the first event, and
+    the page names every metric before anything happened).
+    """
     if not settings.metrics_port:
         return None
     folder = prepare_multiprocess_dir()
     from prometheus_client import CollectorRegistry, multiprocess, start_http_server
 
+    metrics = worker_metrics()
+    for task in tasks:
+        for outcome in ("done", "skipped"):
+            metrics.handled.labels(task, outcome)
+        for counter in (metrics.failed, metrics.retried, metrics.dead_lettered):
+            counter.labels(task)
+        metrics.duration.labels(task)
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=str(folder))  # type: ignore[no-untyped-call]
     start_http_server(settings.metrics_port, addr=settings.metrics_bind, registry=registry)
