@@ -470,10 +470,15 @@ class LocalStack:
         return [o.key for o in self.store.list_objects(bucket, prefix)]
 
     def queue_lengths(self) -> dict[str, int]:
+        """Messages waiting per queue, in every priority list of it (reports wait in the last)."""
         from redis import Redis
 
+        from churnops_common.celery_app import queue_lists
+
         with Redis.from_url(self.redis_url) as client:
-            return {q: int(client.llen(q)) for q in WORKER_SERVICES}
+            return {
+                q: sum(int(client.llen(key)) for key in queue_lists(q)) for q in WORKER_SERVICES
+            }
 
     def idle(self) -> bool:
         """No message waiting or unacked and no handler running: the platform has settled."""

@@ -231,7 +231,7 @@ def test_burst_of_files_and_a_duplicate_notification(stack: LocalStack, tmp_path
     stack.notify(keys[0], infos[0].etag, infos[0].size)  # MinIO delivers at least once
     wait_scored(stack, keys, 300)
     seconds = time.monotonic() - started
-    stack.wait_idle()
+    stack.wait_idle(300)  # the 30 quality reports are rendered after the predictions
     for key in keys:
         assert_scored_once(stack, key)
     assert (

@@ -299,6 +299,7 @@ def test_the_monitoring_report_plots_the_dashboards_queries(stack: LocalStack) -
     target = os.environ.get("CHURNOPS_FIGURES")
     if target:  # beside the figures: the over-time plots, for people (no Grafana here)
         copy = Path(target).with_name("trends.html")
+        copy.parent.mkdir(parents=True, exist_ok=True)
         copy.write_text(trends, encoding="utf-8")
         FIGURES["over-time plots"] = str(copy)
     FIGURES["monitoring report"] = f"{plotted} over-time plots from the dashboards' queries"

@@ -245,6 +245,7 @@ class QueueCollector:
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
+        from churnops_common.celery_app import queue_lists
         from churnops_common.routing import SERVICE_QUEUES
 
         depth = GaugeMetricFamily(
@@ -257,15 +258,17 @@ class QueueCollector:
         try:
             pipe = self.redis.pipeline()
             for queue in SERVICE_QUEUES:
-                pipe.llen(queue)
+                for key in queue_lists(queue):
+                    pipe.llen(key)
             pipe.llen(self.source_key)
             pipe.llen(f"{self.source_key}:processing")
-            *queues, waiting, processing = pipe.execute()
+            *lengths, waiting, processing = pipe.execute()
         except Exception as exc:  # Redis away: no sample (the alert on `up` covers it)
             log.warning("queue depths not read: %s", exc)
             return
-        for queue, length in zip(SERVICE_QUEUES, queues, strict=True):
-            depth.add_metric([queue], float(length))
+        per_queue = len(lengths) // len(SERVICE_QUEUES)
+        for n, queue in enumerate(SERVICE_QUEUES):
+            depth.add_metric([queue], float(sum(lengths[n * per_queue : (n + 1) * per_queue])))
         backlog.add_metric([], float(waiting + processing))
         yield depth
         yield backlog
