@@ -40,6 +40,17 @@ def _sample(name: str, **labels: str) -> float:
     return value or 0.0
 
 
+def _counts(task: str) -> dict[str, float]:
+    return {
+        "done": _sample("churnops_events_handled_total", task=task, outcome="done"),
+        "dead": _sample("churnops_events_dead_lettered_total", task=task),
+        "failed": _sample("churnops_events_failed_total", task=task),
+        "retried": _sample("churnops_events_retried_total", task=task),
+        "rows": _sample("churnops_rows_scored_total"),
+        "timed": _sample("churnops_handler_duration_seconds_count", task=task),
+    }
+
+
 def test_a_waiting_verdict_is_taken_before_a_waiting_report(broker: str) -> None:
     app = make_celery("metrics-test", Settings(redis_url=broker))
     bus = CeleryBus(app)
@@ -72,14 +83,7 @@ def test_a_waiting_verdict_is_taken_before_a_waiting_report(broker: str) -> None
 def test_outcomes_are_counted_per_task() -> None:
     task = "churnops.scorer.on_data_validated"
     metrics = worker_metrics()
-    before = {
-        "done": _sample("churnops_events_handled_total", task=task, outcome="done"),
-        "dead": _sample("churnops_events_dead_lettered_total", task=task),
-        "failed": _sample("churnops_events_failed_total", task=task),
-        "retried": _sample("churnops_events_retried_total", task=task),
-        "rows": _sample("churnops_rows_scored_total"),
-        "timed": _sample("churnops_handler_duration_seconds_count", task=task),
-    }
+    before = _counts(task)
     scored = BatchScored(
         input=REF,
         predictions=REF,
@@ -92,14 +96,7 @@ def test_outcomes_are_counted_per_task() -> None:
     record_outcome(task, Outcome("dead_lettered", detail="bad"), 0.01, engine=None)
     record_failure(task, 0.05, retrying=True)
     assert metrics is worker_metrics()  # made once per process
-    after = {
-        "done": _sample("churnops_events_handled_total", task=task, outcome="done"),
-        "dead": _sample("churnops_events_dead_lettered_total", task=task),
-        "failed": _sample("churnops_events_failed_total", task=task),
-        "retried": _sample("churnops_events_retried_total", task=task),
-        "rows": _sample("churnops_rows_scored_total"),
-        "timed": _sample("churnops_handler_duration_seconds_count", task=task),
-    }
+    after = _counts(task)
     assert {k: after[k] - before[k] for k in before} == {
         "done": 1,
         "dead": 1,

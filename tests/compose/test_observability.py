@@ -25,27 +25,21 @@ needs_promtool = pytest.mark.skipif(
 )
 
 
+def _promtool(*args: str) -> str:
+    result = subprocess.run([str(PROMTOOL), *args], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
 @needs_promtool
 def test_alert_rules_pass_promtool() -> None:
-    result = subprocess.run(
-        [str(PROMTOOL), "check", "rules", str(PROMETHEUS_DIR / "alerts.yml")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 7 rules found" in result.stdout
+    out = _promtool("check", "rules", str(PROMETHEUS_DIR / "alerts.yml"))
+    assert "SUCCESS: 7 rules found" in out
 
 
 @needs_promtool
 def test_prometheus_config_passes_promtool() -> None:
-    result = subprocess.run(
-        [str(PROMTOOL), "check", "config", str(PROMETHEUS_DIR / "prometheus.yml")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    _promtool("check", "config", str(PROMETHEUS_DIR / "prometheus.yml"))
 
 
 def test_alerts_cover_what_should_wake_someone() -> None:
