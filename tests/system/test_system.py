@@ -445,7 +445,13 @@ def _assert_rejected(stack: LocalStack, case: str, key: str, expected: tuple[str
 @pytest.mark.filterwarnings("ignore:HarfBuzz-Subset:DeprecationWarning")  # WeasyPrint, in-process
 def test_latency_upload_to_predictions(stack: LocalStack, tmp_path: Path) -> None:
     """Upload to predictions written, one 10k-row batch at a time, beside the in-process
-    compute of the same files (the quality check and the scoring as plain functions)."""
+    compute of the same files (the quality check and the scoring as plain functions).
+
+    Each batch lands on a settled platform, as when the report was rendered before the verdict:
+    the previous batch's report (now rendered after its predictions) is done first. Back to
+    back, a check can wait for a pool process busy with a report (the low priority orders only
+    waiting messages); the burst scenario shows that load.
+    """
     stack.wait_idle()
     paths = [
         batch_csv(tmp_path, f"lat{n}.csv", LATENCY_ROWS, seed=500 + n)
@@ -454,6 +460,7 @@ def test_latency_upload_to_predictions(stack: LocalStack, tmp_path: Path) -> Non
     end_to_end, to_validated, scorer_seconds = [], [], []
     for n, path in enumerate(paths):
         key = f"new_data/latency/batch-{n:02d}.csv"
+        stack.wait_idle(settle=0.5)  # the previous batch's report included
         info = stack.upload(path, key, notify=False)
         landed = datetime.now(UTC)  # the moment MinIO would notify
         stack.notify(key, info.etag, info.size)
