@@ -82,7 +82,7 @@ COMPOSE ?= docker compose
 up: ## Build and start the full stack in the background (needs Docker and a filled-in .env)
 	@test -f .env || { echo "no .env: cp .env.example .env and fill in the required secrets" >&2; exit 1; }
 	$(COMPOSE) up -d --build $(if $(SCALE),--scale $(SCALE))
-	@echo "MinIO console http://127.0.0.1:9001  MLflow http://127.0.0.1:5001  Airflow http://127.0.0.1:18080  Flower http://127.0.0.1:5555"
+	@echo "MinIO console http://127.0.0.1:9001  MLflow http://127.0.0.1:5001  Airflow http://127.0.0.1:18080  Flower http://127.0.0.1:5555  Grafana http://127.0.0.1:3000  Prometheus http://127.0.0.1:9090"
 
 down: ## Stop the stack (data stays in its volumes; `docker compose down -v` wipes them)
 	$(COMPOSE) down

@@ -6,7 +6,12 @@ import pytest
 import sqlalchemy as sa
 
 from churnops_common.db.engine import make_engine
-from churnops_common.db.migrations import load_migrations, upgrade
+from churnops_common.db.migrations import (
+    GRAFANA_ROLE,
+    enable_grafana_login,
+    load_migrations,
+    upgrade,
+)
 from churnops_common.db.tables import metadata
 
 EXPECTED_TABLES = {
@@ -55,6 +60,37 @@ def test_postgres_upgrade_twice_matches_the_metadata(postgres_url: str) -> None:
     # The SQL files and the SQLAlchemy tables must describe the same columns.
     for table in metadata.sorted_tables:
         assert found[table.name] == {c.name for c in table.columns}, table.name
+    engine.dispose()
+
+
+@pytest.mark.services
+def test_grafana_role_reads_the_monitoring_schema_only(postgres_url: str) -> None:
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    with engine.begin() as conn:  # a table created after 009 is readable too
+        conn.execute(sa.text("CREATE TABLE monitoring.later_table (x INTEGER)"))
+    with engine.connect() as conn:
+        conn.execute(sa.text(f"SET ROLE {GRAFANA_ROLE}"))
+        for table in ("quality_runs", "model_promotions", "later_table"):
+            conn.execute(sa.text(f"SELECT count(*) FROM monitoring.{table}")).scalar_one()
+        with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+            conn.execute(sa.text("DELETE FROM monitoring.quality_runs"))
+        conn.rollback()
+    with engine.connect() as conn:
+        before = conn.execute(
+            sa.text("SELECT rolcanlogin FROM pg_roles WHERE rolname = :r"), {"r": GRAFANA_ROLE}
+        ).scalar_one()
+    try:
+        assert enable_grafana_login(engine, "it's a 'quoted' test password")
+        with engine.connect() as conn:
+            assert conn.execute(
+                sa.text("SELECT rolcanlogin FROM pg_roles WHERE rolname = :r"), {"r": GRAFANA_ROLE}
+            ).scalar_one()
+        assert not enable_grafana_login(engine, "")  # no password: nothing to do
+    finally:
+        if not before:  # the role is the server's: leave it as this test found it
+            with engine.begin() as conn:
+                conn.execute(sa.text(f"ALTER ROLE {GRAFANA_ROLE} NOLOGIN PASSWORD NULL"))
     engine.dispose()
 
 

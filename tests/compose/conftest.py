@@ -33,6 +33,8 @@ FAKE_SECRETS = {
     "MINIO_UPLOAD_USER": "churnops-test-upload",
     "MINIO_UPLOAD_PASSWORD": "minio-upload-0123456789abcdef",
     "REDIS_PASSWORD": "redis-test-0123456789abcdef",
+    "GRAFANA_ADMIN_PASSWORD": "grafana-test-0123456789abcdef",
+    "GRAFANA_DB_PASSWORD": "grafana-db-test-0123456789abcdef",
 }
 
 _VAR = re.compile(

@@ -20,6 +20,8 @@ EXPECTED_PORTS = {
     "minio": {9000, 9001},
     "airflow-apiserver": {18080},
     "flower": {5555},
+    "prometheus": {9090},
+    "grafana": {3000},
 }
 
 

@@ -28,6 +28,7 @@ NOT_PASSED_TO_SERVICES = {
     "minio_root_password": "MinIO's admin: only minio and minio-setup hold it",
     "minio_upload_user": "`churnops drop`'s upload-only user: the host CLI's, not the services'",
     "minio_upload_password": "`churnops drop`'s upload-only user: the host CLI's",
+    "grafana_db_password": "Grafana's role: only the schema init (and Grafana) get it",
 }
 # Environment names the services read outside Settings.
 READ_OUTSIDE_SETTINGS = {"CHURNOPS_LOG_LEVEL"}
@@ -120,9 +121,13 @@ def test_compose_defaults_agree_with_settings(stack: Any) -> None:
 
 def test_services_share_one_environment(stack: Any) -> None:
     shared = stack.environment("bridge")
-    for name in [*stack.workers(), "postgres-monitoring-init"]:
+    for name in stack.workers():
         assert stack.environment(name) == shared, name
     assert shared["CHURNOPS_MODE"] == "stack"
+    # The schema init also lets Grafana's read-only role log in: it alone gets that password.
+    init = stack.environment("postgres-monitoring-init")
+    assert init.pop("GRAFANA_DB_PASSWORD") == stack.environment("grafana")["GRAFANA_DB_PASSWORD"]
+    assert init == shared
 
 
 def test_services_reach_each_other_by_service_name(stack: Any) -> None:

@@ -2,8 +2,9 @@
 
 The quality check and the scoring of a local file, as the plain functions the workers call,
 with the stack's baseline profile and champion model loaded once beforehand: no object-store
-transfers, no events, no database. The quality report (HTML with plots, and PDF) that the
-quality worker also renders per file is timed apart, so the overhead can be told apart from it.
+transfers, no events, no database. The quality report (HTML with plots, and PDF), which the
+quality worker renders per file in a follow-up task after the verdict is out, is timed apart: it
+is no longer on the way from upload to predictions.
 """
 
 from __future__ import annotations

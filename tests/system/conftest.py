@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.system.figures import FIGURES
+from tests.system.figures import FIGURES, write_numbers
 from tests.system.harness import LocalStack
 
 _STARTED = time.monotonic()
@@ -56,6 +56,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not FIGURES:
         return
     FIGURES["session wall time (s)"] = f"{time.monotonic() - _STARTED:.0f}"
+    written = write_numbers()
+    if written is not None:
+        FIGURES["figures as JSON"] = str(written)
     terminalreporter.section("ChurnOps system test figures")
     width = max(len(k) for k in FIGURES)
     for key, value in FIGURES.items():

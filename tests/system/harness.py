@@ -120,6 +120,10 @@ class LocalStack:
     procs: dict[str, Proc] = field(default_factory=dict)
     # Processes a scenario stopped on purpose: a wait does not fail on them.
     expected_down: set[str] = field(default_factory=set)
+    # name -> METRICS_PORT of each worker and the bridge (Prometheus scrapes these).
+    metrics_ports: dict[str, int] = field(default_factory=dict)
+    # Notification elements pushed for the bridge (what its counters must add up to).
+    notified: int = 0
 
     def __post_init__(self) -> None:
         suffix = uuid.uuid4().hex[:10]
@@ -145,12 +149,24 @@ class LocalStack:
         self.run_once("postgres-monitoring-init")
         self.store.ensure_buckets(self.settings.buckets)
         self._start_mlflow()
-        self.spawn("bridge", compose_command("bridge"))
+        self.spawn("bridge", compose_command("bridge"), **self._metrics_env("bridge"))
         for service in WORKER_SERVICES:
             for name in self.worker_names(service):
-                self.spawn(name, compose_command(service))
+                self.spawn(name, compose_command(service), **self._metrics_env(name))
         self.wait_for_workers()
         return self
+
+    def _metrics_env(self, name: str) -> dict[str, str]:
+        """Each process its own /metrics port (compose gives each container the same one) and,
+        for a prefork worker, its own multiprocess folder."""
+        port = self.metrics_ports[name] = free_port()
+        folder = self.workdir / "metrics" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        return {
+            "METRICS_PORT": str(port),
+            "METRICS_BIND": "127.0.0.1",
+            "PROMETHEUS_MULTIPROC_DIR": str(folder),
+        }
 
     def worker_names(self, service: str) -> list[str]:
         count = {"scorer": self.scorers, "trainer": self.trainers}.get(service, 1)
@@ -432,6 +448,7 @@ class LocalStack:
         )
         with Redis.from_url(self.redis_url) as client:
             client.rpush(self.settings.minio_notify_redis_key, element)
+        self.notified += 1
 
     def publish(self, event: Any) -> None:
         """Publish an event as the Airflow DAGs do: CeleryBus over the producer app."""
@@ -458,10 +475,15 @@ class LocalStack:
         return [o.key for o in self.store.list_objects(bucket, prefix)]
 
     def queue_lengths(self) -> dict[str, int]:
+        """Messages waiting per queue, in every priority list of it (reports wait in the last)."""
         from redis import Redis
 
+        from churnops_common.celery_app import queue_lists
+
         with Redis.from_url(self.redis_url) as client:
-            return {q: int(client.llen(q)) for q in WORKER_SERVICES}
+            return {
+                q: sum(int(client.llen(key)) for key in queue_lists(q)) for q in WORKER_SERVICES
+            }
 
     def idle(self) -> bool:
         """No message waiting or unacked and no handler running: the platform has settled."""

@@ -73,6 +73,7 @@ def test_report_from_scored_batches_against_the_baseline(
         "index.html",
         "prediction_drift.html",
         "summary.json",
+        "trends.html",
     ]
     day = f"{now:%Y-%m-%d}"
     for uri in row.report_uris:
@@ -86,6 +87,11 @@ def test_report_from_scored_batches_against_the_baseline(
         ),
     )
     assert b"region" in html and b"monthly_charges" in html
+    # The over-time page plots what the dashboards show (here, the batch that was scored).
+    trends = store.get_bytes(
+        "reports", next(u for u in row.report_uris if u.endswith("trends.html"))[13:]
+    ).decode()
+    assert "Mean churn probability" in trends and "data:image/png;base64," in trends
     metrics = row.metrics
     assert metrics["data_drift.DriftedColumnsCount.share"] > 0.2  # drift 1.0 moves most columns
     assert 0.5 < metrics["performance.roc_auc"] <= 1
@@ -144,6 +150,7 @@ def test_without_a_baseline_the_earliest_batch_is_the_reference(
         "index.html",
         "prediction_drift.html",
         "summary.json",
+        "trends.html",
     ]
     # The report itself says which reference it used and why.
     for name in ("summary.json", "index.html"):

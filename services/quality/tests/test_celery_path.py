@@ -119,6 +119,11 @@ def test_landed_files_through_a_real_worker(stack: Settings, tmp_path: Path) -> 
         )
         bus.publish(duplicate)  # the same landing again: acknowledged, not redone
         time.sleep(2)
+        # The reports follow the verdicts on the same queue.
+        deadline = time.monotonic() + 60
+        while not all(r.report_uri for r in _wait_for_runs(engine, 2, limit_s=0)):
+            assert time.monotonic() < deadline, "the reports were not rendered"
+            time.sleep(0.2)
     celery_app._RUNTIMES.clear()
 
     rows = _wait_for_runs(engine, 2, limit_s=0)
@@ -138,7 +143,7 @@ def test_landed_files_through_a_real_worker(stack: Settings, tmp_path: Path) -> 
             sa.select(processed_events.c.status, processed_events.c.attempts)
         ).all()
     assert psi["monthly_charges"] >= 0.2
-    assert sorted(ledger) == [("done", 1), ("done", 1)]
+    assert sorted(ledger) == [("done", 1)] * 4  # two checks, two reports
 
     client = redis.Redis.from_url(stack.redis_url)
     scorer = [parse_event(p) for t, p in _queued(client, "scorer")]
@@ -158,3 +163,4 @@ def test_landed_files_through_a_real_worker(stack: Settings, tmp_path: Path) -> 
     assert breach.quality_run_id == rows[1].run_id  # type: ignore[attr-defined]
     assert "monthly_charges" in breach.features  # type: ignore[attr-defined]
     assert store.exists("reports", f"{rows[1].run_id}/report.html")
+    assert rows[1].report_uri == f"s3://reports/{rows[1].run_id}/report.html"

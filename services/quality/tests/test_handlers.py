@@ -97,6 +97,26 @@ def test_clean_batch_validated_without_breach(trained: EmbeddedPlatform, tmp_pat
     assert run.report_uri == f"s3://reports/{run.run_id}/report.html"
 
 
+def test_the_report_follows_the_verdict_once(trained: EmbeddedPlatform, tmp_path: Path) -> None:
+    batch = generate(500, seed=11).drop(columns=["churned"])
+    landed = _drop(trained, tmp_path, "batch.csv", batch, "new_data")
+    chain = [e for e in trained.bus.published if e.correlation_id == landed.correlation_id]
+    # The verdict is out before the report is asked for: nothing waits for the plots.
+    order = [e.event_type for e in chain]
+    assert order == ["DataLanded", "DataValidated", "QualityReportRequested"]
+    request = chain[-1]
+    run = _runs(trained)[-1]
+    assert run.report_uri == f"s3://reports/{run.run_id}/report.html"
+    # A redelivered request is not rendered again; a re-run of the check keeps the location.
+    outcomes: list[str] = []
+    trained.publish(request)
+    trained.run(on_outcome=lambda _t, o: outcomes.append(o.status))
+    assert outcomes == ["skipped"]
+    assert isinstance(landed, DataLanded)
+    run_quality(trained.runtime, landed.object, landed.kind, run.run_id, landed.correlation_id)
+    assert _runs(trained)[-1].report_uri == run.report_uri
+
+
 def test_malformed_file_rejected_and_quarantined(trained: EmbeddedPlatform, tmp_path: Path) -> None:
     path = tmp_path / "broken.csv"
     path.write_text("region;age;tenure_months\nnorth;41;12\nsouth;35;3\n", encoding="utf-8")
@@ -211,7 +231,8 @@ def test_quality_requested_rechecks_against_a_newer_baseline(
     from churnops_quality.handlers import on_quality_requested
 
     again = on_quality_requested(request, platform.runtime)
-    assert [e.event_id for e in again] == [breach.event_id]
+    [report] = platform.events_of("QualityReportRequested")[-1:]
+    assert [e.event_id for e in again] == [breach.event_id, report.event_id]
     assert len(_runs(platform)) == 3
     # The next day's request: the same file against the same baseline is not checked again.
     platform.publish(QualityRequested.start_chain("daily-2"))
@@ -384,7 +405,7 @@ def test_unvalidatable_parquet_is_rejected_not_dead_lettered(
     trained.drop(path, "new_data")
     outcomes: list[str] = []
     trained.run(on_outcome=lambda _t, o: outcomes.append(o.status))
-    assert outcomes == ["done"]
+    assert outcomes == ["done", "done"]  # the check, then its report
     [rejected] = trained.events_of("DataRejected")
     assert isinstance(rejected, DataRejected)
     assert rejected.reason.startswith(expected)

@@ -10,19 +10,26 @@ worker's warm shutdown ends within a known time.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init, worker_process_shutdown
 from kombu import Queue  # type: ignore[attr-defined]
 
 from churnops_common.bus.base import Handler
 from churnops_common.bus.celery_bus import CeleryBus
 from churnops_common.dispatch import handle_message
 from churnops_common.errors import is_transient
+from churnops_common.metrics import (
+    record_failure,
+    record_outcome,
+    serve_worker_metrics,
+    worker_process_exited,
+)
 from churnops_common.routing import SERVICE_QUEUES, TRAINER, subscriptions_of_queue
 from churnops_common.settings import ConfigError, Settings, get_settings
 
@@ -54,6 +61,17 @@ def make_celery(name: str, settings: Settings | None = None) -> Celery:
         task_send_sent_event=True,
     )
     return app
+
+
+# kombu's Redis transport keeps a queue's prioritised messages in lists beside it (default
+# steps 0, 3, 6, 9; step 0 is the queue's own list): what is waiting is the sum of all four.
+_PRIORITY_STEPS = (3, 6, 9)
+_PRIORITY_SEP = "\x06\x16"
+
+
+def queue_lists(queue: str) -> list[str]:
+    """The Redis lists that hold a queue's waiting messages, highest priority first."""
+    return [queue, *(f"{queue}{_PRIORITY_SEP}{step}" for step in _PRIORITY_STEPS)]
 
 
 def backoff_seconds(retries: int, base: float = 2.0, cap: float = 300.0) -> float:
@@ -97,6 +115,19 @@ def time_limits_s(queue: str, settings: Settings) -> tuple[int, int]:
     return hard - max(60, hard // 10), hard
 
 
+@worker_init.connect  # type: ignore[untyped-decorator]
+def _serve_metrics(sender: Any = None, **_: Any) -> None:
+    # The main process, before the pool forks: the pool's processes inherit the metrics folder.
+    app = getattr(sender, "app", None)
+    tasks = [name for name in (app.tasks if app else ()) if name.startswith("churnops.")]
+    serve_worker_metrics(get_settings(), tasks)
+
+
+@worker_process_shutdown.connect  # type: ignore[untyped-decorator]
+def _pool_process_exited(pid: int | None = None, **_: Any) -> None:
+    worker_process_exited(pid or os.getpid())
+
+
 def create_worker_app(queue: str, handlers: Mapping[str, Handler]) -> Celery:
     """A Celery app for one service queue with one task per subscription in the routing table."""
     subs = {s.task_name: s for s in subscriptions_of_queue(queue)}
@@ -123,12 +154,14 @@ def _register(app: Celery, task_name: str, handler: Handler) -> None:
     def run(self: Task, payload: Any, first_attempt_at: float | None = None) -> str:
         first = first_attempt_at if first_attempt_at is not None else time.time()
         attempt = self.request.retries + 1
+        started = time.perf_counter()
         try:
+            runtime = worker_runtime(app)
             outcome = handle_message(
                 task_name,
                 payload,
                 handler,
-                worker_runtime(app),
+                runtime,
                 final_attempt=time.time() - first >= budget_s,
                 attempt=attempt,
             )
@@ -138,10 +171,12 @@ def _register(app: Celery, task_name: str, handler: Handler) -> None:
             # again later. Acking it would lose it.
             if not is_transient(exc):
                 log.critical("%s: could not record the outcome, retrying: %s", task_name, exc)
+            record_failure(task_name, time.perf_counter() - started, retrying=True)
             raise self.retry(
                 exc=exc,
                 countdown=backoff_seconds(self.request.retries),
                 args=(payload,),
                 kwargs={"first_attempt_at": first},
             ) from exc
+        record_outcome(task_name, outcome, time.perf_counter() - started, runtime.engine)
         return outcome.status

@@ -117,12 +117,17 @@ def generate(
 def db_upgrade(as_json: JsonFlag = False) -> None:
     """Apply the numbered migrations in sql/ (Postgres) or create the tables (SQLite)."""
     from churnops_common.db.engine import make_engine
-    from churnops_common.db.migrations import upgrade
+    from churnops_common.db.migrations import enable_grafana_login, upgrade
 
     settings = get_settings()
     engine = make_engine(settings.monitoring_url())
     applied = upgrade(engine)
-    result = {"applied": applied, "database": engine.url.render_as_string(hide_password=True)}
+    grafana = enable_grafana_login(engine, settings.grafana_db_password.get_secret_value())
+    result = {
+        "applied": applied,
+        "database": engine.url.render_as_string(hide_password=True),
+        "grafana_login": grafana,
+    }
     emit(
         result,
         as_json,
@@ -195,6 +200,10 @@ def bridge(
         settings.minio_notify_redis_key,
         settings.minio_landing_bucket,
     )
+    from churnops_common.db.engine import make_engine
+    from churnops_common.metrics import serve_bridge_metrics
+
+    serve_bridge_metrics(settings, worker, make_engine(settings.monitoring_url()))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

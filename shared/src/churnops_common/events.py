@@ -147,6 +147,23 @@ class DataRejected(Event):
     quarantine: ObjectRef | None = None
 
 
+class QualityReportRequested(Event):
+    """Render the human-facing evidence of a decided quality run (HTML/PDF report, MLflow run).
+
+    Sent beside the verdict, so the verdict never waits for plots; the run's inputs to the report
+    wait in the reports bucket (`input`), and the report's location is recorded on the run.
+    """
+
+    event_type: Literal["QualityReportRequested"] = "QualityReportRequested"
+    quality_run_id: str
+    object: ObjectRef
+    input: ObjectRef
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"quality-report:{self.quality_run_id}"
+
+
 class PsiBreached(Event):
     """At least one feature's PSI reached PSI_THRESHOLD against the baseline profile."""
 
@@ -268,6 +285,7 @@ AnyEvent = Annotated[
     | QualityRequested
     | DataValidated
     | DataRejected
+    | QualityReportRequested
     | PsiBreached
     | BatchScored
     | RetrainRequested
@@ -289,6 +307,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         QualityRequested,
         DataValidated,
         DataRejected,
+        QualityReportRequested,
         PsiBreached,
         BatchScored,
         RetrainRequested,

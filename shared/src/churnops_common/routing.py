@@ -13,6 +13,9 @@ from churnops_common.events import EVENT_TYPES, Event, event_type_of
 QUALITY, TRAINER, SCORER, MONITOR = "quality", "trainer", "scorer", "monitor"
 INGEST = "ingest"
 SERVICE_QUEUES: tuple[str, ...] = (QUALITY, TRAINER, SCORER, MONITOR, INGEST)
+# Message priority on a queue (Redis: 0 is taken first, 9 last). Work only people wait for
+# goes last, so a waiting verdict is never taken after a waiting report.
+DEFAULT_PRIORITY, LOW_PRIORITY = 0, 9
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,12 +23,13 @@ class Subscription:
     event_type: str
     task_name: str
     queue: str
+    priority: int = DEFAULT_PRIORITY
 
 
-def _sub(event_type: str, queue: str) -> Subscription:
+def _sub(event_type: str, queue: str, priority: int = DEFAULT_PRIORITY) -> Subscription:
     if event_type not in EVENT_TYPES:
         raise KeyError(f"unknown event type {event_type!r} in the routing table")
-    return Subscription(event_type, f"churnops.{queue}.on_{_snake(event_type)}", queue)
+    return Subscription(event_type, f"churnops.{queue}.on_{_snake(event_type)}", queue, priority)
 
 
 def _snake(name: str) -> str:
@@ -36,6 +40,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     _sub("DataLanded", QUALITY),
     _sub("SweepRequested", QUALITY),
     _sub("QualityRequested", QUALITY),
+    _sub("QualityReportRequested", QUALITY, LOW_PRIORITY),  # the report, after any verdict
     _sub("DataValidated", SCORER),  # new_data: score it
     _sub("DataValidated", MONITOR),  # labels: join to predictions
     _sub("DataValidated", TRAINER),  # training: a new training set

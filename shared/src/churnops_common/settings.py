@@ -350,6 +350,21 @@ class Settings(BaseSettings):
     ingest_http_backoff_s: float = Field(
         0.5, ge=0, description="Backoff factor between HTTP retries (doubles each time)."
     )
+    # Prometheus metrics (workers and the bridge; multiprocess mode under prefork).
+    metrics_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Port of a worker's or the bridge's Prometheus /metrics; 0 turns it off.",
+    )
+    metrics_bind: str = Field(
+        "127.0.0.1", description="Address /metrics binds to (0.0.0.0 inside a container)."
+    )
+    grafana_db_password: SecretStr = Field(
+        SecretStr(""),
+        description="`churnops db upgrade` lets Grafana's read-only role log in with this;"
+        " empty: the role stays unable to log in.",
+    )
 
     @property
     def buckets(self) -> tuple[str, ...]:

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from churnops_common.db.engine import is_sqlite
-from churnops_common.db.tables import monitoring_reports, performance_metrics
+from churnops_common.db.tables import monitoring_reports, performance_metrics, quality_runs
 from churnops_common.errors import PermanentError
 from churnops_common.runtime import Runtime
 from churnops_monitor.evidently_reports import (
@@ -42,6 +42,7 @@ from churnops_monitor.sources import (
     read_labels,
     read_predictions_if_present,
 )
+from churnops_monitor.trends import render_trends
 
 log = logging.getLogger(__name__)
 
@@ -282,6 +283,27 @@ def run_monitoring(
     return result
 
 
+def quality_reports(runtime: Runtime, runs: list[ScoringRun]) -> list[tuple[str, str]]:
+    """(input URI, quality report URI) of the window's batches whose report is rendered."""
+    keys = {(r.input_bucket, r.input_key, r.input_etag) for r in runs}
+    query = select(
+        quality_runs.c.bucket,
+        quality_runs.c.object_key,
+        quality_runs.c.etag,
+        quality_runs.c.report_uri,
+    ).where(
+        quality_runs.c.object_key.in_(sorted({k for _, k, _ in keys})),
+        quality_runs.c.report_uri.is_not(None),
+    )
+    with runtime.engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return sorted(
+        (f"s3://{r.bucket}/{r.object_key}", str(r.report_uri))
+        for r in rows
+        if (r.bucket, r.object_key, r.etag) in keys
+    )
+
+
 def _build(
     runtime: Runtime,
     result: MonitoringResult,
@@ -312,8 +334,10 @@ def _build(
         for report in built:
             metrics.update(report.metrics)
         result = result.model_copy(update={**update, "metrics": metrics})
+        (folder / "trends.html").write_text(render_trends(runtime.engine), encoding="utf-8")
         pages = sorted(p.name for p in folder.glob("*.html"))
-        (folder / "index.html").write_text(render_index(result, pages), encoding="utf-8")
+        quality = quality_reports(runtime, runs)
+        (folder / "index.html").write_text(render_index(result, pages, quality), encoding="utf-8")
         (folder / "summary.json").write_text(result.model_dump_json(indent=2), encoding="utf-8")
         uris = [
             runtime.store.put_file(

@@ -23,13 +23,20 @@ KEY_METRICS = (
 )
 
 
-def render_index(result: MonitoringResult, pages: list[str]) -> str:
+def render_index(
+    result: MonitoringResult, pages: list[str], quality: list[tuple[str, str]] | None = None
+) -> str:
+    """The index; `quality` lists (input, quality report) of the window's batches."""
     rows = "".join(
         f"<tr><td>{escape(label)}</td><td>{result.metrics[key]:.4f}</td></tr>"
         for key, label in KEY_METRICS
         if key in result.metrics
     )
     links = "".join(f'<li><a href="{escape(p)}">{escape(p)}</a></li>' for p in pages)
+    checked = "".join(
+        f"<li><code>{escape(source)}</code>: <code>{escape(report)}</code></li>"
+        for source, report in quality or []
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>ChurnOps monitoring report</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}
@@ -42,5 +49,6 @@ td{{padding:.2em 1em;border-bottom:1px solid #ddd}}</style></head><body>
 (<code>{escape(str(result.reference_uri))}</code>): {escape(str(result.reference_note))}.</p>
 <table>{rows}</table>
 <h2>Reports</h2><ul>{links}</ul>
+<h2>Quality reports of these batches</h2><ul>{checked or "<li>none rendered yet</li>"}</ul>
 </body></html>
 """

@@ -14,6 +14,7 @@ from churnops_common.events import (
     Event,
     ModelPromoted,
     ObjectRef,
+    QualityReportRequested,
     QualityRequested,
     SweepRequested,
     stable_id,
@@ -21,6 +22,7 @@ from churnops_common.events import (
 from churnops_common.runtime import Runtime
 from churnops_common.storage import InvalidObjectKey
 from churnops_quality.baseline import current_version
+from churnops_quality.evidence import render_report
 from churnops_quality.prune import prune
 from churnops_quality.records import baseline_versions_checked
 from churnops_quality.refresh import refresh_baseline
@@ -107,6 +109,14 @@ def on_quality_requested(event: Event, runtime: Runtime) -> Sequence[Event]:
     return followups(event, outcome, announce=False)
 
 
+def on_quality_report_requested(event: Event, runtime: Runtime) -> Sequence[Event]:
+    """The report of a run whose verdict has already gone out (people read it; no event waits)."""
+    assert isinstance(event, QualityReportRequested)
+    uri = render_report(runtime, event)
+    log.info("report of quality run %s: %s", event.quality_run_id, uri or "not rendered")
+    return []
+
+
 def on_model_promoted(event: Event, runtime: Runtime) -> Sequence[Event]:
     assert isinstance(event, ModelPromoted)
     if event.training_data is None:
@@ -140,5 +150,6 @@ HANDLERS: dict[str, Handler] = {
     "churnops.quality.on_data_landed": on_data_landed,
     "churnops.quality.on_sweep_requested": on_sweep_requested,
     "churnops.quality.on_quality_requested": on_quality_requested,
+    "churnops.quality.on_quality_report_requested": on_quality_report_requested,
     "churnops.quality.on_model_promoted": on_model_promoted,
 }

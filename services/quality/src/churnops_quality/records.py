@@ -1,7 +1,8 @@
 """The quality run's rows: one `monitoring.quality_runs` row and its `feature_psi` rows.
 
 Written in one transaction, replacing any rows of the same run id, so a handler that is run
-again (a redelivery after a crash) leaves exactly one copy.
+again (a redelivery after a crash) leaves exactly one copy. The report's location is set later by
+the report task (`set_report_uri`); a re-run of the check keeps it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, select, update
 
 from churnops_common.db.tables import feature_psi, quality_runs
 from churnops_common.events import ObjectRef
@@ -52,6 +53,9 @@ def storable(value: Any) -> Any:
 def write_run(engine: Engine, record: RunRecord) -> None:
     max_psi = record.max_psi
     with engine.begin() as conn:
+        rendered = conn.execute(
+            select(quality_runs.c.report_uri).where(quality_runs.c.run_id == record.run_id)
+        ).scalar_one_or_none()
         conn.execute(delete(feature_psi).where(feature_psi.c.run_id == record.run_id))
         conn.execute(delete(quality_runs).where(quality_runs.c.run_id == record.run_id))
         conn.execute(
@@ -69,7 +73,7 @@ def write_run(engine: Engine, record: RunRecord) -> None:
                 psi_breached=max_psi is not None and max_psi >= record.threshold,
                 warnings=storable(record.warnings),
                 details=storable(record.details),
-                report_uri=record.report_uri,
+                report_uri=record.report_uri or rendered,
                 correlation_id=record.correlation_id,
                 created_at=datetime.now(UTC),
             )
@@ -87,6 +91,15 @@ def write_run(engine: Engine, record: RunRecord) -> None:
                     for name, value in record.psi.items()
                 ],
             )
+
+
+def set_report_uri(engine: Engine, run_id: str, uri: str) -> bool:
+    """Record where a run's report is; False when the run is not there (nothing to update)."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(quality_runs).where(quality_runs.c.run_id == run_id).values(report_uri=uri)
+        )
+    return bool(result.rowcount)
 
 
 def baseline_versions_checked(

@@ -10,12 +10,12 @@ from __future__ import annotations
 import base64
 import io
 import logging
-from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
 from jinja2 import Environment, select_autoescape
 from matplotlib.figure import Figure
+from pydantic import BaseModel, ConfigDict, Field
 
 from churnops_quality.psi import FeaturePsi, PsiResult
 from churnops_quality.validation import Verdict
@@ -61,8 +61,11 @@ padding: .25rem .6rem; text-align: left; } .breach { color: #b00020; font-weight
 """
 
 
-@dataclass(frozen=True)
-class ReportInput:
+class ReportInput(BaseModel):
+    """Everything the report shows; stored as JSON beside the report until it is rendered."""
+
+    model_config = ConfigDict(frozen=True)
+
     run_id: str
     title: str
     kind: str
@@ -70,7 +73,7 @@ class ReportInput:
     psi: PsiResult | None
     threshold: float
     baseline_version: int | None = None
-    extra_notes: list[str] = field(default_factory=list)
+    extra_notes: list[str] = Field(default_factory=list)
 
 
 @cache

@@ -1,7 +1,9 @@
 """A quality run for one stored object: check it, keep the evidence, decide the follow-ups.
 
-Evidence: a `quality_runs` row (+ `feature_psi` rows), the HTML (+PDF) report under
-`reports/<run_id>/`, an MLflow run, and for a rejected file a quarantine copy.
+Evidence on the verdict's path: a `quality_runs` row (+ `feature_psi` rows), the report's inputs
+as JSON under `reports/<run_id>/`, and for a rejected file a quarantine copy. What is only for
+people (the HTML/PDF report and the MLflow run) is rendered by a follow-up task on the quality
+queue (`QualityReportRequested`, see evidence.py), so the scorer never waits for plots.
 
 Quarantine (documented choice): the reports bucket, `quarantine/<run_id>/<file name>` with
 `quarantine/<run_id>/reason.json` beside it. The original stays where it landed; the copy is
@@ -23,6 +25,7 @@ from churnops_common.events import (
     Event,
     ObjectRef,
     PsiBreached,
+    QualityReportRequested,
 )
 from churnops_common.runtime import Runtime
 from churnops_quality.baseline import Baseline, load_baseline
@@ -30,8 +33,7 @@ from churnops_quality.checks import CheckResult, check_file, rejected
 from churnops_quality.reading import FileProblem, check_size
 from churnops_quality.records import RunRecord, write_run
 from churnops_quality.refresh import save_first_baseline
-from churnops_quality.report import ReportInput, render_html, render_pdf
-from churnops_quality.tracking import log_psi_run
+from churnops_quality.report import ReportInput
 from churnops_quality.validation import Issue, Verdict
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,7 @@ class QualityOutcome:
     object: ObjectRef
     kind: DataKind
     result: CheckResult
-    report_uri: str | None
+    report_input: ObjectRef | None  # None: nothing to report (a file the stores refused)
     quarantine: ObjectRef | None
     threshold: float
     baseline_version: int | None = None
@@ -111,20 +113,19 @@ def run_quality(
         and (not ref.etag or info.etag == ref.etag)
         else None
     )
-    report_uri = _report(runtime, ref, run_id, kind, result, baseline)
+    report_input = _report_input(runtime, ref, run_id, kind, result, baseline)
     outcome = QualityOutcome(
         run_id,
         ref,
         kind,
         result,
-        report_uri,
+        report_input,
         quarantine,
         settings.psi_threshold,
         baseline_version=baseline.version if baseline else None,
         recheck=recheck,
     )
     _record(runtime, outcome, correlation_id)
-    log_psi_run(settings, run_id, ref.uri, kind, outcome.psi, result.verdict.status)
     _log_outcome(outcome)
     return outcome
 
@@ -202,15 +203,18 @@ def _quarantine(
     return ObjectRef(bucket=copy.bucket, key=copy.key, etag=copy.etag, size=copy.size)
 
 
-def _report(
+REPORT_INPUT = "report-input.json"
+
+
+def _report_input(
     runtime: Runtime,
     ref: ObjectRef,
     run_id: str,
     kind: DataKind,
     result: CheckResult,
     baseline: Baseline | None,
-) -> str | None:
-    bucket = runtime.settings.minio_reports_bucket
+) -> ObjectRef:
+    """What the report will show, kept beside it: the follow-up task renders it from this."""
     data = ReportInput(
         run_id=run_id,
         title=ref.uri,
@@ -220,18 +224,13 @@ def _report(
         threshold=runtime.settings.psi_threshold,
         baseline_version=baseline.version if baseline else None,
     )
-    try:
-        html = render_html(data)
-    except Exception as exc:  # a plotting failure must not lose the verdict
-        log.warning("report for %s not rendered: %s", run_id, exc)
-        return None
     info = runtime.store.put_bytes(
-        bucket, f"{run_id}/report.html", html.encode(), "text/html; charset=utf-8"
+        runtime.settings.minio_reports_bucket,
+        f"{run_id}/{REPORT_INPUT}",
+        data.model_dump_json().encode(),
+        "application/json",
     )
-    pdf = render_pdf(html) if runtime.settings.quality_pdf_enabled else None
-    if pdf is not None:
-        runtime.store.put_bytes(bucket, f"{run_id}/report.pdf", pdf, "application/pdf")
-    return str(info.uri)
+    return ObjectRef(bucket=info.bucket, key=info.key, etag=info.etag, size=info.size)
 
 
 def _record(runtime: Runtime, outcome: QualityOutcome, correlation_id: str) -> None:
@@ -261,7 +260,7 @@ def _record(runtime: Runtime, outcome: QualityOutcome, correlation_id: str) -> N
             threshold=outcome.threshold,
             warnings=list(verdict.warnings),
             details=details,
-            report_uri=outcome.report_uri,
+            report_uri=None,  # set by the report task; a re-run of the check keeps it
             correlation_id=correlation_id,
         ),
     )
@@ -283,7 +282,8 @@ def _log_outcome(outcome: QualityOutcome) -> None:
 
 
 def followups(source: Event, outcome: QualityOutcome, *, announce: bool = True) -> list[Event]:
-    """DataValidated | DataRejected, plus PsiBreached for a breaching batch of new data.
+    """DataValidated | DataRejected, plus PsiBreached for a breaching batch of new data, then
+    QualityReportRequested (the report is rendered after the verdict went out).
 
     Training sets do not raise PsiBreached: the trainer already trains on their DataValidated.
     `announce=False` (a re-check on request) leaves out DataValidated, which would re-trigger
@@ -305,7 +305,7 @@ def followups(source: Event, outcome: QualityOutcome, *, announce: bool = True) 
                 quarantine=outcome.quarantine,
             )
         )
-        return events
+        return [*events, *_report_request(source, outcome)]
     max_psi = max(outcome.psi.values()) if outcome.psi else None
     if announce:
         events.append(
@@ -333,4 +333,18 @@ def followups(source: Event, outcome: QualityOutcome, *, announce: bool = True) 
                 threshold=outcome.threshold,
             )
         )
-    return events
+    return [*events, *_report_request(source, outcome)]
+
+
+def _report_request(source: Event, outcome: QualityOutcome) -> list[QualityReportRequested]:
+    if outcome.report_input is None:
+        return []
+    return [
+        source.derive(
+            QualityReportRequested,
+            outcome.run_id,
+            quality_run_id=outcome.run_id,
+            object=outcome.object,
+            input=outcome.report_input,
+        )
+    ]

@@ -1,7 +1,8 @@
 """The MLflow run `data_quality_psi` of a quality run: per-feature PSI as metrics.
 
 Cheap and robust: one client call per piece (no global active run, safe in a worker), and any
-failure is a logged warning, never a failed quality check.
+failure is a logged warning, never a failed quality check. One run per quality run: a retry of
+the report task finds the run it already logged (by the `churnops.quality_run_id` tag).
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ def log_psi_run(
 
         experiment_id = ensure_experiment(settings, EXPERIMENT)
         client = MlflowClient(tracking_uri=configure_mlflow(settings))
+        tag = f"tags.`churnops.quality_run_id` = '{run_id}'"
+        logged = client.search_runs([experiment_id], filter_string=tag, max_results=1)
+        if logged:
+            return str(logged[0].info.run_id)
         run = client.create_run(
             experiment_id, run_name=RUN_NAME, tags={"churnops.quality_run_id": run_id}
         )

@@ -28,6 +28,7 @@ class CeleryBus:
             sub.task_name,
             args=[to_wire(event)],
             queue=sub.queue,
+            priority=sub.priority,
             task_id=stable_id(event.event_id, sub.task_name),
         )
         log.info("published %s %s -> %s", event.event_type, event.event_id, sub.task_name)

@@ -108,3 +108,27 @@ def _check_unchanged(migration: Migration, recorded: str) -> None:
             f"migration {migration.version:03d}_{migration.name} was edited after it was applied;"
             " add a new numbered migration instead"
         )
+
+
+GRAFANA_ROLE = "churnops_grafana"
+
+
+def enable_grafana_login(engine: Engine, password: str) -> bool:
+    """Let the read-only Grafana role (migration 009) log in with `password`; Postgres only.
+
+    The password travels as a bound parameter (a session setting read by `format(%L)`), never
+    spliced into the statement text.
+    """
+    if is_sqlite(engine) or not password:
+        return False
+    with engine.begin() as conn:
+        conn.execute(
+            text("SELECT set_config('churnops.grafana_password', :pw, true)"), {"pw": password}
+        )
+        conn.execute(
+            text(
+                "DO $$ BEGIN EXECUTE format('ALTER ROLE %I LOGIN PASSWORD %L', "
+                f"'{GRAFANA_ROLE}', current_setting('churnops.grafana_password')); END $$"
+            )
+        )
+    return True
