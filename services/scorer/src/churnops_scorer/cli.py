@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from churnops_common.events import BatchScored, DataValidated
 
 SCORE_TASK = "churnops.scorer.on_data_validated"
+REPORT_TASK = "churnops.quality.on_quality_report_requested"
 
 
 class Refused(Exception):
@@ -93,15 +94,20 @@ def _score(file: Path, out: Path, name: str | None) -> dict[str, Any]:
 
     settings, contract = contract_settings(name)
     quality = EmbeddedPlatform(settings, services={"quality"}, in_stack=True)
+    # The verdict first; the quality report (for people) is rendered once the outputs are out.
+    render_report = quality.bus.handlers.pop(REPORT_TASK, None)
     landed = quality.drop(file, "new_data")
     quality.run()
-    verdict = quality.outcome_of(landed)
-    if verdict is None:
-        raise UserError(f"{file.name}: no verdict from quality (is it installed?)")
-    if isinstance(verdict, DataRejected):
-        raise Refused(verdict.reason)
-    scored = _run_scorer(settings, verdict)
-    _copy_outputs(quality, scored, out)
+    try:
+        verdict = quality.outcome_of(landed)
+        if verdict is None:
+            raise UserError(f"{file.name}: no verdict from quality (is it installed?)")
+        if isinstance(verdict, DataRejected):
+            raise Refused(verdict.reason)
+        scored = _run_scorer(settings, verdict)
+        _copy_outputs(quality, scored, out)
+    finally:
+        _render_reports(quality, render_report)
     return {
         "status": "scored",
         "rows": scored.rows,
@@ -115,6 +121,16 @@ def _score(file: Path, out: Path, name: str | None) -> dict[str, Any]:
         "out": str(out),
         "retention": str(_retention_path(out)),
     }
+
+
+def _render_reports(quality: EmbeddedPlatform, render_report: Any) -> None:
+    """Deliver the quality report requests held back until the verdict was acted on."""
+    if render_report is None:
+        return
+    quality.bus.handlers[REPORT_TASK] = render_report
+    for request in quality.events_of("QualityReportRequested"):
+        quality.bus.publish_to(request, REPORT_TASK)
+    quality.run()
 
 
 def _run_scorer(settings: Any, verdict: DataValidated) -> BatchScored:
