@@ -141,6 +141,33 @@ def test_the_bridge_runs_once(overlay: Rendered) -> None:
     assert bridge["spec"]["strategy"]["type"] == "Recreate"  # never two at once
 
 
+# ---- metrics ----------------------------------------------------------------------------------
+
+
+def test_every_worker_and_the_bridge_are_scraped_where_they_serve(
+    overlay: Rendered, compose: dict[str, Any]
+) -> None:
+    """Pods annotated for Prometheus on the port their settings serve on (compose's port)."""
+    port = overlay.config()["METRICS_PORT"]
+    assert port == str(compose["x-churnops-env"]["METRICS_PORT"])
+    assert overlay.config()["METRICS_BIND"] == "0.0.0.0"
+    pods = [*overlay.workers().values(), overlay.get("Deployment", "bridge")]
+    for pod in pods:
+        template = pod["spec"]["template"]
+        annotations = template["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true"
+        assert annotations["prometheus.io/port"] == port
+        ports = [p["containerPort"] for c in template["spec"]["containers"] for p in c["ports"]]
+        assert ports == [int(port)], pod["metadata"]["name"]
+    [policy] = [
+        p
+        for p in overlay.of_kind("NetworkPolicy")
+        if p["metadata"]["name"].endswith("metrics-scrape")
+    ]
+    [rule] = policy["spec"]["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": int(port)}]
+
+
 # ---- probes -----------------------------------------------------------------------------------
 
 
