@@ -298,8 +298,15 @@ PLATFORM_QUERIES: dict[str, tuple[str, str, str | None]] = {
         "ORDER BY decided_at DESC LIMIT 1) ORDER BY p.computed_at DESC LIMIT 1",
         None,
     ),
-    # churnops_estimated_pr_auc (label-free, CBPE-style) belongs here once the monitor
-    # estimates it: the dashboards and the degradation alert already read it when present.
+    "churnops_estimated_pr_auc": (
+        "PR-AUC of the champion on its latest scored batch, estimated before any label.",
+        "SELECT NULL, e.value FROM monitoring.performance_estimates e WHERE e.metric = 'pr_auc'"
+        " AND e.model_name = :model AND e.value IS NOT NULL AND e.model_version = (SELECT "
+        "challenger_version FROM monitoring.model_promotions WHERE decision = 'promoted' AND "
+        "model_name = :model ORDER BY decided_at DESC LIMIT 1) ORDER BY e.estimated_at DESC "
+        "LIMIT 1",
+        None,
+    ),
     "churnops_last_batch_scored_timestamp_seconds": (
         "When the latest batch was scored (Unix time).",
         "SELECT NULL, EXTRACT(EPOCH FROM max(created_at)) FROM monitoring.scoring_runs",
