@@ -221,6 +221,13 @@ class LocalStack:
         if "engine" in self.__dict__:
             self.engine.dispose()
         if self.moto is not None:
+            # moto keeps its buckets in this process's memory, shared by every server it runs:
+            # empty them, or the next stack of the session finds this one's objects.
+            host, port = self.moto.get_host_and_port()
+            urllib.request.urlopen(
+                urllib.request.Request(f"http://{host}:{port}/moto-api/reset", method="POST"),
+                timeout=30,
+            ).close()
             self.moto.stop()
         if self.databases_created:
             admin = sa.create_engine(self.postgres_admin_url, isolation_level="AUTOCOMMIT")

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 import yaml
 
 from churnops_common.events import MonitoringRequested
+from churnops_common.routing import SERVICE_QUEUES
 from tests.system.figures import FIGURES
 from tests.system.harness import LocalStack, free_port
 from tests.system.observability import (
@@ -181,7 +182,7 @@ def test_prometheus_counts_what_the_ledger_holds(stack: LocalStack, prometheus: 
     )
     assert skipped[""] >= 1  # the burst's duplicate notification
     depth = _vector(prometheus, "max by (queue) (churnops_queue_depth)", "queue")
-    assert depth == {"quality": 0, "trainer": 0, "scorer": 0, "monitor": 0}
+    assert depth == dict.fromkeys(SERVICE_QUEUES, 0)
     champion = _vector(prometheus, "max(churnops_champion_version)")[""]
     [latest] = stack.rows(
         "SELECT challenger_version FROM monitoring.model_promotions WHERE decision = 'promoted'"
