@@ -31,6 +31,7 @@ from tests.system.figures import FIGURES
 from tests.system.harness import LocalStack, free_port
 from tests.system.observability import (
     PROMETHEUS_DIR,
+    alert_rules,
     exposed_names,
     metric_names,
     panel_sql,
@@ -194,7 +195,7 @@ def test_prometheus_counts_what_the_ledger_holds(stack: LocalStack, prometheus: 
     # Prometheus loaded compose's rules and evaluates them without error.
     groups = _api(prometheus, "rules")["groups"]
     rules = [rule for group in groups for rule in group["rules"]]
-    assert len(rules) == 7 and all(r["health"] == "ok" for r in rules), rules
+    assert len(rules) == len(alert_rules()) and all(r["health"] == "ok" for r in rules), rules
     firing = sorted({a["labels"]["alertname"] for a in _api(prometheus, "alerts")["alerts"]})
     handled_total = sum(_vector(prometheus, handled, "task").values())
     p50 = _vector(
