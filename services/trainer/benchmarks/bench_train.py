@@ -4,7 +4,8 @@
         [--datasets telco,bank,synth3k,synth20k,synth200k] [--seeds 42,43,44]
         [--data-dir DIR] [--json]
 
-Datasets: the two shared real ones (skipped when /work/shared/datasets is absent) and three
+Datasets: the two shared real ones (`../shared/datasets` beside the repository, or
+`--data-dir`; skipped when absent) and three
 synthetic sets from `churnops generate`'s generator (`synthetic.generate`): 3k rows with a
 50-level categorical (`--levels 50`), 20k rows and 200k rows. Per seed, one 80/20 stratified
 split; ours (`tune`, exactly what `churnops train` runs) is tuned, refitted and calibrated on
