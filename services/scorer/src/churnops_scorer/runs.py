@@ -12,10 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, Row, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from churnops_common.db.engine import is_sqlite
+from churnops_common.db.inserts import insert_for
 from churnops_common.db.tables import scoring_chunks, scoring_jobs, scoring_runs
 from churnops_common.events import ObjectRef, stable_id
 
@@ -23,10 +21,6 @@ from churnops_common.events import ObjectRef, stable_id
 def run_id_for(ref: ObjectRef, model_name: str, model_version: str) -> str:
     """Deterministic: the same input version scored by the same model is the same run."""
     return str(stable_id("scoring-run", ref.versioned_uri, model_name, model_version))
-
-
-def _insert(engine: Engine) -> Any:
-    return sqlite_insert if is_sqlite(engine) else pg_insert
 
 
 def find_run(engine: Engine, run_id: str) -> Row[Any] | None:
@@ -37,7 +31,7 @@ def find_run(engine: Engine, run_id: str) -> Row[Any] | None:
 def record_run(engine: Engine, values: dict[str, Any]) -> bool:
     """Insert the run row; False when a row for this input and model already exists."""
     stmt = (
-        _insert(engine)(scoring_runs)
+        insert_for(engine, scoring_runs)
         .values(**values)
         .on_conflict_do_nothing()
         .returning(scoring_runs.c.run_id)
@@ -70,7 +64,7 @@ def start_job(
     """Record a split batch (once; a second split of the same batch changes nothing)."""
     now = datetime.now(UTC)
     stmt = (
-        _insert(engine)(scoring_jobs)
+        insert_for(engine, scoring_jobs)
         .values(
             run_id=run_id,
             input_bucket=ref.bucket,
@@ -111,7 +105,7 @@ def finish_chunk(
             select(scoring_jobs).where(scoring_jobs.c.run_id == run_id).with_for_update()
         ).one()
         conn.execute(
-            _insert(engine)(scoring_chunks)
+            insert_for(engine, scoring_chunks)
             .values(
                 run_id=run_id,
                 chunk_index=chunk_index,
