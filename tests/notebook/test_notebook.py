@@ -58,6 +58,13 @@ def test_the_notebook_runs_headless_on_the_demo_state_and_its_html_has_the_plots
     )
     summary = run_demo(settings, progress=lambda _: None)
     assert summary.batches_scored > 0 and summary.psi_breaches > 0
+    # The shifted batch is estimated degraded before its labels; they land at the end, and the
+    # realized PR-AUC is stored beside the estimate (it is a covariate shift: close to it).
+    assert summary.estimated_degradations == 1
+    assert summary.drifted_pr_auc_estimated is not None
+    assert summary.drifted_pr_auc_realized is not None
+    assert abs(summary.drifted_pr_auc_estimated - summary.drifted_pr_auc_realized) < 0.1
+    assert summary.promotions == 2  # the drifted labelled batch's retrain still promotes
 
     render = _render_module()
     out = tmp_path / "notebook.html"

@@ -94,6 +94,19 @@ def wait_scored(stack: LocalStack, keys: list[str], timeout: float) -> float:
     )
 
 
+def pr_auc_estimate(stack: LocalStack, key: str) -> dict[str, object] | None:
+    """The first estimate of PR-AUC for a batch: value, band, whether it raised a degradation,
+    and the realized value once labels landed."""
+    rows = stack.rows(
+        "SELECT e.value, e.upper, e.degraded_emitted, e.realized"
+        " FROM monitoring.performance_estimates e JOIN monitoring.scoring_runs r"
+        " ON r.run_id = e.scoring_run_id WHERE r.input_key = :k AND e.metric = 'pr_auc'"
+        " ORDER BY e.estimated_at LIMIT 1",
+        k=key,
+    )
+    return dict(rows[0]._mapping) if rows else None
+
+
 def assert_scored_once(stack: LocalStack, key: str) -> None:
     assert quality_runs_for(stack, key) == 1, key
     assert runs_for(stack, key) == 1, key
@@ -102,7 +115,9 @@ def assert_scored_once(stack: LocalStack, key: str) -> None:
 
 # ---- 1. lifecycle ------------------------------------------------------------------------------
 def test_lifecycle(stack: LocalStack, tmp_path: Path) -> None:
-    """Train, score three batches, drift, retrain, promote the better model, rescore."""
+    """Train, score three batches; a shifted batch without labels is estimated degraded at
+    once; drift, retrain, promote the better model, rescore; the shifted batch's labels land
+    and its realized PR-AUC is stored beside the estimate."""
     train = batch_csv(tmp_path, "train.csv", TRAINING_ROWS, seed=1, target=True)
     stack.upload(train, "training/train-0001.csv")
     stack.wait_until(lambda: promotions(stack) == 1, 300, "the first champion")
@@ -115,7 +130,16 @@ def test_lifecycle(stack: LocalStack, tmp_path: Path) -> None:
     for key in keys:
         assert_scored_once(stack, key)
 
-    drifted = "new_data/batch-0004-drifted.csv"
+    # Established customers, outcomes unknown: fewer churners to find, known before any label.
+    shifted = "new_data/batch-0004-shifted.csv"
+    stack.upload(batch_csv(tmp_path, "s.csv", TRAINING_ROWS, seed=15, loyalty=1.0), shifted)
+    stack.wait_until(
+        lambda: bool((pr_auc_estimate(stack, shifted) or {}).get("degraded_emitted")),
+        240,
+        "the shifted batch's estimated degradation",
+    )
+
+    drifted = "new_data/batch-0005-drifted.csv"
     path = batch_csv(tmp_path, "d.csv", TRAINING_ROWS, seed=15, drift=1.0, target=True)
     stack.upload(path, drifted)
     stack.wait_until(lambda: promotions(stack) == 2, 400, "the retrained model's promotion")
@@ -136,6 +160,19 @@ def test_lifecycle(stack: LocalStack, tmp_path: Path) -> None:
         "the rescore with the new champion",
     )
     stack.wait_idle()
+
+    # The shifted batch's outcomes land: the realized PR-AUC is stored beside its estimate.
+    labels = batch_frame(TRAINING_ROWS, 15, target=True, loyalty=1.0)[["customer_id", "churned"]]
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    stack.upload(tmp_path / "labels.csv", "labels/labels-0004-shifted.csv")
+    stack.wait_until(
+        lambda: (pr_auc_estimate(stack, shifted) or {}).get("realized") is not None,
+        180,
+        "the shifted batch's realized PR-AUC",
+    )
+    stack.wait_idle()
+    estimate = pr_auc_estimate(stack, shifted)
+    assert estimate is not None
 
     [breach] = stack.rows(
         "SELECT run_id, psi_breached, has_target FROM monitoring.quality_runs "
@@ -158,13 +195,16 @@ def test_lifecycle(stack: LocalStack, tmp_path: Path) -> None:
     assert runs_for(stack, drifted) == 2 and len(predictions_for(stack, drifted)) == 2
     trainings = stack.count("SELECT count(*) FROM monitoring.training_runs WHERE status = 'done'")
     assert trainings == 2  # the first training set, then one retrain for the drift
-    assert stack.count("SELECT count(*) FROM monitoring.alerts WHERE kind = 'PsiBreached'") == 1
+    # Both the shifted and the drifted batch moved the inputs.
+    assert stack.count("SELECT count(*) FROM monitoring.alerts WHERE kind = 'PsiBreached'") == 2
     assert stack.count("SELECT count(*) FROM monitoring.alerts WHERE kind = 'ModelPromoted'") == 2
     reports = stack.settings.minio_reports_bucket
     assert f"{breach.run_id}/report.html" in stack.objects(reports, breach.run_id)
     FIGURES["lifecycle"] = (
         f"champion v{first} -> v{second} (PR-AUC {better.champion_pr_auc:.3f} -> "
-        f"{better.challenger_pr_auc:.3f} on the same holdout); {breached} features breached PSI"
+        f"{better.challenger_pr_auc:.3f} on the same holdout); {breached} features breached PSI;"
+        f" shifted batch PR-AUC estimated {estimate['value']:.3f} before its labels, realized"
+        f" {estimate['realized']:.3f}"
     )
 
 

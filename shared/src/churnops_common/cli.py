@@ -82,6 +82,15 @@ def generate(
     drift: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="0 = reference, 1 = drifted.")
     ] = 0.0,
+    loyalty: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Move the population toward established customers (0 = none, 1 = most);"
+            " who churns, given their columns, stays the same (a covariate shift).",
+        ),
+    ] = 0.0,
     no_target: Annotated[bool, typer.Option("--no-target", help="Leave out `churned`.")] = False,
     levels: Annotated[
         int,
@@ -92,7 +101,7 @@ def generate(
     """Write a deterministic synthetic churn table (columns: data/data_descriptions.csv)."""
     from churnops_common.synthetic import generate as make
 
-    frame = make(rows, seed=seed, drift=drift, levels=levels)
+    frame = make(rows, seed=seed, drift=drift, levels=levels, loyalty=loyalty)
     if no_target:
         frame = frame.drop(columns=["churned"])
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -107,6 +116,7 @@ def generate(
         "rows": rows,
         "seed": seed,
         "drift": drift,
+        "loyalty": loyalty,
         "levels": levels,
         "churn_rate": None if no_target else round(float(frame["churned"].mean()), 4),
     }

@@ -1,7 +1,8 @@
 """`churnops demo`: the whole lifecycle in embedded mode, with whatever stages are installed.
 
-Train a first champion, score three batches, reject a malformed file, detect drift on a
-labelled drifted batch, retrain, promote the better model and rescore. Each step is an event
+Train a first champion, score three batches, reject a malformed file, estimate the performance
+of a shifted batch before its labels (and compare once they land), detect drift on a labelled
+drifted batch, retrain, promote the better model and rescore. Each step is an event
 dropped into the in-process bus; the stages react exactly as the workers would.
 """
 
@@ -55,10 +56,14 @@ class DemoStep:
     rows: int
     seed: int
     drift: float = 0.0
+    loyalty: float = 0.0  # a covariate shift only: see `synthetic.generate`
     with_target: bool = False
     malformed: bool = False
     labels_only: bool = False  # the outcomes (id, target) of the batch with the same seed
 
+
+# The batch whose performance is estimated before its labels and realized after.
+SHIFTED_BATCH = "batch-0005-shifted.csv"
 
 STEPS = (
     DemoStep(
@@ -81,21 +86,13 @@ STEPS = (
         malformed=True,
     ),
     DemoStep(
-        "a drifted batch lands, its outcomes unknown: PSI breach, performance estimated at once",
+        "a shifted batch lands (established customers), outcomes unknown: PSI breach, and fewer"
+        " churners to find: the estimated PR-AUC falls at once",
         "new_data",
-        "batch-0005-drifted.csv",
+        SHIFTED_BATCH,
         8000,
         15,
-        drift=1.0,
-    ),
-    DemoStep(
-        "its outcomes land weeks later: the realized performance beside the estimate",
-        "labels",
-        "labels-0005-drifted.csv",
-        8000,
-        15,
-        drift=1.0,
-        labels_only=True,
+        loyalty=1.0,
     ),
     DemoStep(
         "a drifted, labelled batch lands: PSI breach, retrain, promote, rescore",
@@ -106,6 +103,15 @@ STEPS = (
         drift=1.0,
         with_target=True,
     ),
+    DemoStep(
+        "the shifted batch's outcomes land weeks later: its realized PR-AUC beside the estimate",
+        "labels",
+        "labels-0005-shifted.csv",
+        8000,
+        15,
+        loyalty=1.0,
+        labels_only=True,
+    ),
 )
 
 
@@ -115,7 +121,7 @@ def _write_step_file(step: DemoStep, folder: Path) -> Path:
         # Semicolons instead of commas, and no id column: a classic export mistake.
         path.write_text("region;age;tenure_months\nnorth;41;12\nsouth;35;3\n", encoding="utf-8")
         return path
-    frame = generate(step.rows, seed=step.seed, drift=step.drift)
+    frame = generate(step.rows, seed=step.seed, drift=step.drift, loyalty=step.loyalty)
     if step.labels_only:
         frame = frame[["customer_id", "churned"]]
     elif not step.with_target:
@@ -190,7 +196,7 @@ def _tally(events: list[Event], summary: DemoSummary) -> None:
 
 
 def _estimate_vs_realized(platform: EmbeddedPlatform, summary: DemoSummary) -> None:
-    """The first drifted batch's PR-AUC as estimated before its labels and as realized after."""
+    """The shifted batch's PR-AUC as estimated before its labels and as realized after."""
     from sqlalchemy import select
 
     from churnops_common.db.tables import performance_estimates, scoring_runs
@@ -203,7 +209,7 @@ def _estimate_vs_realized(platform: EmbeddedPlatform, summary: DemoSummary) -> N
         )
         .where(
             performance_estimates.c.metric == "pr_auc",
-            scoring_runs.c.input_key == "new_data/batch-0005-drifted.csv",
+            scoring_runs.c.input_key == f"new_data/{SHIFTED_BATCH}",
         )
         .order_by(performance_estimates.c.estimated_at)
         .limit(1)
