@@ -93,7 +93,7 @@ def heartbeat_storage(url: str, settings: Settings) -> optuna.storages.RDBStorag
             grace_period=max(
                 settings.trainer_trial_grace_s, 2 * settings.trainer_trial_heartbeat_s
             ),
-            failed_trial_callback=optuna.storages.RetryFailedTrialCallback(
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
                 max_retry=settings.trainer_trial_retries
             ),
         )
@@ -138,7 +138,7 @@ def pull_trials(
                     f" budget of {budget}: see the trainers' logs"
                 )
             take = now.finished + now.running < budget and keep_going()
-            trial = study.ask() if take else None
+            trial = take_trial(study) if take else None
         if trial is None:
             if not wait or not keep_going():
                 return ran
@@ -148,6 +148,14 @@ def pull_trials(
         ran += 1
         if on_complete is not None and finished.state == TrialState.COMPLETE:
             on_complete(finished)
+
+
+def take_trial(study: optuna.Study) -> optuna.Trial:
+    """The next trial: an enqueued one first (plain configurations, retries), else sampled."""
+    with warnings.catch_warnings():
+        # Optuna warns that heartbeats are meant for `optimize`; `run_trial` records them.
+        warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
+        return study.ask()
 
 
 def run_trial(study: optuna.Study, trial: optuna.Trial, search: Search) -> FrozenTrial:

@@ -215,15 +215,15 @@ def _search(
     run_id: str | None,
     correlation_id: str,
 ) -> Challenger:
-    """The search: shared with every trainer replica through the stored study in stack mode
-    (`distributed`), in this process otherwise (embedded mode, `churnops train`)."""
-    settings = runtime.settings
+    """The search: shared with every trainer replica through a study in a shared database
+    (`distributed`: stack mode), in this process otherwise (a study in memory or in SQLite:
+    embedded mode; no training run: `churnops train`)."""
     url = config.storage if isinstance(config.storage, str) else None
     if (
         url is None
+        or url.startswith("sqlite")
         or run_id is None
-        or not settings.is_stack
-        or not settings.trainer_search_helpers
+        or not runtime.settings.trainer_search_helpers
     ):
         return tune(data.train, data.train[target], exclude, config)
     return distributed.coordinate(

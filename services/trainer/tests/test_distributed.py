@@ -1,0 +1,166 @@
+"""One search over several trainers: an exact budget, a dead trainer's trial run again, and
+helpers that take nothing once the budget is spent (real Postgres: the Optuna RDB storage)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from churnops_common.bus.local_bus import LocalBus
+from churnops_common.db.migrations import upgrade
+from churnops_common.events import ObjectRef, TrialsRequested
+from churnops_common.runtime import Runtime
+from churnops_common.settings import Settings
+from churnops_common.synthetic import generate
+from churnops_trainer import distributed, guard
+from churnops_trainer.search import Prepared, SearchConfig, join_study, open_study, prepare
+
+pytestmark = pytest.mark.services
+EXCLUDE = ("customer_id", "churned")
+
+
+@pytest.fixture
+def settings(trainer_settings: Settings, postgres_url: str) -> Settings:
+    return trainer_settings.model_copy(
+        update={
+            "monitoring_db_url": postgres_url,
+            "trainer_trial_heartbeat_s": 1,
+            "trainer_trial_grace_s": 3,
+        }
+    )
+
+
+def _searcher(
+    settings: Settings, study: str, budget: int, helper: int = 0
+) -> tuple[SearchConfig, Prepared]:
+    """One process's view of the study: its own storage connection, sampler and features."""
+    base = SearchConfig(
+        n_trials=budget,
+        study_name=study,
+        families=("linear", "lightgbm"),
+        cv_folds=3,
+        max_estimators=60,
+        sampler_seed_offset=helper * distributed.SAMPLER_SEED_STEP,
+    )
+    storage = distributed.heartbeat_storage(settings.monitoring_url(), settings)
+    config = distributed.distributed_config(base, storage)
+    frame = generate(900, seed=3)
+    return config, prepare(frame, frame["churned"], EXCLUDE, config)
+
+
+def test_two_pullers_finish_exactly_the_budget(settings: Settings) -> None:
+    name, budget = f"exact-{uuid.uuid4().hex[:8]}", 9
+    config, prepared = _searcher(settings, name, budget)
+    study = open_study(config, prepared)
+    helper_config, helper_prepared = _searcher(settings, name, budget, helper=1)
+    helper_study = join_study(helper_config, helper_prepared)
+    assert helper_study is not None
+    engine = Runtime.from_settings(settings, LocalBus({})).engine
+    reserve = distributed.study_lock(engine, name)
+    ran: dict[str, int] = {}
+
+    def helper() -> None:
+        ran["helper"] = distributed.pull_trials(
+            helper_study, helper_prepared.search, budget, reserve=reserve, wait=False
+        )
+
+    thread = threading.Thread(target=helper)
+    thread.start()
+    ran["coordinator"] = distributed.pull_trials(
+        study, prepared.search, budget, reserve=reserve, wait=True, poll_s=0.1
+    )
+    thread.join(120)
+
+    now = distributed.tally(study)
+    assert (now.finished, now.running, now.failed) == (budget, 0, 0)
+    assert ran["coordinator"] + ran["helper"] == budget
+    assert ran["helper"] >= 1 and ran["coordinator"] >= 1, ran
+    # The plain configurations ran first, each once, whoever took them.
+    enqueued = [t for t in study.trials if "fixed_params" in t.system_attrs]
+    assert len(enqueued) == len(prepared.points[:budget])
+
+
+def test_a_dead_trainers_trial_is_failed_and_run_again_with_its_parameters(
+    settings: Settings,
+) -> None:
+    name, budget = f"dead-{uuid.uuid4().hex[:8]}", 4
+    config, prepared = _searcher(settings, name, budget)
+    study = open_study(config, prepared)
+    # A trainer takes the first trial, beats once, and dies (never tells the study).
+    dead = distributed.take_trial(study)
+    storage = config.storage
+    assert isinstance(storage, optuna.storages.RDBStorage)
+    storage.record_heartbeat(
+        storage.get_trial_id_from_study_id_trial_number(
+            storage.get_study_id_from_name(name), dead.number
+        )
+    )
+    engine = Runtime.from_settings(settings, LocalBus({})).engine
+
+    ran = distributed.pull_trials(
+        study,
+        prepared.search,
+        budget,
+        reserve=distributed.study_lock(engine, name),
+        wait=True,
+        poll_s=0.2,
+    )
+
+    trials = study.get_trials(deepcopy=False)
+    now = distributed.tally(study)
+    assert (now.finished, now.running, now.failed) == (budget, 0, 1)
+    assert ran == budget  # three new ones and the dead one's retry
+    [failed] = [t for t in trials if t.state == TrialState.FAIL]
+    assert failed.number == dead.number
+    [retry] = [t for t in trials if t.system_attrs.get("failed_trial") == dead.number]
+    assert retry.state in (TrialState.COMPLETE, TrialState.PRUNED)
+    point = prepared.points[0]
+    assert {k: retry.params[k] for k in point} == point
+
+
+def test_a_helper_takes_nothing_once_the_budget_is_spent_or_the_run_ended(
+    settings: Settings,
+) -> None:
+    runtime = Runtime.from_settings(settings, LocalBus({}))
+    upgrade(runtime.engine)
+    name, budget = f"spent-{uuid.uuid4().hex[:8]}", 2
+    config, prepared = _searcher(settings, name, budget)
+    study = open_study(config, prepared)
+    run_id = guard.start_run(runtime.engine, settings.mlflow_model_name, "manual", "c")
+    request = TrialsRequested(
+        study_name=name,
+        run_id=run_id,
+        # Never read: a helper with nothing to take does not fetch the rows.
+        training=ObjectRef(bucket="models", key="searches/missing/training.parquet", etag="x"),
+        target="churned",
+        exclude=list(EXCLUDE),
+        n_trials=budget,
+        seed=config.seed,
+        cv_max_rows=config.cv_max_rows,
+        cv_folds=config.cv_folds,
+        helper=1,
+    )
+    url = settings.monitoring_url()
+    distributed.pull_trials(
+        study,
+        prepared.search,
+        budget,
+        reserve=distributed.study_lock(runtime.engine, name),
+        wait=True,
+    )
+    assert distributed.help_search(runtime, request, url) == 0  # the budget is spent
+
+    other = f"ended-{uuid.uuid4().hex[:8]}"
+    open_study(*_searcher(settings, other, budget))
+    guard.finish_run(runtime.engine, run_id, "failed", detail="the coordinator gave up")
+    assert (
+        distributed.help_search(runtime, request.model_copy(update={"study_name": other}), url) == 0
+    )
+    assert (
+        distributed.help_search(runtime, request.model_copy(update={"study_name": "gone"}), url)
+        == 0
+    )
