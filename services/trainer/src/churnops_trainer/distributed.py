@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import socket
 import threading
 import time
 import uuid
@@ -60,6 +62,7 @@ from churnops_trainer.search import (
 log = logging.getLogger(__name__)
 POLL_S = 1.0  # how often a coordinator with nothing to take looks at the study again
 SAMPLER_SEED_STEP = 7919  # helper n samples with seed + n * step: no two share a stream
+TAKEN_BY = "taken_by"  # trial user attribute: host:pid of the process that ran it
 Reserve = Callable[[], AbstractContextManager[object]]
 
 
@@ -144,6 +147,7 @@ def pull_trials(
                 return ran
             time.sleep(poll_s)
             continue
+        trial.set_user_attr(TAKEN_BY, f"{socket.gethostname()}:{os.getpid()}")  # for people
         finished = run_trial(study, trial, search)
         ran += 1
         if on_complete is not None and finished.state == TrialState.COMPLETE:
