@@ -52,11 +52,12 @@ test: setup ## Run the test suite (service tests skip when Redis/Postgres are ab
 system-test: setup ## The stack as local processes (commands from compose.yaml): lifecycle, faults
 	$(RUN) pytest -m system tests/system $(PYTEST_ARGS)
 
-bench: setup $(BENCH)/nannyml/bin/python ## Benchmarks: PSI vs Evidently, training vs baselines, scoring vs naive path
+bench: setup $(BENCH)/nannyml/bin/python ## Benchmarks: PSI vs Evidently, training vs baselines, 1 vs 2 trainers, scoring vs naive path
 	$(RUN) python services/quality/benchmarks/bench_psi.py
 	$(RUN) python services/quality/benchmarks/bench_psi.py --whole-process
 	$(RUN) python services/quality/benchmarks/bench_limits.py
 	$(RUN) python services/trainer/benchmarks/bench_train.py
+	$(RUN) python services/trainer/benchmarks/bench_distributed.py
 	$(RUN) python services/scorer/benchmarks/bench_score.py
 	$(RUN) python services/ingest/benchmarks/bench_ingest.py
 	$(RUN) python services/monitor/benchmarks/bench_estimate.py --nannyml-python $(BENCH)/nannyml/bin/python
