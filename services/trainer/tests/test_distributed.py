@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable
 
 import optuna
 import pytest
@@ -12,7 +13,8 @@ from optuna.trial import TrialState
 
 from churnops_common.bus.local_bus import LocalBus
 from churnops_common.db.migrations import upgrade
-from churnops_common.events import ObjectRef, TrialsRequested
+from churnops_common.embedded import EmbeddedPlatform
+from churnops_common.events import DataValidated, ObjectRef, TrialsRequested
 from churnops_common.runtime import Runtime
 from churnops_common.settings import Settings
 from churnops_common.synthetic import generate
@@ -21,6 +23,7 @@ from churnops_trainer.search import Prepared, SearchConfig, join_study, open_stu
 
 pytestmark = pytest.mark.services
 EXCLUDE = ("customer_id", "churned")
+Land = Callable[..., ObjectRef]
 
 
 @pytest.fixture
@@ -163,4 +166,35 @@ def test_a_helper_takes_nothing_once_the_budget_is_spent_or_the_run_ended(
     assert (
         distributed.help_search(runtime, request.model_copy(update={"study_name": "gone"}), url)
         == 0
+    )
+
+
+def test_a_training_with_a_shared_study_runs_its_budget_and_cleans_its_staging(
+    settings: Settings, land_table: Land
+) -> None:
+    """The whole trigger path with the study in Postgres and no other trainer: the coordinator
+    runs every trial, the helper task it published finds nothing to take, staging is removed."""
+    shared = settings.model_copy(update={"optuna_storage_url": settings.monitoring_url()})
+    platform = EmbeddedPlatform(shared, services={"trainer"})
+    runtime = platform.runtime
+    upgrade(runtime.engine)
+    ref = land_table(runtime, generate(1200, seed=2), "training/t.csv", "training")
+    platform.publish(
+        DataValidated.start_chain(
+            ref.versioned_uri, object=ref, kind="training", quality_run_id="q", rows=1200
+        )
+    )
+    platform.run()
+
+    helpers = platform.events_of("TrialsRequested")
+    assert len(helpers) == min(shared.trainer_search_helpers, shared.optuna_n_trials - 1)
+    assert platform.events_of("ModelPromoted")
+    [summary] = optuna.get_all_study_summaries(shared.monitoring_url())
+    study = optuna.load_study(study_name=summary.study_name, storage=shared.monitoring_url())
+    finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(finished) == len(study.trials) == shared.optuna_n_trials
+    assert all(t.user_attrs.get("taken_by") for t in finished)
+    bucket = shared.minio_models_bucket
+    assert not list(
+        runtime.store.list_objects(bucket, distributed.staging_prefix(summary.study_name))
     )

@@ -347,7 +347,7 @@ def coordinate(
         target=target,
         exclude=exclude,
     )
-    return tune(
+    challenger = tune(
         staged,
         staged[target],
         exclude,
@@ -355,6 +355,19 @@ def coordinate(
         runner=Coordinator(runtime, requests),
         kept=kept_result(runtime, study_name),
     )
+    discard_staging(runtime, study_name)
+    return challenger
+
+
+def discard_staging(runtime: Runtime, study_name: str) -> None:
+    """The staged rows and kept results go once the search is over (the version's own training
+    table is saved with it). Best effort: what stays is only storage."""
+    bucket = runtime.settings.minio_models_bucket
+    try:
+        for info in list(runtime.store.list_objects(bucket, staging_prefix(study_name))):
+            runtime.store.delete(bucket, info.key)
+    except Exception as exc:
+        log.warning("staged search objects of %s not removed: %s", study_name, exc)
 
 
 def helper_requests(
