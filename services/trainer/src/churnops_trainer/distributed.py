@@ -232,7 +232,7 @@ def stage_training(
     """Write the training rows as Parquet for the helpers; returns its reference and the rows
     as read back from those bytes (what the coordinator searches on, like every helper)."""
     buffer = io.BytesIO()
-    _parquet_ready(train).to_parquet(buffer)
+    parquet_ready(train).to_parquet(buffer)
     data = buffer.getvalue()
     bucket = runtime.settings.minio_models_bucket
     runtime.store.ensure_buckets([bucket])
@@ -247,7 +247,7 @@ def read_staged(runtime: Runtime, ref: ObjectRef) -> pd.DataFrame:
     return pd.read_parquet(io.BytesIO(runtime.store.get_bytes(ref.bucket, ref.key, etag=ref.etag)))
 
 
-def _parquet_ready(frame: pd.DataFrame) -> pd.DataFrame:
+def parquet_ready(frame: pd.DataFrame) -> pd.DataFrame:
     """Text columns as strings (a column mixing numbers and text would not convert)."""
     out = frame.copy()
     for column in out.columns:

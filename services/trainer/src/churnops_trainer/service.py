@@ -414,7 +414,7 @@ def save_objects(
             "application/octet-stream",
         )
         table_path = Path(tmp) / "training.parquet"
-        _parquet_safe(data.train).to_parquet(table_path, index=False)
+        distributed.parquet_ready(data.train).to_parquet(table_path, index=False)
         table_info = runtime.store.put_file(
             bucket,
             training_data_key(name, version),
@@ -425,13 +425,3 @@ def save_objects(
         ObjectRef(bucket=bucket, key=model_info.key, etag=model_info.etag, size=model_info.size),
         ObjectRef(bucket=bucket, key=table_info.key, etag=table_info.etag, size=table_info.size),
     )
-
-
-def _parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text columns as strings: a column mixing numbers and text would not convert."""
-    out = frame.copy()
-    for column in out.columns:
-        if out[column].dtype == object:
-            out[column] = out[column].astype("string")
-    out.columns = [str(c) for c in out.columns]
-    return out
