@@ -142,6 +142,10 @@ def pull_trials(
                 )
             take = now.finished + now.running < budget and keep_going()
             trial = take_trial(study) if take else None
+            if trial is not None:
+                # Optuna never fails a running trial that has no heartbeat yet: beat before
+                # anything else can die, so a taken trial always comes back if its taker dies.
+                _beat(search.config.storage, study.study_name, trial.number)
         if trial is None:
             if not wait or not keep_going():
                 return ran
@@ -177,25 +181,38 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, search: Search) -> Froze
     return study.tell(trial, value, skip_if_finished=True)
 
 
+def _beating(storage: object) -> optuna.storages.RDBStorage | None:
+    """The storage when it records heartbeats (an RDB storage with an interval), else None."""
+    if isinstance(storage, optuna.storages.RDBStorage) and storage.heartbeat_interval:
+        return storage
+    return None
+
+
+def _beat(storage: object, study_name: str, number: int) -> None:
+    beating = _beating(storage)
+    if beating is not None:
+        study_id = beating.get_study_id_from_name(study_name)
+        beating.record_heartbeat(beating.get_trial_id_from_study_id_trial_number(study_id, number))
+
+
 @contextmanager
-def _heartbeats(
-    storage: str | optuna.storages.BaseStorage | None, study_name: str, number: int
-) -> Iterator[None]:
+def _heartbeats(storage: object, study_name: str, number: int) -> Iterator[None]:
     """Record the trial's heartbeat every interval while it runs (model libraries release the
     GIL while they fit, so this thread keeps time)."""
-    if not isinstance(storage, optuna.storages.RDBStorage) or not storage.heartbeat_interval:
+    beating = _beating(storage)
+    if beating is None:
         yield
         return
-    interval = storage.heartbeat_interval
-    trial_id = storage.get_trial_id_from_study_id_trial_number(
-        storage.get_study_id_from_name(study_name), number
+    interval = beating.heartbeat_interval
+    trial_id = beating.get_trial_id_from_study_id_trial_number(
+        beating.get_study_id_from_name(study_name), number
     )
     stop = threading.Event()
 
     def beat() -> None:
         while not stop.is_set():
             try:
-                storage.record_heartbeat(trial_id)
+                beating.record_heartbeat(trial_id)
             except Exception as exc:  # a database blip: the next beat tries again
                 log.warning("trial %d: heartbeat not recorded: %s", trial_id, exc)
             stop.wait(interval)
