@@ -91,6 +91,8 @@ def test_trainer_killed_mid_trial_the_training_keeps_its_full_budget(
 
     def helper_mid_trial() -> bool:
         helpers = [t for t in stack.active_tasks("trainer") if t["name"] == TRIALS_TASK]
+        if not helpers:  # before any helper, the coordinator may still be creating the study
+            return False
         try:
             study = _study(stack, run_id)
         except KeyError:

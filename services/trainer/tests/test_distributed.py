@@ -198,3 +198,25 @@ def test_a_training_with_a_shared_study_runs_its_budget_and_cleans_its_staging(
     assert not list(
         runtime.store.list_objects(bucket, distributed.staging_prefix(summary.study_name))
     )
+
+
+def test_processes_opening_the_storage_together_on_a_fresh_database_all_get_it(
+    settings: Settings,
+) -> None:
+    """The first trainers on a new database create Optuna's tables at the same moment."""
+    opened: list[object] = []
+    errors: list[BaseException] = []
+
+    def open_it() -> None:
+        try:
+            opened.append(distributed.heartbeat_storage(settings.monitoring_url(), settings))
+        except BaseException as exc:  # collected: the assertion below names it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors, errors
+    assert len(opened) == 4

@@ -41,6 +41,7 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 from threadpoolctl import threadpool_limits
 
 from churnops_common.db.engine import is_sqlite
@@ -63,6 +64,7 @@ log = logging.getLogger(__name__)
 POLL_S = 1.0  # how often a coordinator with nothing to take looks at the study again
 SAMPLER_SEED_STEP = 7919  # helper n samples with seed + n * step: no two share a stream
 TAKEN_BY = "taken_by"  # trial user attribute: host:pid of the process that ran it
+SCHEMA_ATTEMPTS = 3
 Reserve = Callable[[], AbstractContextManager[object]]
 
 
@@ -86,7 +88,24 @@ def tally(study: optuna.Study) -> Tally:
 
 def heartbeat_storage(url: str, settings: Settings) -> optuna.storages.RDBStorage:
     """The Optuna RDB storage with heartbeats: a trial silent past the grace period is failed
-    and enqueued again (same parameters) by whichever puller notices first."""
+    and enqueued again (same parameters) by whichever puller notices first.
+
+    Opening it creates Optuna's tables when they are missing; two processes doing that at once
+    on a fresh database collide in Postgres' catalog (one gets a unique violation or "already
+    exists"), so the loser opens it again and finds the tables made.
+    """
+    for attempt in range(1, SCHEMA_ATTEMPTS + 1):
+        try:
+            return _open_storage(url, settings)
+        except (IntegrityError, ProgrammingError) as exc:
+            if attempt == SCHEMA_ATTEMPTS:
+                raise
+            log.info("Optuna's tables were being created by another process (%s): again", exc)
+            time.sleep(0.5 * attempt)
+    raise AssertionError("unreachable")
+
+
+def _open_storage(url: str, settings: Settings) -> optuna.storages.RDBStorage:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.storages.RDBStorage(
