@@ -237,6 +237,27 @@ class Settings(BaseSettings):
         description="Threads per model fit in the trainer. Small tables train fastest on"
         " one: OpenMP threads spin and stall on a busy machine.",
     )
+    # One search over every trainer replica (stack mode): the trainer holding the training lock
+    # publishes TrialsRequested tasks; replicas that take one pull trials from the shared study.
+    trainer_search_helpers: int = Field(
+        8,
+        ge=0,
+        description="TrialsRequested tasks a training publishes for other trainer replicas"
+        " (at most one per trial but the first; 0: the training runs every trial itself)."
+        " Replicas beyond this many add nothing to one training.",
+    )
+    trainer_trial_heartbeat_s: int = Field(
+        10, ge=1, description="A running trial records a heartbeat in the Optuna study this often."
+    )
+    trainer_trial_grace_s: int = Field(
+        60,
+        ge=2,
+        description="A running trial without a heartbeat for this long (its trainer died) is"
+        " failed and enqueued again with the same parameters.",
+    )
+    trainer_trial_retries: int = Field(
+        2, ge=0, description="How often one trial is retried after its trainer died."
+    )
 
     # Scorer: streaming batch scoring, splitting big files, reasons, retention list.
     scorer_chunk_rows: int = Field(

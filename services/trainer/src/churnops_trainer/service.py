@@ -24,7 +24,7 @@ from churnops_common.ml.pipeline import ChurnPipeline, Family
 from churnops_common.ml.reference import reference_frame
 from churnops_common.runtime import Runtime
 from churnops_common.settings import Settings
-from churnops_trainer import gate, plots, registry
+from churnops_trainer import distributed, gate, plots, registry
 from churnops_trainer.data import TrainingData
 from churnops_trainer.metrics import Metrics, evaluate
 from churnops_trainer.outcome import pipeline_key, training_data_key
@@ -87,9 +87,16 @@ def train_and_decide(
         cv_max_rows=settings.trainer_cv_max_rows,
         cv_folds=settings.trainer_cv_folds,
     )
-    y = data.train[target].astype(int)
     started = time.perf_counter()
-    challenger = tune(data.train, y, exclude, config)
+    challenger = _search(
+        runtime,
+        data,
+        config,
+        target=target,
+        exclude=exclude,
+        run_id=run_id,
+        correlation_id=correlation_id,
+    )
     tuned_s = time.perf_counter() - started
     pipeline = challenger.pipeline
     pipeline.id_column, pipeline.target_column = id_column, target
@@ -195,6 +202,39 @@ def train_and_decide(
         pipeline_object=pipeline_ref,
         training_rows=len(data.train),
         holdout_rows=len(data.holdout),
+    )
+
+
+def _search(
+    runtime: Runtime,
+    data: TrainingData,
+    config: SearchConfig,
+    *,
+    target: str,
+    exclude: tuple[str, ...],
+    run_id: str | None,
+    correlation_id: str,
+) -> Challenger:
+    """The search: shared with every trainer replica through a study in a shared database
+    (`distributed`: stack mode), in this process otherwise (a study in memory or in SQLite:
+    embedded mode; no training run: `churnops train`)."""
+    url = config.storage if isinstance(config.storage, str) else None
+    if (
+        url is None
+        or url.startswith("sqlite")
+        or run_id is None
+        or not runtime.settings.trainer_search_helpers
+    ):
+        return tune(data.train, data.train[target], exclude, config)
+    return distributed.coordinate(
+        runtime,
+        config,
+        data.train,
+        url=url,
+        run_id=run_id,
+        correlation_id=correlation_id,
+        target=target,
+        exclude=exclude,
     )
 
 
@@ -374,7 +414,7 @@ def save_objects(
             "application/octet-stream",
         )
         table_path = Path(tmp) / "training.parquet"
-        _parquet_safe(data.train).to_parquet(table_path, index=False)
+        distributed.parquet_ready(data.train).to_parquet(table_path, index=False)
         table_info = runtime.store.put_file(
             bucket,
             training_data_key(name, version),
@@ -385,13 +425,3 @@ def save_objects(
         ObjectRef(bucket=bucket, key=model_info.key, etag=model_info.etag, size=model_info.size),
         ObjectRef(bucket=bucket, key=table_info.key, etag=table_info.etag, size=table_info.size),
     )
-
-
-def _parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text columns as strings: a column mixing numbers and text would not convert."""
-    out = frame.copy()
-    for column in out.columns:
-        if out[column].dtype == object:
-            out[column] = out[column].astype("string")
-    out.columns = [str(c) for c in out.columns]
-    return out
