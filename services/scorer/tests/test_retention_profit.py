@@ -108,7 +108,9 @@ def test_blank_and_text_values_take_the_constant_clv_and_negatives_are_never_con
     p = np.array([0.9, 0.9, 0.9, 0.9])
     economics = Economics(value_column="monthly_charges", value_multiplier=1.0, clv=200.0)
     retention = RetentionList(ID, economics, 10)
-    retention.add(pa.table({"monthly_charges": pa.array([None, None, -50.0, 30.0])}), _predictions(p))
+    retention.add(
+        pa.table({"monthly_charges": pa.array([None, None, -50.0, 30.0])}), _predictions(p)
+    )
     text = RetentionList(ID, economics, 10)
     text.add(pa.table({"monthly_charges": pa.array(["", "n/a", "-50", "30"])}), _predictions(p))
     for each in (retention, text):

@@ -177,9 +177,7 @@ def test_summary_matches_sklearn_and_numpy() -> None:
     assert unlabelled.stats().roc_auc is None
 
 
-def test_retention_is_the_top_k_by_expected_profit(
-    pipeline: ChurnPipeline, tmp_path: Path
-) -> None:
+def test_retention_is_the_top_k_by_expected_profit(pipeline: ChurnPipeline, tmp_path: Path) -> None:
     path = batch_file(tmp_path, 600, seed=10)
     scorer = ChunkScorer(pipeline, _info(), "shap")
     economics = Economics(value_column="monthly_charges", value_multiplier=12.0)

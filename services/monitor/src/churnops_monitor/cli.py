@@ -163,6 +163,7 @@ def estimate(
     import numpy as np
 
     from churnops_common.tabular import read_frame
+    from churnops_monitor.estimates import cut_threshold
     from churnops_monitor.estimation import EstimationError, estimate_batch, fit_estimator
 
     if not predictions.is_file():
@@ -176,14 +177,15 @@ def estimate(
     top_k = max(1, int(len(probability) * settings.monitor_top_k_share))
     try:
         fitted = fit_estimator(ref_p, ref_y)
-        estimates = estimate_batch(fitted, probability, settings.monitor_decision_threshold, top_k)
+        threshold = cut_threshold(probability, settings)
+        estimates = estimate_batch(fitted, probability, threshold, top_k)
     except EstimationError as exc:
         raise UserError(str(exc)) from None
     result: dict[str, Any] = {k: _number(v.value) for k, v in estimates.items()}
     result["bands"] = {k: [_number(v.lower), _number(v.upper)] for k, v in estimates.items()}
     result.update(
         rows=len(probability),
-        threshold=settings.monitor_decision_threshold,
+        threshold=threshold,
         top_k=top_k,
         reference=source,
         reference_roc_auc=fitted.reference_roc_auc,

@@ -24,6 +24,7 @@ from churnops_common.db.engine import is_sqlite
 from churnops_common.db.tables import monitoring_reports, performance_metrics, quality_runs
 from churnops_common.errors import PermanentError
 from churnops_common.runtime import Runtime
+from churnops_monitor.decision import contact_of, threshold_of
 from churnops_monitor.evidently_reports import (
     BuiltReport,
     classification_report,
@@ -147,14 +148,9 @@ def build_reports(
     ]
     labelled = current[current[settings.target_column].notna()]
     if len(labelled):
-        built.append(
-            classification_report(
-                _sample(labelled, cap),
-                settings.target_column,
-                settings.monitor_decision_threshold,
-                folder,
-            )
-        )
+        sample = _sample(labelled, cap)
+        threshold = threshold_of(sample[SCORE].to_numpy(), contact_of(sample, settings))
+        built.append(classification_report(sample, settings.target_column, threshold, folder))
     return [b for b in built if b is not None]
 
 
@@ -178,11 +174,13 @@ def own_metrics(runtime: Runtime, current: pd.DataFrame) -> dict[str, float]:
         "current.labelled_rows": float(len(labelled)),
     }
     if len(labelled):
+        contact = contact_of(labelled, settings)  # the profit cut, over the window's rows
         perf = evaluate(
             labelled[settings.target_column].astype(int).to_numpy(),
             labelled[SCORE].to_numpy(),
-            threshold=settings.monitor_decision_threshold,
+            threshold=threshold_of(labelled[SCORE].to_numpy(), contact),
             top_k_share=settings.monitor_top_k_share,
+            contact=contact,
         )
         for name in (
             "roc_auc",

@@ -110,7 +110,9 @@ def score_with(loaded: LoadedModel, file: Path, out: Path, progress: bool) -> Lo
         settings.scorer_risk_high,
     )
     scorer = ChunkScorer(loaded.pipeline, info, settings.scorer_reasons)
-    retention = RetentionList(id_column, Economics.from_settings(settings), settings.retention_top_k)
+    retention = RetentionList(
+        id_column, Economics.from_settings(settings), settings.retention_top_k
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="churnops-cli-") as tmp:
         parquet = out if out.suffix == ".parquet" else Path(tmp) / "predictions.parquet"

@@ -105,7 +105,7 @@ class RetentionList:
         value = table[VALUE].to_numpy(dtype=np.float64)
         profit = table[EXPECTED_PROFIT].to_numpy(dtype=np.float64)
         contact = cut(profit, self.economics.expected_cost(probability), self.economics)
-        table.insert(table.columns.get_loc(EXPECTED_PROFIT) + 1, CONTACT, contact)
+        table.insert(self.columns.index(EXPECTED_PROFIT) + 1, CONTACT, contact)
         if self.economics.capacity_bound() is None:
             return table, self.profitable  # the cut is every positive row of the batch
         economics = self.economics
@@ -123,9 +123,10 @@ class RetentionList:
     def table(self) -> pd.DataFrame:
         """The list: the best `top_k` rows, and every contacted customer beyond them."""
         table, _ = self._decided()
-        shown = table[(np.arange(len(table)) < self.top_k) | table[CONTACT].to_numpy(dtype=bool)]
-        shown.insert(0, "rank", np.arange(1, len(shown) + 1))
-        return shown
+        shown = (np.arange(len(table)) < self.top_k) | table[CONTACT].to_numpy(dtype=bool)
+        listed: pd.DataFrame = table.loc[shown].reset_index(drop=True)
+        listed.insert(0, "rank", np.arange(1, len(listed) + 1))
+        return listed
 
     def to_csv_bytes(self) -> bytes:
         """The list for spreadsheets: text that a spreadsheet would run as a formula is

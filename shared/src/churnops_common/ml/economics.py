@@ -71,7 +71,7 @@ class Economics:
         if raw is None:
             return np.full(rows, self.clv, dtype=np.float64)
         value = np.asarray(raw, dtype=np.float64) * self.value_multiplier
-        return np.where(np.isfinite(value), value, self.clv)
+        return np.asarray(np.where(np.isfinite(value), value, self.clv), dtype=np.float64)
 
     def expected_profit(self, probability: np.ndarray, clv: np.ndarray) -> np.ndarray:
         d, f = self.incentive_cost, self.contact_cost
@@ -86,7 +86,8 @@ class Economics:
 
     def expected_retained(self, probability: np.ndarray, clv: np.ndarray) -> np.ndarray:
         """Value expected to be kept by contacting: churners who accept stay."""
-        return np.asarray(probability, dtype=np.float64) * self.accept_rate * clv
+        p = np.asarray(probability, dtype=np.float64)
+        return np.asarray(p * self.accept_rate * clv, dtype=np.float64)
 
     def break_even(self, clv: float | None = None) -> float:
         """The churn probability above which contacting a customer worth `clv` pays (1.0 when

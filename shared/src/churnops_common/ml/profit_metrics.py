@@ -10,6 +10,7 @@ extra of churnops-common (the trainer and the monitor install it).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -28,7 +29,7 @@ class ProfitMetrics(BaseModel):
     contact_rate: float | None
 
 
-def _parameters(economics: Economics) -> dict[str, float]:
+def _parameters(economics: Economics) -> dict[str, Any]:
     return {
         "clv": economics.clv,
         "incentive_cost": economics.incentive_cost,
