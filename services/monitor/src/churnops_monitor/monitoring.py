@@ -33,6 +33,7 @@ from churnops_monitor.evidently_reports import (
 )
 from churnops_monitor.metrics import evaluate
 from churnops_monitor.performance import PREDICTION_META
+from churnops_monitor.profit_plot import render_profit
 from churnops_monitor.reference import Reference, earliest_batch, find_reference
 from churnops_monitor.report_index import render_index
 from churnops_monitor.sources import (
@@ -333,6 +334,7 @@ def _build(
             metrics.update(report.metrics)
         result = result.model_copy(update={**update, "metrics": metrics})
         (folder / "trends.html").write_text(render_trends(runtime.engine), encoding="utf-8")
+        (folder / "profit.html").write_text(render_profit(runtime.engine), encoding="utf-8")
         pages = sorted(p.name for p in folder.glob("*.html"))
         quality = quality_reports(runtime, runs)
         (folder / "index.html").write_text(render_index(result, pages, quality), encoding="utf-8")
