@@ -257,8 +257,57 @@ def _print_estimate(result: dict[str, Any]) -> None:
     )
 
 
+def evaluate(
+    predictions: Annotated[
+        Path, typer.Argument(dir_okay=False, help="A predictions file (Parquet or CSV).")
+    ],
+    labels: Annotated[
+        Path,
+        typer.Option(dir_okay=False, help="The known outcomes: the id and target columns."),
+    ],
+    name: ModelNameOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Score a scored file against its outcomes: ROC-AUC, PR-AUC, Brier, ECE, EMPC, maximum
+    profit, optimal contact rate, and the realized profit of the profit cut and of the plain
+    policies (top 10% by probability, probability >= 0.5), under the RETENTION_* economics."""
+    from churnops_common.cli import contract_settings
+    from churnops_monitor.evaluation import EvaluationError, evaluation, outcomes
+
+    settings, _ = contract_settings(name)  # the model's contract names ids and targets
+    try:
+        result = evaluation(outcomes(predictions, labels, settings), settings)
+    except EvaluationError as exc:
+        raise UserError(str(exc)) from None
+    emit(result, as_json, _print_evaluation)
+
+
+def _print_evaluation(result: dict[str, Any]) -> None:
+    def shown(value: float | None, form: str = ".4f") -> str:
+        return "n/a" if value is None else format(value, form)
+
+    console.print(f"{result['rows']:,} customers with outcomes, {result['churners']:,} churned")
+    console.print(
+        f"  ROC-AUC {shown(result['roc_auc'])}  PR-AUC {shown(result['pr_auc'])}"
+        f"  Brier {shown(result['brier'])}  ECE {shown(result['ece'])}"
+    )
+    console.print(
+        f"  EMPC {shown(result['empc'])} per customer, maximum profit {shown(result['mp'])}"
+        f" contacting {shown(result['contact_rate'], '.1%')}"
+    )
+    for label, profit, contacted in (
+        ("profit cut", "profit", "contacted"),
+        ("top 10% by probability", "profit_top10", "contacted_top10"),
+        ("probability >= 0.5", "profit_p50", "contacted_p50"),
+    ):
+        console.print(
+            f"  realized profit, {label}: {result[profit]:,.2f} ({result[contacted]:,} contacted)"
+        )
+
+
 def register(app: typer.Typer) -> None:
     """Add this service's commands to the churnops CLI."""
     app.command("monitor")(monitor)
     app.command("status")(status)
     app.command("estimate")(estimate)
+    app.command("evaluate")(evaluate)
