@@ -65,7 +65,7 @@ def test_evaluate_reports_empulse_figures_and_the_cut_beats_plain_policies(
 def test_a_capacity_bounds_the_cut(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    predictions, labels, truth = _files(tmp_path, seed=1)
+    predictions, labels, _ = _files(tmp_path, seed=1)
     monkeypatch.setenv("RETENTION_CAPACITY", "100")
     _, result = _evaluate(capsys, str(predictions), "--labels", str(labels))
     assert result["contacted"] == 100
