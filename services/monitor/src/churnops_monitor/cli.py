@@ -130,6 +130,12 @@ def _print_status(result: dict[str, Any]) -> None:
     if mlflow["reachable"]:
         metrics = ", ".join(f"{k}={v:.4f}" for k, v in sorted(mlflow["metrics"].items()))
         console.print(f"champion: {mlflow['model_name']} v{mlflow['version']} ({metrics})")
+        profit = mlflow.get("profit") or {}
+        if profit.get("empc") is not None:
+            console.print(
+                f"holdout profit per customer: EMPC {profit['empc']:.4f}, maximum"
+                f" {profit['mp']:.4f} contacting {profit['contact_rate']:.1%}"
+            )
     else:
         console.print(f"champion (MLflow): unavailable - {mlflow['error']}")
     _print_rows("promotions", result["champion"]["promotions"])
@@ -137,6 +143,8 @@ def _print_status(result: dict[str, Any]) -> None:
         "live_performance",
         "estimated_performance",
         "scoring_runs",
+        "retention_campaigns",
+        "realized_profit",
         "rejected_files",
         "alerts",
         "monitoring_reports",

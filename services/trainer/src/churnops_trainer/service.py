@@ -270,7 +270,7 @@ def _profit_tags(profit: ProfitMetrics) -> dict[str, str]:
         "holdout_empc": profit.empc,
         "holdout_mp": profit.mp,
         "holdout_contact_rate": profit.contact_rate,
-        "holdout_profit_threshold": profit.optimal_threshold,
+        "holdout_optimal_threshold": profit.optimal_threshold,
     }
     return {name: f"{value:.6f}" for name, value in figures.items() if value is not None}
 
