@@ -79,11 +79,6 @@ class RetentionList:
         merged = pd.concat([self.best, ranked], ignore_index=True) if len(self.best) else ranked
         self.best = merged.nlargest(self.keep, EXPECTED_PROFIT, keep="first")
 
-    def merge(self, other: RetentionList) -> None:
-        """Merge another (later) part's list."""
-        self._merge_rows(other.best)
-        self.profitable = self.profitable.plus(other.profitable)
-
     def save_part(self, path: Path) -> None:
         """A split batch's part of the list: its rows, and its totals in the file's metadata."""
         table = pa.Table.from_pandas(self.best.reset_index(drop=True), preserve_index=False)
