@@ -96,11 +96,14 @@ def train_and_decide(
     tuned_s = time.perf_counter() - started
     pipeline = challenger.pipeline
     pipeline.id_column, pipeline.target_column = id_column, target
+    # One decision for the platform: the pipeline's own predict() contacts whom the profit cut
+    # would at the campaign's constant CLV (its break-even probability), not a tuned F1 cut.
+    economics = Economics.from_settings(settings)
+    pipeline.threshold = economics.break_even()
     y_holdout = data.holdout[target].astype(int).to_numpy()
     proba = pipeline.churn_probability(data.holdout)
     holdout = evaluate(y_holdout, proba, pipeline.threshold)
     uncalibrated = evaluate(y_holdout, _uncalibrated(pipeline, data.holdout), pipeline.threshold)
-    economics = Economics.from_settings(settings)
     profit = profit_metrics(y_holdout, proba, economics)
     champion = registry.load_champion(settings, runtime.engine)
     champion_holdout, champion_profit = None, None
