@@ -134,6 +134,8 @@ def finish(
     from datetime import UTC, datetime
 
     stats = summary.stats()
+    # The campaign first: a recorded run is never scored again, so its campaign must exist.
+    campaigns.record(runtime.engine, run_id, model, stats.rows, retention)
     inserted = runs.record_run(
         runtime.engine,
         {
@@ -156,7 +158,6 @@ def finish(
             "created_at": datetime.now(UTC),
         },
     )
-    campaigns.record(runtime.engine, run_id, model, stats.rows, retention)
     if not inserted:  # another delivery recorded it first: announce what it recorded
         row = runs.find_run(runtime.engine, run_id)
         return [] if row is None else followups.recorded(runtime, cause, ref, model, row)
