@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent
-DATASETS = ROOT.parent / "shared" / "datasets"
+# Beside the repository; CHURNOPS_DATASETS_DIR points elsewhere (a worktree in another folder).
+DATASETS = Path(os.environ.get("CHURNOPS_DATASETS_DIR", ROOT.parent / "shared" / "datasets"))
 # Beside the repository; CHURNOPS_FIXTURES_DIR points elsewhere (a worktree in another folder).
 FIXTURES = Path(os.environ.get("CHURNOPS_FIXTURES_DIR", ROOT.parent / "shared" / "fixtures"))
 POSTGRES_URL = os.environ.get(

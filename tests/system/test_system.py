@@ -113,6 +113,30 @@ def assert_scored_once(stack: LocalStack, key: str) -> None:
     assert len(predictions_for(stack, key)) == 1, key
 
 
+def assert_retention_decides(stack: LocalStack, key: str) -> None:
+    """The batch's retention list: by expected profit, with the cut, and its campaign on record."""
+    import io
+
+    import pandas as pd
+
+    [predictions] = predictions_for(stack, key)
+    bucket = stack.settings.minio_predictions_bucket
+    listed = stack.store.get_bytes(
+        bucket, predictions.replace("predictions.parquet", "retention.csv")
+    )
+    retention = pd.read_csv(io.BytesIO(listed))
+    assert {"expected_profit", "contact", "value"} <= set(retention.columns), key
+    assert retention["expected_profit"].is_monotonic_decreasing
+    contact = retention["contact"].astype(bool)
+    assert contact.any() and (retention["expected_profit"][contact] > 0).all()
+    [campaign] = stack.rows(
+        "SELECT c.contacted, c.expected_profit FROM monitoring.retention_campaigns c"
+        " JOIN monitoring.scoring_runs s ON s.run_id = c.scoring_run_id WHERE s.input_key = :k",
+        k=key,
+    )
+    assert campaign.contacted >= contact.sum() and campaign.expected_profit > 0
+
+
 # ---- 1. lifecycle ------------------------------------------------------------------------------
 def test_lifecycle(stack: LocalStack, tmp_path: Path) -> None:
     """Train, score three batches; a shifted batch without labels is estimated degraded at
@@ -129,6 +153,7 @@ def test_lifecycle(stack: LocalStack, tmp_path: Path) -> None:
     wait_scored(stack, keys, 180)
     for key in keys:
         assert_scored_once(stack, key)
+        assert_retention_decides(stack, key)
 
     # Established customers, outcomes unknown: fewer churners to find, known before any label.
     shifted = "new_data/batch-0004-shifted.csv"
@@ -200,6 +225,15 @@ def test_lifecycle(stack: LocalStack, tmp_path: Path) -> None:
     assert stack.count("SELECT count(*) FROM monitoring.alerts WHERE kind = 'ModelPromoted'") == 2
     reports = stack.settings.minio_reports_bucket
     assert f"{breach.run_id}/report.html" in stack.objects(reports, breach.run_id)
+    # The labelled drifted batch: what the profit cut realized, beside its metrics row.
+    [realized] = stack.rows(
+        "SELECT r.profit, r.profit_top10, r.profit_p50, r.contacted FROM"
+        " monitoring.realized_profits r JOIN monitoring.performance_metrics p"
+        " ON p.run_id = r.run_id WHERE p.source_key = :k AND p.model_version = :v",
+        k=drifted,
+        v=first,
+    )
+    assert realized.contacted > 0
     FIGURES["lifecycle"] = (
         f"champion v{first} -> v{second} (PR-AUC {better.champion_pr_auc:.3f} -> "
         f"{better.challenger_pr_auc:.3f} on the same holdout); {breached} features breached PSI;"

@@ -1,6 +1,7 @@
 """Scoring throughput and peak memory: our streaming path against the limit and the naive path.
 
     uv run python services/scorer/benchmarks/bench_score.py [--rows N] [--big-rows M]
+    uv run python services/scorer/benchmarks/bench_score.py --baseline-src DIR [--repeat R]
 
 On one N-row CSV (default 1M rows), each path runs in its own subprocess (so peak RSS is its
 own, read from resource.getrusage):
@@ -13,6 +14,10 @@ own, read from resource.getrusage):
 - ours (shap reasons): the same with exact SHAP reasons, on a smaller file (it is slow),
 
 then ours again on a file --big-rows long (default 10x N) to show memory stays flat.
+
+With --baseline-src DIR (another checkout of the repository, e.g. `git archive main | tar -x
+-C DIR`), only our path runs, alternately with this code and with DIR's services, R times each
+on the same file and model; the fastest of each counts and the ratio is printed.
 Every path's clock starts once its model is loaded; ours also has its trees compiled and its
 kernels loaded by then (a worker keeps both with its cached model), and prints that start-up.
 The model is a ChurnPipeline of typical size fitted here: LightGBM, 200 trees of 31 leaves, or
@@ -159,9 +164,18 @@ def measure(mode: str, file: Path, model: Path, folder: Path, repeat: int = 1) -
     return min(results, key=lambda r: float(r["seconds"]))
 
 
-def measure_once(mode: str, file: Path, model: Path, folder: Path) -> dict[str, Any]:
+def measure_once(
+    mode: str, file: Path, model: Path, folder: Path, source: Path | None = None
+) -> dict[str, Any]:
+    """One run in a child process; with `source`, that checkout's packages come first."""
+    import os
+
     suffix = ".csv" if mode == "naive" else ".parquet"
     out = folder / f"{mode}-{file.stem}{suffix}"
+    env = dict(os.environ)
+    if source is not None:
+        paths = [str(p) for p in (source / "shared" / "src", *source.glob("services/*/src"))]
+        env["PYTHONPATH"] = os.pathsep.join([*paths, env.get("PYTHONPATH", "")])
     done = subprocess.run(  # noqa: S603 - this script, with our own arguments
         [
             sys.executable,
@@ -178,6 +192,7 @@ def measure_once(mode: str, file: Path, model: Path, folder: Path) -> dict[str, 
         capture_output=True,
         text=True,
         check=True,
+        env=env,
     )
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     result["rows_per_s"] = result["rows"] / result["seconds"]
@@ -205,6 +220,12 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs per path on the main file; the fastest counts"
     )
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        default=None,
+        help="another checkout: compare our path with its code, side by side",
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--model", type=Path, help=argparse.SUPPRESS)
@@ -220,6 +241,9 @@ def main() -> None:
         print(f"preparing: a {args.family} model and a {args.rows:,}-row CSV ...", flush=True)
         make_model(model, args.family)
         make_csv(batch, args.rows)
+        if args.baseline_src is not None:
+            compare(batch, model, folder, args.baseline_src, args.repeat)
+            return
         rows = {}
         for name, mode in (
             ("limit", "limit"),
@@ -239,6 +263,21 @@ def main() -> None:
                 "ours-path", big, model, folder
             )
     report(rows)
+
+
+def compare(batch: Path, model: Path, folder: Path, baseline: Path, repeat: int) -> None:
+    """Our path with this code and with the baseline's, alternately (the machine's load hits
+    both alike); the fastest run of each counts."""
+    runs: dict[str, list[dict[str, Any]]] = {"this code": [], "baseline": []}
+    for _ in range(repeat):
+        runs["this code"].append(measure_once("ours-path", batch, model, folder))
+        runs["baseline"].append(measure_once("ours-path", batch, model, folder, baseline))
+    best = {name: min(r["seconds"] for r in found) for name, found in runs.items()}
+    for name, found in runs.items():
+        seconds = ", ".join(f"{r['seconds']:.2f}" for r in found)
+        rate = found[0]["rows"] / best[name]
+        print(f"{name:<10} best {best[name]:.2f}s ({rate:,.0f} rows/s); runs: {seconds}")
+    print(f"throughput, this code / baseline: {best['baseline'] / best['this code']:.3f}")
 
 
 def report(rows: dict[str, dict[str, Any]]) -> None:

@@ -432,6 +432,8 @@ def _print_summary(result: dict[str, Any]) -> None:
         "estimated_degradations",
         "drifted_pr_auc_estimated",
         "drifted_pr_auc_realized",
+        "customers_to_contact",
+        "campaign_expected_profit",
         "retrains",
         "promotions",
         "champion_version",
@@ -439,10 +441,10 @@ def _print_summary(result: dict[str, Any]) -> None:
         "dead_letters",
         "seconds",
     ):
-        console.print(f"{key:>18}: {result[key]}")
+        console.print(f"{key:>24}: {result[key]}")
     for reason in result["rejections"]:
-        console.print(f"{'rejected because':>18}: {reason}")
-    console.print(f"{'state kept in':>18}: {result['home']}")
+        console.print(f"{'rejected because':>24}: {reason}")
+    console.print(f"{'state kept in':>24}: {result['home']}")
 
 
 def _install_plugins() -> None:

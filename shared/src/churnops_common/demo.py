@@ -36,6 +36,9 @@ class DemoSummary:
     # The drifted batch's PR-AUC: estimated before its labels, realized once they landed.
     drifted_pr_auc_estimated: float | None = None
     drifted_pr_auc_realized: float | None = None
+    # The retention campaigns (the profit cut of each batch's latest scoring), added up.
+    customers_to_contact: int = 0
+    campaign_expected_profit: float | None = None
     retrains: int = 0
     promotions: int = 0
     champion_version: str | None = None
@@ -171,6 +174,7 @@ def run_demo(settings: Settings, progress: Progress = print) -> DemoSummary:
 
     _tally(platform.bus.published, summary)
     _estimate_vs_realized(platform, summary)
+    _campaigns(platform, summary)
     summary.seconds = round(time.perf_counter() - started, 1)
     return summary
 
@@ -219,6 +223,27 @@ def _estimate_vs_realized(platform: EmbeddedPlatform, summary: DemoSummary) -> N
     if row is not None:
         summary.drifted_pr_auc_estimated = _rounded(row.value)
         summary.drifted_pr_auc_realized = _rounded(row.realized)
+
+
+def _campaigns(platform: EmbeddedPlatform, summary: DemoSummary) -> None:
+    """Whom the retention lists say to contact, and the profit expected from it: each batch's
+    latest scoring (a batch rescored by a new champion counts once, with its new list)."""
+    from sqlalchemy import select
+
+    from churnops_common.db.tables import retention_campaigns, scoring_runs
+
+    query = (
+        select(scoring_runs.c.input_key, retention_campaigns)
+        .join(scoring_runs, scoring_runs.c.run_id == retention_campaigns.c.scoring_run_id)
+        .order_by(scoring_runs.c.created_at)
+    )
+    with platform.runtime.engine.connect() as conn:
+        latest = {row.input_key: row for row in conn.execute(query)}
+    if latest:
+        summary.customers_to_contact = sum(int(row.contacted) for row in latest.values())
+        summary.campaign_expected_profit = round(
+            sum(float(row.expected_profit) for row in latest.values()), 2
+        )
 
 
 def _rounded(value: float | None) -> float | None:

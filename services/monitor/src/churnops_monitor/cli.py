@@ -130,6 +130,12 @@ def _print_status(result: dict[str, Any]) -> None:
     if mlflow["reachable"]:
         metrics = ", ".join(f"{k}={v:.4f}" for k, v in sorted(mlflow["metrics"].items()))
         console.print(f"champion: {mlflow['model_name']} v{mlflow['version']} ({metrics})")
+        profit = mlflow.get("profit") or {}
+        if profit.get("empc") is not None:
+            console.print(
+                f"holdout profit per customer: EMPC {profit['empc']:.4f}, maximum"
+                f" {profit['mp']:.4f} contacting {profit['contact_rate']:.1%}"
+            )
     else:
         console.print(f"champion (MLflow): unavailable - {mlflow['error']}")
     _print_rows("promotions", result["champion"]["promotions"])
@@ -137,6 +143,8 @@ def _print_status(result: dict[str, Any]) -> None:
         "live_performance",
         "estimated_performance",
         "scoring_runs",
+        "retention_campaigns",
+        "realized_profit",
         "rejected_files",
         "alerts",
         "monitoring_reports",
@@ -163,6 +171,7 @@ def estimate(
     import numpy as np
 
     from churnops_common.tabular import read_frame
+    from churnops_monitor.estimates import cut_threshold
     from churnops_monitor.estimation import EstimationError, estimate_batch, fit_estimator
 
     if not predictions.is_file():
@@ -176,14 +185,15 @@ def estimate(
     top_k = max(1, int(len(probability) * settings.monitor_top_k_share))
     try:
         fitted = fit_estimator(ref_p, ref_y)
-        estimates = estimate_batch(fitted, probability, settings.monitor_decision_threshold, top_k)
+        threshold = cut_threshold(probability, settings)
+        estimates = estimate_batch(fitted, probability, threshold, top_k)
     except EstimationError as exc:
         raise UserError(str(exc)) from None
     result: dict[str, Any] = {k: _number(v.value) for k, v in estimates.items()}
     result["bands"] = {k: [_number(v.lower), _number(v.upper)] for k, v in estimates.items()}
     result.update(
         rows=len(probability),
-        threshold=settings.monitor_decision_threshold,
+        threshold=threshold,
         top_k=top_k,
         reference=source,
         reference_roc_auc=fitted.reference_roc_auc,
@@ -255,8 +265,57 @@ def _print_estimate(result: dict[str, Any]) -> None:
     )
 
 
+def evaluate(
+    predictions: Annotated[
+        Path, typer.Argument(dir_okay=False, help="A predictions file (Parquet or CSV).")
+    ],
+    labels: Annotated[
+        Path,
+        typer.Option(dir_okay=False, help="The known outcomes: the id and target columns."),
+    ],
+    name: ModelNameOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Score a scored file against its outcomes: ROC-AUC, PR-AUC, Brier, ECE, EMPC, maximum
+    profit, optimal contact rate, and the realized profit of the profit cut and of the plain
+    policies (top 10% by probability, probability >= 0.5), under the RETENTION_* economics."""
+    from churnops_common.cli import contract_settings
+    from churnops_monitor.evaluation import EvaluationError, evaluation, outcomes
+
+    settings, _ = contract_settings(name)  # the model's contract names ids and targets
+    try:
+        result = evaluation(outcomes(predictions, labels, settings), settings)
+    except EvaluationError as exc:
+        raise UserError(str(exc)) from None
+    emit(result, as_json, _print_evaluation)
+
+
+def _print_evaluation(result: dict[str, Any]) -> None:
+    def shown(value: float | None, form: str = ".4f") -> str:
+        return "n/a" if value is None else format(value, form)
+
+    console.print(f"{result['rows']:,} customers with outcomes, {result['churners']:,} churned")
+    console.print(
+        f"  ROC-AUC {shown(result['roc_auc'])}  PR-AUC {shown(result['pr_auc'])}"
+        f"  Brier {shown(result['brier'])}  ECE {shown(result['ece'])}"
+    )
+    console.print(
+        f"  EMPC {shown(result['empc'])} per customer, maximum profit {shown(result['mp'])}"
+        f" contacting {shown(result['contact_rate'], '.1%')}"
+    )
+    for label, profit, contacted in (
+        ("profit cut", "profit", "contacted"),
+        ("top 10% by probability", "profit_top10", "contacted_top10"),
+        ("probability >= 0.5", "profit_p50", "contacted_p50"),
+    ):
+        console.print(
+            f"  realized profit, {label}: {result[profit]:,.2f} ({result[contacted]:,} contacted)"
+        )
+
+
 def register(app: typer.Typer) -> None:
     """Add this service's commands to the churnops CLI."""
     app.command("monitor")(monitor)
     app.command("status")(status)
     app.command("estimate")(estimate)
+    app.command("evaluate")(evaluate)

@@ -24,6 +24,7 @@ from churnops_common.db.engine import is_sqlite
 from churnops_common.db.tables import monitoring_reports, performance_metrics, quality_runs
 from churnops_common.errors import PermanentError
 from churnops_common.runtime import Runtime
+from churnops_monitor.decision import contact_of, threshold_of
 from churnops_monitor.evidently_reports import (
     BuiltReport,
     classification_report,
@@ -32,6 +33,7 @@ from churnops_monitor.evidently_reports import (
 )
 from churnops_monitor.metrics import evaluate
 from churnops_monitor.performance import PREDICTION_META
+from churnops_monitor.profit_plot import render_profit
 from churnops_monitor.reference import Reference, earliest_batch, find_reference
 from churnops_monitor.report_index import render_index
 from churnops_monitor.sources import (
@@ -147,14 +149,9 @@ def build_reports(
     ]
     labelled = current[current[settings.target_column].notna()]
     if len(labelled):
-        built.append(
-            classification_report(
-                _sample(labelled, cap),
-                settings.target_column,
-                settings.monitor_decision_threshold,
-                folder,
-            )
-        )
+        sample = _sample(labelled, cap)
+        threshold = threshold_of(sample[SCORE].to_numpy(), contact_of(sample, settings))
+        built.append(classification_report(sample, settings.target_column, threshold, folder))
     return [b for b in built if b is not None]
 
 
@@ -178,11 +175,13 @@ def own_metrics(runtime: Runtime, current: pd.DataFrame) -> dict[str, float]:
         "current.labelled_rows": float(len(labelled)),
     }
     if len(labelled):
+        contact = contact_of(labelled, settings)  # the profit cut, over the window's rows
         perf = evaluate(
             labelled[settings.target_column].astype(int).to_numpy(),
             labelled[SCORE].to_numpy(),
-            threshold=settings.monitor_decision_threshold,
+            threshold=threshold_of(labelled[SCORE].to_numpy(), contact),
             top_k_share=settings.monitor_top_k_share,
+            contact=contact,
         )
         for name in (
             "roc_auc",
@@ -335,6 +334,7 @@ def _build(
             metrics.update(report.metrics)
         result = result.model_copy(update={**update, "metrics": metrics})
         (folder / "trends.html").write_text(render_trends(runtime.engine), encoding="utf-8")
+        (folder / "profit.html").write_text(render_profit(runtime.engine), encoding="utf-8")
         pages = sorted(p.name for p in folder.glob("*.html"))
         quality = quality_reports(runtime, runs)
         (folder / "index.html").write_text(render_index(result, pages, quality), encoding="utf-8")

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from churnops_common.ml.economics import Economics
 from churnops_common.settings import get_settings
 from churnops_common.tabular import columns_of, read_chunks
 from churnops_scorer.batch import BatchOutputs, Progress, needed_columns, score_stream
@@ -34,6 +35,7 @@ class LocalResult:
     model_version: str
     retention_path: Path
     model_name: str = ""
+    campaign: dict[str, float | int | None] | None = None
 
 
 def check_fit(columns: list[str], loaded: LoadedModel) -> None:
@@ -108,7 +110,9 @@ def score_with(loaded: LoadedModel, file: Path, out: Path, progress: bool) -> Lo
         settings.scorer_risk_high,
     )
     scorer = ChunkScorer(loaded.pipeline, info, settings.scorer_reasons)
-    retention = RetentionList(id_column, settings.retention_value_column, settings.retention_top_k)
+    retention = RetentionList(
+        id_column, Economics.from_settings(settings), settings.retention_top_k
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="churnops-cli-") as tmp:
         parquet = out if out.suffix == ".parquet" else Path(tmp) / "predictions.parquet"
@@ -128,7 +132,9 @@ def score_with(loaded: LoadedModel, file: Path, out: Path, progress: bool) -> Lo
         )
     retention_path = out.with_name(f"{out.stem}-retention.csv")
     retention_path.write_bytes(retention.to_csv_bytes())
-    return LocalResult(result.rows, loaded.version, retention_path, loaded.name)
+    return LocalResult(
+        result.rows, loaded.version, retention_path, loaded.name, retention.summary()
+    )
 
 
 @contextmanager
