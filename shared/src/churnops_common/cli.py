@@ -433,6 +433,9 @@ def _print_summary(result: dict[str, Any]) -> None:
     for reason in result["rejections"]:
         console.print(f"{'rejected because':>18}: {reason}")
     console.print(f"{'state kept in':>18}: {result['home']}")
+    if result.get("monitoring_report"):
+        console.print(f"{'open the report':>18}: {result['monitoring_report']}", highlight=False)
+        console.print(f"{'all reports':>18}: {result['monitoring_reports']}", highlight=False)
 
 
 def _install_plugins() -> None:

@@ -1,8 +1,9 @@
 """`churnops demo`: the whole lifecycle in embedded mode, with whatever stages are installed.
 
 Train a first champion, score three batches, reject a malformed file, detect drift on a
-labelled drifted batch, retrain, promote the better model and rescore. Each step is an event
-dropped into the in-process bus; the stages react exactly as the workers would.
+labelled drifted batch, retrain, promote the better model and rescore, then build the
+monitoring report over all of it. Each step is an event dropped into the in-process bus; the
+stages react exactly as the workers would.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from churnops_common.dispatch import Outcome
 from churnops_common.embedded import EmbeddedPlatform
-from churnops_common.events import DataKind, Event
+from churnops_common.events import DataKind, Event, MonitoringRequested
 from churnops_common.settings import Settings
 from churnops_common.synthetic import generate
 
@@ -42,6 +43,9 @@ class DemoSummary:
     dead_letters: int = 0
     seconds: float = 0.0
     home: str = ""
+    # The monitoring report the demo ends with (a local file to open), and the list of reports.
+    monitoring_report: str | None = None
+    monitoring_reports: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -162,6 +166,11 @@ def run_demo(settings: Settings, progress: Progress = print) -> DemoSummary:
             progress(f"[{number}/{len(STEPS)}] {step.title}")
             platform.drop(_write_step_file(step, Path(tmp)), step.kind)
             platform.run(on_outcome=report)
+    if "monitor" in platform.stages:
+        progress(f"[{len(STEPS) + 1}/{len(STEPS) + 1}] build the monitoring report")
+        platform.publish(MonitoringRequested.start_chain("demo-monitoring"))
+        platform.run(on_outcome=report)
+        _monitoring_report(platform, summary)
 
     _tally(platform.bus.published, summary)
     _estimate_vs_realized(platform, summary)
@@ -213,6 +222,35 @@ def _estimate_vs_realized(platform: EmbeddedPlatform, summary: DemoSummary) -> N
     if row is not None:
         summary.drifted_pr_auc_estimated = _rounded(row.value)
         summary.drifted_pr_auc_realized = _rounded(row.realized)
+
+
+def _monitoring_report(platform: EmbeddedPlatform, summary: DemoSummary) -> None:
+    """Where the report the demo ended with lies on disk (embedded mode's object store)."""
+    from sqlalchemy import select
+
+    from churnops_common.db.tables import monitoring_reports
+    from churnops_common.storage.base import parse_uri
+    from churnops_common.storage.local import LocalObjectStore
+
+    query = (
+        select(monitoring_reports.c.report_uris)
+        .where(monitoring_reports.c.status == "done")
+        .order_by(monitoring_reports.c.created_at.desc())
+        .limit(1)
+    )
+    with platform.runtime.engine.connect() as conn:
+        uris = conn.execute(query).scalar_one_or_none() or []
+    index = next((u for u in uris if str(u).endswith("/index.html")), None)
+    if index is None:
+        return
+    store = platform.runtime.store
+    if not isinstance(store, LocalObjectStore):
+        summary.monitoring_report = str(index)
+        return
+    bucket, key = parse_uri(str(index))
+    objects = store.root / bucket
+    summary.monitoring_report = str((objects / key).resolve())
+    summary.monitoring_reports = str((objects / "monitoring" / "index.html").resolve())
 
 
 def _rounded(value: float | None) -> float | None:
