@@ -120,8 +120,10 @@ def test_landed_files_through_a_real_worker(stack: Settings, tmp_path: Path) -> 
         )
         bus.publish(duplicate)  # the same landing again: acknowledged, not redone
         time.sleep(2)
-        # The reports follow the verdicts on the same queue.
-        deadline = time.monotonic() + 60
+        # The reports follow the verdicts on the same queue. A batch's report includes its
+        # Evidently page, whose first render in a worker imports Evidently: tens of seconds on
+        # a busy machine, so the wait is generous (a readiness wait, not a timing check).
+        deadline = time.monotonic() + 240
         while not all(r.report_uri for r in _wait_for_runs(engine, 2, limit_s=0)):
             assert time.monotonic() < deadline, "the reports were not rendered"
             time.sleep(0.2)
@@ -165,4 +167,5 @@ def test_landed_files_through_a_real_worker(stack: Settings, tmp_path: Path) -> 
     assert "monthly_charges" in breach.features  # type: ignore[attr-defined]
     folder = quality_folder(rows[1].object_key, rows[1].run_id)
     assert store.exists("reports", f"{folder}/report.html")
+    assert store.exists("reports", f"{folder}/evidently-drift.html")  # same handler, same pages
     assert rows[1].report_uri == f"s3://reports/{folder}/report.html"
