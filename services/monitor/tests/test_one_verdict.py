@@ -100,9 +100,7 @@ def _evidently_drifted_columns(page: Page) -> tuple[int, int, set[str]]:
     # Each row of Evidently's drift table names its column, then (after the plots' data) says
     # "data_drift": "Detected" or "Not Detected".
     rows = re.split(r'"column_name": ?"', data)[1:]
-    verdicts = {
-        row.split('"', 1)[0]: re.search(r'"data_drift": ?"([\w ]+)"', row) for row in rows
-    }
+    verdicts = {row.split('"', 1)[0]: re.search(r'"data_drift": ?"([\w ]+)"', row) for row in rows}
     assert verdicts and all(verdicts.values())
     drifted = {name for name, found in verdicts.items() if found and found[1] == "Detected"}
     return int(counts[1]), int(counts[2]), drifted
@@ -120,8 +118,9 @@ def test_the_drifted_batch_has_one_verdict_everywhere(
     for name, seed, drift in ((CLEAN, 11, 0.0), (DRIFTED, 15, 1.0)):
         frame = generate(2000, seed=seed, drift=drift)
         _land(platform, tmp_path, name, frame)
-        scored_batch(platform, tmp_path, name=name.removesuffix(".csv"), rows=0, seed=seed,
-                     inputs=frame)
+        scored_batch(
+            platform, tmp_path, name=name.removesuffix(".csv"), rows=0, seed=seed, inputs=frame
+        )
     platform.publish(MonitoringRequested.start_chain("one-verdict"))
     platform.run()
 
