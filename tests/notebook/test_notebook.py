@@ -58,6 +58,12 @@ def test_the_notebook_runs_headless_on_the_demo_state_and_its_html_has_the_plots
     )
     summary = run_demo(settings, progress=lambda _: None)
     assert summary.batches_scored > 0 and summary.psi_breaches > 0
+    # The demo ends with a monitoring report, a file to open, listed in the index of reports.
+    assert summary.monitoring_report and summary.monitoring_reports
+    report = Path(summary.monitoring_report)
+    assert report.is_file() and report.is_relative_to(home.resolve())
+    assert "batch-0005-drifted.csv" in report.read_text(encoding="utf-8")
+    assert report.parent.name in Path(summary.monitoring_reports).read_text(encoding="utf-8")
 
     render = _render_module()
     out = tmp_path / "notebook.html"

@@ -19,7 +19,7 @@ def test_a_script_payload_never_appears_raw_in_the_drift_report(tmp_path: Path) 
         {"plan": [PAYLOAD, PAYLOAD, "pro"] * 40, PAYLOAD: ["b", "b"] * 60, "age": range(120)}
     )
 
-    built = data_drift_report(reference, current, set(), tmp_path)
+    built = data_drift_report(reference, current, set(), tmp_path, threshold=0.2)
 
     assert built is not None
     pages = list(tmp_path.rglob("*.html"))
