@@ -29,6 +29,7 @@ from churnops_monitor.sources import ScoringRun
 
 EVIDENTLY_PAGE = "evidently-drift.html"  # beside a quality run's report.html (quality service)
 PERFORMANCE_METRICS = ("pr_auc", "roc_auc")
+MAX_REVIEWED = 100  # newest batches of a window reviewed one by one (a few queries each)
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,9 @@ class BatchReview:
 
 
 def review_batches(engine: Engine, runs: list[ScoringRun], threshold: float) -> list[BatchReview]:
-    """The window's batches, oldest first."""
-    return [_review(engine, run, threshold) for run in sorted(runs, key=lambda r: r.created_at)]
+    """The window's newest `MAX_REVIEWED` batches, oldest first."""
+    newest = sorted(runs, key=lambda r: r.created_at)[-MAX_REVIEWED:]
+    return [_review(engine, run, threshold) for run in newest]
 
 
 def _review(engine: Engine, run: ScoringRun, threshold: float) -> BatchReview:

@@ -142,6 +142,12 @@ def _window_drift(result: MonitoringResult, threshold: float) -> str:
     )
 
 
+def _omitted(scored: int, reviewed: int) -> str:
+    if reviewed >= scored:
+        return ""
+    return f"<p>The newest {reviewed} of the window's {scored} batches are reviewed here.</p>"
+
+
 def render_index(
     result: MonitoringResult,
     pages: list[str],
@@ -181,6 +187,7 @@ to {escape(result.window_end.isoformat(timespec="seconds"))}: {result.scoring_ru
 report says the same.</p>
 {prediction}
 <h2>Batches</h2>
+{_omitted(result.scoring_runs, len(batches))}
 {_batch_rows(batches, link)}
 <h2>PSI per feature, batch by batch</h2>
 {_trend_table(batches)}
