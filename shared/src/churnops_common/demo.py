@@ -161,13 +161,14 @@ def run_demo(settings: Settings, progress: Progress = print) -> DemoSummary:
         name = outcome.event.event_type if outcome.event else "?"
         progress(f"    {stage:<8} {name:<18} -> {follow}")
 
+    total = len(STEPS) + ("monitor" in platform.stages)
     with tempfile.TemporaryDirectory(prefix="churnops-demo-") as tmp:
         for number, step in enumerate(STEPS, 1):
-            progress(f"[{number}/{len(STEPS)}] {step.title}")
+            progress(f"[{number}/{total}] {step.title}")
             platform.drop(_write_step_file(step, Path(tmp)), step.kind)
             platform.run(on_outcome=report)
     if "monitor" in platform.stages:
-        progress(f"[{len(STEPS) + 1}/{len(STEPS) + 1}] build the monitoring report")
+        progress(f"[{total}/{total}] build the monitoring report over every batch")
         platform.publish(MonitoringRequested.start_chain("demo-monitoring"))
         platform.run(on_outcome=report)
         _monitoring_report(platform, summary)
