@@ -67,6 +67,12 @@ def test_the_notebook_runs_headless_on_the_demo_state_and_its_html_has_the_plots
     assert abs(summary.drifted_pr_auc_estimated - summary.drifted_pr_auc_realized) < 0.1
     assert summary.promotions == 2  # the drifted labelled batch's retrain still promotes
     _assert_the_demo_decides_by_profit(settings, summary)
+    # The demo ends with a monitoring report, a file to open, listed in the index of reports.
+    assert summary.monitoring_report and summary.monitoring_reports
+    report = Path(summary.monitoring_report)
+    assert report.is_file() and report.is_relative_to(home.resolve())
+    assert "batch-0006-drifted.csv" in report.read_text(encoding="utf-8")
+    assert report.parent.name in Path(summary.monitoring_reports).read_text(encoding="utf-8")
 
     render = _render_module()
     out = tmp_path / "notebook.html"

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from churnops_common.events import RetrainRequested, SweepRequested
+from churnops_common.report_names import quality_folder
 from tests.system.figures import FIGURES, NUMBERS, percentile
 from tests.system.harness import LocalStack, children_of
 from tests.system.inputs import bad_inputs, batch_csv, batch_frame
@@ -224,7 +225,9 @@ def test_lifecycle(stack: LocalStack, tmp_path: Path) -> None:
     assert stack.count("SELECT count(*) FROM monitoring.alerts WHERE kind = 'PsiBreached'") == 2
     assert stack.count("SELECT count(*) FROM monitoring.alerts WHERE kind = 'ModelPromoted'") == 2
     reports = stack.settings.minio_reports_bucket
-    assert f"{breach.run_id}/report.html" in stack.objects(reports, breach.run_id)
+    folder = quality_folder(drifted, breach.run_id)  # named after the file
+    assert f"{folder}/report.html" in stack.objects(reports, folder)
+    assert f"{folder}/evidently-drift.html" in stack.objects(reports, folder)
     # The labelled drifted batch: what the profit cut realized, beside its metrics row.
     [realized] = stack.rows(
         "SELECT r.profit, r.profit_top10, r.profit_p50, r.contacted FROM"
@@ -590,9 +593,10 @@ def _assert_reported_once(stack: LocalStack, key: str) -> None:
     [run] = stack.rows(
         "SELECT run_id, report_uri FROM monitoring.quality_runs WHERE object_key = :k", k=key
     )
-    assert run.report_uri == f"s3://{stack.settings.minio_reports_bucket}/{run.run_id}/report.html"
-    reports = stack.objects(stack.settings.minio_reports_bucket, f"{run.run_id}/")
-    assert reports.count(f"{run.run_id}/report.html") == 1, reports
+    folder = quality_folder(key, run.run_id)
+    assert run.report_uri == f"s3://{stack.settings.minio_reports_bucket}/{folder}/report.html"
+    reports = stack.objects(stack.settings.minio_reports_bucket, f"{folder}/")
+    assert reports.count(f"{folder}/report.html") == 1, reports
     handled = stack.count(
         "SELECT count(*) FROM monitoring.processed_events WHERE task_name = :t "
         "AND idempotency_key = :k AND status = 'done'",

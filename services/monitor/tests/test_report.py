@@ -29,7 +29,11 @@ def test_no_predictions_yet_skips_with_a_reason(
     platform.run()
     row = _report_row(platform)
     assert (row.status, row.reason) == ("skipped", "no predictions yet")
-    assert list(platform.runtime.store.list_objects("reports")) == []
+    # No report is built; the index of all reports lists the skip with its reason.
+    [index] = platform.runtime.store.list_objects("reports")
+    assert index.key == "monitoring/index.html"
+    html = platform.runtime.store.get_bytes("reports", index.key).decode()
+    assert "skipped: no predictions yet" in html
 
 
 def test_report_from_scored_batches_against_the_baseline(

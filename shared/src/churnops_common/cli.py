@@ -445,6 +445,9 @@ def _print_summary(result: dict[str, Any]) -> None:
     for reason in result["rejections"]:
         console.print(f"{'rejected because':>24}: {reason}")
     console.print(f"{'state kept in':>24}: {result['home']}")
+    if result.get("monitoring_report"):
+        console.print(f"{'open the report':>24}: {result['monitoring_report']}", highlight=False)
+        console.print(f"{'all reports':>24}: {result['monitoring_reports']}", highlight=False)
 
 
 def _install_plugins() -> None:

@@ -2,8 +2,9 @@
 
 Train a first champion, score three batches, reject a malformed file, estimate the performance
 of a shifted batch before its labels (and compare once they land), detect drift on a labelled
-drifted batch, retrain, promote the better model and rescore. Each step is an event
-dropped into the in-process bus; the stages react exactly as the workers would.
+drifted batch, retrain, promote the better model and rescore, then build the monitoring report
+over all of it. Each step is an event dropped into the in-process bus; the stages react exactly
+as the workers would.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 from churnops_common.dispatch import Outcome
 from churnops_common.embedded import EmbeddedPlatform
-from churnops_common.events import DataKind, Event
+from churnops_common.events import DataKind, Event, MonitoringRequested
 from churnops_common.settings import Settings
 from churnops_common.synthetic import generate
 
@@ -46,6 +47,9 @@ class DemoSummary:
     dead_letters: int = 0
     seconds: float = 0.0
     home: str = ""
+    # The monitoring report the demo ends with (a local file to open), and the list of reports.
+    monitoring_report: str | None = None
+    monitoring_reports: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -166,11 +170,17 @@ def run_demo(settings: Settings, progress: Progress = print) -> DemoSummary:
         name = outcome.event.event_type if outcome.event else "?"
         progress(f"    {stage:<8} {name:<18} -> {follow}")
 
+    total = len(STEPS) + ("monitor" in platform.stages)
     with tempfile.TemporaryDirectory(prefix="churnops-demo-") as tmp:
         for number, step in enumerate(STEPS, 1):
-            progress(f"[{number}/{len(STEPS)}] {step.title}")
+            progress(f"[{number}/{total}] {step.title}")
             platform.drop(_write_step_file(step, Path(tmp)), step.kind)
             platform.run(on_outcome=report)
+    if "monitor" in platform.stages:
+        progress(f"[{total}/{total}] build the monitoring report over every batch")
+        platform.publish(MonitoringRequested.start_chain("demo-monitoring"))
+        platform.run(on_outcome=report)
+        _monitoring_report(platform, summary)
 
     _tally(platform.bus.published, summary)
     _estimate_vs_realized(platform, summary)
@@ -244,6 +254,35 @@ def _campaigns(platform: EmbeddedPlatform, summary: DemoSummary) -> None:
         summary.campaign_expected_profit = round(
             sum(float(row.expected_profit) for row in latest.values()), 2
         )
+
+
+def _monitoring_report(platform: EmbeddedPlatform, summary: DemoSummary) -> None:
+    """Where the report the demo ended with lies on disk (embedded mode's object store)."""
+    from sqlalchemy import select
+
+    from churnops_common.db.tables import monitoring_reports
+    from churnops_common.storage.base import parse_uri
+    from churnops_common.storage.local import LocalObjectStore
+
+    query = (
+        select(monitoring_reports.c.report_uris)
+        .where(monitoring_reports.c.status == "done")
+        .order_by(monitoring_reports.c.created_at.desc())
+        .limit(1)
+    )
+    with platform.runtime.engine.connect() as conn:
+        uris = conn.execute(query).scalar_one_or_none() or []
+    index = next((u for u in uris if str(u).endswith("/index.html")), None)
+    if index is None:
+        return
+    store = platform.runtime.store
+    if not isinstance(store, LocalObjectStore):
+        summary.monitoring_report = str(index)
+        return
+    bucket, key = parse_uri(str(index))
+    objects = store.root / bucket
+    summary.monitoring_report = str((objects / key).resolve())
+    summary.monitoring_reports = str((objects / "monitoring" / "index.html").resolve())
 
 
 def _rounded(value: float | None) -> float | None:

@@ -173,6 +173,8 @@ class PsiBreached(Event):
     features: dict[str, float]
     max_psi: float = Field(ge=0)
     threshold: float = Field(gt=0)
+    # How many features were compared (None from producers before it was added).
+    features_compared: int | None = Field(default=None, ge=0)
 
 
 class BatchScored(Event):

@@ -78,6 +78,8 @@ class Verdict(BaseModel):
     rows: int
     has_target: bool
     issues: list[Issue]
+    # Share of positive outcomes among the rows with a known outcome (None: no target).
+    target_rate: float | None = None
 
     @property
     def errors(self) -> list[Issue]:
@@ -290,7 +292,16 @@ class Validator:
             rows=self.rows,
             has_target=has_target,
             issues=self.issues,
+            target_rate=self._target_rate() if has_target else None,
         )
+
+    def _target_rate(self) -> float | None:
+        tally = self.tallies.get(self.rules.target_column)
+        if tally is None:
+            return None
+        positive = sum(n for word, n in tally.values.items() if word in POSITIVE_WORDS)
+        negative = sum(n for word, n in tally.values.items() if word in NEGATIVE_WORDS)
+        return positive / (positive + negative) if positive + negative else None
 
     def _check_ids(self) -> None:
         id_col = self.rules.id_column
