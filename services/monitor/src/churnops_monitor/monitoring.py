@@ -28,8 +28,8 @@ from churnops_common.db.engine import is_sqlite
 from churnops_common.db.tables import monitoring_reports, performance_metrics
 from churnops_common.errors import PermanentError
 from churnops_common.runtime import Runtime
-from churnops_monitor.decision import contact_of, threshold_of
 from churnops_monitor.batches import BatchReview, review_batches
+from churnops_monitor.decision import contact_of, threshold_of
 from churnops_monitor.evidently_reports import (
     BuiltReport,
     classification_report,
