@@ -17,10 +17,8 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from churnops_common.db.engine import is_sqlite
+from churnops_common.db.inserts import insert_for
 from churnops_common.db.tables import monitoring_reports, performance_metrics, quality_runs
 from churnops_common.errors import PermanentError
 from churnops_common.runtime import Runtime
@@ -233,10 +231,9 @@ def _mlflow_key(key: str) -> str:
 def record(runtime: Runtime, result: MonitoringResult, correlation_id: str) -> None:
     row: dict[str, Any] = result.model_dump(exclude={"reference_note"})
     row.update(correlation_id=correlation_id, created_at=datetime.now(UTC))
-    insert = sqlite_insert if is_sqlite(runtime.engine) else pg_insert
     with runtime.engine.begin() as conn:
         conn.execute(
-            insert(monitoring_reports)
+            insert_for(runtime.engine, monitoring_reports)
             .values(**row)
             .on_conflict_do_nothing(index_elements=["report_id"])
         )

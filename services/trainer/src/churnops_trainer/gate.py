@@ -6,10 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from churnops_common.db.engine import is_sqlite
+from churnops_common.db.inserts import insert_for
 from churnops_common.db.tables import model_promotions, training_runs
 from churnops_common.ml.integrity import ArtifactDigest
 
@@ -107,9 +105,8 @@ def record(
         "artifact_sha256": digest.sha256 if digest else None,
         "artifact_size": digest.size if digest else None,
     }
-    insert = sqlite_insert if is_sqlite(engine) else pg_insert
     statement = (
-        insert(model_promotions)
+        insert_for(engine, model_promotions)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["model_name", "challenger_version"])
     )

@@ -15,10 +15,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, Row, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from churnops_common.db.engine import is_sqlite
+from churnops_common.db.inserts import insert_for
 from churnops_common.db.locks import advisory_lock, lock_id
 from churnops_common.db.tables import quality_runs, training_runs
 from churnops_common.events import Event, stable_id
@@ -182,9 +181,8 @@ def start_run(
         "finished_at": None if status == "running" else now,
         **dict.fromkeys(_RESULT_COLUMNS),
     }
-    insert = sqlite_insert if is_sqlite(engine) else pg_insert
     statement = (
-        insert(training_runs)
+        insert_for(engine, training_runs)
         .values(run_id=run_id, **values)
         .on_conflict_do_update(index_elements=["run_id"], set_=values)
     )
