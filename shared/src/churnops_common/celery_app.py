@@ -20,10 +20,10 @@ from celery import Celery, Task
 from celery.signals import worker_init, worker_process_init, worker_process_shutdown
 from kombu import Queue  # type: ignore[attr-defined]
 
-from churnops_common.bus.base import Handler
 from churnops_common.bus.celery_bus import CeleryBus
 from churnops_common.dispatch import handle_message
 from churnops_common.errors import is_transient
+from churnops_common.handling import Handler
 from churnops_common.metrics import (
     record_failure,
     record_outcome,

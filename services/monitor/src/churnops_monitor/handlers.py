@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import Never
 
-from churnops_common.bus import Handler
 from churnops_common.errors import PermanentError
 from churnops_common.events import (
     BatchScored,
@@ -19,6 +19,8 @@ from churnops_common.events import (
     PerformanceDegraded,
     PsiBreached,
 )
+from churnops_common.handling import Handler, expect, handlers_of
+from churnops_common.routing import MONITOR
 from churnops_common.runtime import Runtime
 from churnops_monitor.alerts import (
     Alert,
@@ -57,15 +59,9 @@ from churnops_monitor.sources import (
 log = logging.getLogger(__name__)
 
 
-def _expect[E: Event](event: Event, cls: type[E]) -> E:
-    if not isinstance(event, cls):
-        raise PermanentError(f"expected {cls.__name__}, got {event.event_type}")
-    return event
-
-
-def on_data_validated(event: Event, runtime: Runtime) -> Sequence[Event]:
+def on_data_validated(event: Event, runtime: Runtime) -> Sequence[PerformanceDegraded]:
     """Labels landed: join them to the predictions that scored those ids, per model version."""
-    validated = _expect(event, DataValidated)
+    validated = expect(event, DataValidated)
     if validated.kind != "labels":
         return []
     runtime = runtime.under_contract()  # the model's data contract names ids and targets
@@ -105,10 +101,10 @@ def on_data_validated(event: Event, runtime: Runtime) -> Sequence[Event]:
     return degraded_followups(runtime, validated, evaluations, live)
 
 
-def on_batch_scored(event: Event, runtime: Runtime) -> Sequence[Event]:
+def on_batch_scored(event: Event, runtime: Runtime) -> Sequence[PerformanceDegraded]:
     """Every scored batch: label-free estimates (and an estimated degradation, before any
     label). A batch that carried its target: the realized metrics too, plus segment metrics."""
-    scored = _expect(event, BatchScored)
+    scored = expect(event, BatchScored)
     runtime = runtime.under_contract()  # the model's data contract names ids and targets
     estimates = estimate_scored(runtime, scored)
     if not scored.has_target:
@@ -148,8 +144,8 @@ def on_batch_scored(event: Event, runtime: Runtime) -> Sequence[Event]:
     return degraded_followups(runtime, scored, [evaluation], scored.model_version)
 
 
-def on_monitoring_requested(event: Event, runtime: Runtime) -> Sequence[Event]:
-    requested = _expect(event, MonitoringRequested)
+def on_monitoring_requested(event: Event, runtime: Runtime) -> Sequence[Never]:
+    requested = expect(event, MonitoringRequested)
     runtime = runtime.under_contract()  # the model's data contract names ids and targets
     run_monitoring(
         runtime,
@@ -164,8 +160,8 @@ def on_monitoring_requested(event: Event, runtime: Runtime) -> Sequence[Event]:
 def _alerting[E: Event](cls: type[E], make: Callable[[E], Alert]) -> Handler:
     """A handler that raises one alert and never fails on the webhook's account."""
 
-    def handle(event: Event, runtime: Runtime) -> Sequence[Event]:
-        typed = _expect(event, cls)
+    def handle(event: Event, runtime: Runtime) -> Sequence[Never]:
+        typed = expect(event, cls)
         raise_alert(runtime.engine, runtime.settings, make(typed), typed)
         return []
 
@@ -180,15 +176,17 @@ on_model_promoted = _alerting(ModelPromoted, promoted_alert)
 on_model_rejected = _alerting(ModelRejected, model_rejected_alert)
 on_integrity_failed = _alerting(IntegrityFailed, integrity_alert)
 
-# task name (from churnops_common.routing) -> handler
-HANDLERS: dict[str, Handler] = {
-    "churnops.monitor.on_data_validated": on_data_validated,
-    "churnops.monitor.on_batch_scored": on_batch_scored,
-    "churnops.monitor.on_monitoring_requested": on_monitoring_requested,
-    "churnops.monitor.on_psi_breached": on_psi_breached,
-    "churnops.monitor.on_performance_degraded": on_performance_degraded,
-    "churnops.monitor.on_data_rejected": on_data_rejected,
-    "churnops.monitor.on_model_promoted": on_model_promoted,
-    "churnops.monitor.on_model_rejected": on_model_rejected,
-    "churnops.monitor.on_integrity_failed": on_integrity_failed,
-}
+HANDLERS = handlers_of(
+    MONITOR,
+    {
+        DataValidated: on_data_validated,
+        BatchScored: on_batch_scored,
+        MonitoringRequested: on_monitoring_requested,
+        PsiBreached: on_psi_breached,
+        PerformanceDegraded: on_performance_degraded,
+        DataRejected: on_data_rejected,
+        ModelPromoted: on_model_promoted,
+        ModelRejected: on_model_rejected,
+        IntegrityFailed: on_integrity_failed,
+    },
+)

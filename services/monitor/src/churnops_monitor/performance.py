@@ -217,13 +217,13 @@ def _reported_elsewhere(runtime: Runtime, event: Event, ev: Evaluation) -> bool:
 
 def degraded_followups(
     runtime: Runtime, event: Event, evaluations: list[Evaluation], live_version: str | None
-) -> list[Event]:
+) -> list[PerformanceDegraded]:
     """PerformanceDegraded for the live version, once per version (a retrain is enough).
 
     Only the live model triggers: an old version's poor score on late labels is history, and
     asking for a retrain because of it would be noise.
     """
-    followups: list[Event] = []
+    followups: list[PerformanceDegraded] = []
     for ev in evaluations:
         name, version = ev.labelled.model_name, ev.labelled.model_version
         if not ev.degraded or version != live_version:

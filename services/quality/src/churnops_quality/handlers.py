@@ -5,9 +5,9 @@ from __future__ import annotations
 import errno
 import logging
 from collections.abc import Sequence
+from typing import Never
 
 from churnops_common.bridge import KIND_PREFIXES
-from churnops_common.bus import Handler
 from churnops_common.events import (
     DataKind,
     DataLanded,
@@ -19,6 +19,8 @@ from churnops_common.events import (
     SweepRequested,
     stable_id,
 )
+from churnops_common.handling import expect, handlers_of
+from churnops_common.routing import QUALITY
 from churnops_common.runtime import Runtime
 from churnops_common.storage import InvalidObjectKey
 from churnops_quality.baseline import current_version
@@ -26,7 +28,7 @@ from churnops_quality.evidence import render_report
 from churnops_quality.prune import prune
 from churnops_quality.records import baseline_versions_checked
 from churnops_quality.refresh import refresh_baseline
-from churnops_quality.service import followups, record_unstorable, run_quality
+from churnops_quality.service import QualityFollowup, followups, record_unstorable, run_quality
 from churnops_quality.sweep import sweep
 
 log = logging.getLogger(__name__)
@@ -37,8 +39,8 @@ def run_id_for(*parts: str) -> str:
     return "q-" + str(stable_id("quality-run", *parts))[:18]
 
 
-def on_data_landed(event: Event, runtime: Runtime) -> Sequence[Event]:
-    assert isinstance(event, DataLanded)
+def on_data_landed(event: Event, runtime: Runtime) -> Sequence[QualityFollowup]:
+    event = expect(event, DataLanded)
     run_id = run_id_for(event.idempotency_key)
     try:
         outcome = run_quality(runtime, event.object, event.kind, run_id, event.correlation_id)
@@ -66,8 +68,8 @@ def unstorable(exc: BaseException) -> str | None:
     return None
 
 
-def on_sweep_requested(event: Event, runtime: Runtime) -> Sequence[Event]:
-    assert isinstance(event, SweepRequested)
+def on_sweep_requested(event: Event, runtime: Runtime) -> Sequence[DataLanded]:
+    event = expect(event, SweepRequested)
     prune(runtime)  # the daily sweep is also the daily prune
     found = sweep(event, runtime)
     log.info(
@@ -78,7 +80,7 @@ def on_sweep_requested(event: Event, runtime: Runtime) -> Sequence[Event]:
     return found
 
 
-def on_quality_requested(event: Event, runtime: Runtime) -> Sequence[Event]:
+def on_quality_requested(event: Event, runtime: Runtime) -> Sequence[QualityFollowup]:
     """Re-check the named object, or the newest new_data object, against the current baseline.
 
     The same file against the same baseline gives the same answer: when another run already
@@ -88,7 +90,7 @@ def on_quality_requested(event: Event, runtime: Runtime) -> Sequence[Event]:
     DataValidated. A retry of this same request redoes its own run (same run id, same event
     ids), so a follow-up lost to a failed publish is sent again.
     """
-    assert isinstance(event, QualityRequested)
+    event = expect(event, QualityRequested)
     target = event.object or _latest(runtime)
     if target is None:
         log.info("quality requested, but no new_data has landed yet")
@@ -109,16 +111,16 @@ def on_quality_requested(event: Event, runtime: Runtime) -> Sequence[Event]:
     return followups(event, outcome, announce=False)
 
 
-def on_quality_report_requested(event: Event, runtime: Runtime) -> Sequence[Event]:
+def on_quality_report_requested(event: Event, runtime: Runtime) -> Sequence[Never]:
     """The report of a run whose verdict has already gone out (people read it; no event waits)."""
-    assert isinstance(event, QualityReportRequested)
+    event = expect(event, QualityReportRequested)
     uri = render_report(runtime, event)
     log.info("report of quality run %s: %s", event.quality_run_id, uri or "not rendered")
     return []
 
 
-def on_model_promoted(event: Event, runtime: Runtime) -> Sequence[Event]:
-    assert isinstance(event, ModelPromoted)
+def on_model_promoted(event: Event, runtime: Runtime) -> Sequence[Never]:
+    event = expect(event, ModelPromoted)
     if event.training_data is None:
         log.info(
             "model %s v%s promoted without training_data: baseline kept",
@@ -145,11 +147,13 @@ def _kind_of(key: str) -> DataKind:
     return "new_data"
 
 
-# task name (from churnops_common.routing) -> handler
-HANDLERS: dict[str, Handler] = {
-    "churnops.quality.on_data_landed": on_data_landed,
-    "churnops.quality.on_sweep_requested": on_sweep_requested,
-    "churnops.quality.on_quality_requested": on_quality_requested,
-    "churnops.quality.on_quality_report_requested": on_quality_report_requested,
-    "churnops.quality.on_model_promoted": on_model_promoted,
-}
+HANDLERS = handlers_of(
+    QUALITY,
+    {
+        DataLanded: on_data_landed,
+        SweepRequested: on_sweep_requested,
+        QualityRequested: on_quality_requested,
+        QualityReportRequested: on_quality_report_requested,
+        ModelPromoted: on_model_promoted,
+    },
+)

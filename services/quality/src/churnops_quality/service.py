@@ -36,6 +36,9 @@ from churnops_quality.refresh import save_first_baseline
 from churnops_quality.report import ReportInput
 from churnops_quality.validation import Issue, Verdict
 
+# What a quality run announces: its verdict, a drift breach, the request for its report.
+type QualityFollowup = DataValidated | DataRejected | PsiBreached | QualityReportRequested
+
 log = logging.getLogger(__name__)
 REASON_FILE = "reason.json"
 # A key segment longer than this is rejected: names derived from it must still fit the usual
@@ -281,7 +284,9 @@ def _log_outcome(outcome: QualityOutcome) -> None:
         )
 
 
-def followups(source: Event, outcome: QualityOutcome, *, announce: bool = True) -> list[Event]:
+def followups(
+    source: Event, outcome: QualityOutcome, *, announce: bool = True
+) -> list[QualityFollowup]:
     """DataValidated | DataRejected, plus PsiBreached for a breaching batch of new data, then
     QualityReportRequested (the report is rendered after the verdict went out).
 
@@ -291,7 +296,7 @@ def followups(source: Event, outcome: QualityOutcome, *, announce: bool = True) 
     a baseline the object was not checked against yet, so its PsiBreached is news.
     """
     verdict = outcome.verdict
-    events: list[Event] = []
+    events: list[QualityFollowup] = []
     if verdict.status == "rejected":
         events.append(
             source.derive(

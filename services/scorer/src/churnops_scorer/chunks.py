@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from churnops_common.errors import PermanentError
-from churnops_common.events import Event, ObjectRef, ScoreChunkRequested
+from churnops_common.events import ObjectRef, ScoreChunkRequested
 from churnops_common.runtime import Runtime
 from churnops_common.tabular import read_chunks
 from churnops_scorer import followups, runs
@@ -31,6 +31,7 @@ from churnops_scorer.batch import (
     score_stream,
     target_codes,
 )
+from churnops_scorer.followups import Announcement
 from churnops_scorer.layout import OutputLayout
 from churnops_scorer.models import LoadedModel, model_version
 from churnops_scorer.scoring import ChunkScorer, probabilities
@@ -47,7 +48,7 @@ from churnops_scorer.summary import ScoreSummary
 log = logging.getLogger(__name__)
 
 
-def score_chunk(runtime: Runtime, event: ScoreChunkRequested) -> list[Event]:
+def score_chunk(runtime: Runtime, event: ScoreChunkRequested) -> list[Announcement]:
     settings = runtime.settings
     if event.model_name != settings.mlflow_model_name:
         raise PermanentError(
@@ -131,7 +132,7 @@ def assemble_batch(
     model: LoadedModel,
     layout: OutputLayout,
     job: Any,
-) -> list[Event]:
+) -> list[Announcement]:
     """Concatenate the parts in order into the batch's output; record the run once."""
     settings = runtime.settings
     started_at: datetime = job.started_at

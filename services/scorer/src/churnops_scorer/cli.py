@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from churnops_common.cli import ModelNameOption
+from churnops_common.routing import QUALITY, SCORER, task_name
 
 if TYPE_CHECKING:
     from churnops_common.embedded import EmbeddedPlatform
     from churnops_common.events import BatchScored, DataValidated
 
-SCORE_TASK = "churnops.scorer.on_data_validated"
-REPORT_TASK = "churnops.quality.on_quality_report_requested"
+SCORE_TASK = task_name(SCORER, "DataValidated")
+REPORT_TASK = task_name(QUALITY, "QualityReportRequested")
 
 
 class Refused(Exception):

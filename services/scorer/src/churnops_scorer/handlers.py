@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from churnops_common.bus import Handler
 from churnops_common.events import (
     DataValidated,
     Event,
@@ -13,18 +12,23 @@ from churnops_common.events import (
     ObjectRef,
     ScoreChunkRequested,
 )
+from churnops_common.handling import expect, handlers_of
+from churnops_common.routing import SCORER
 from churnops_common.runtime import Runtime
 from churnops_scorer import runs
 from churnops_scorer.chunks import score_chunk
+from churnops_scorer.followups import Announcement
 from churnops_scorer.models import NoChampion, champion, champion_version
 from churnops_scorer.service import score_batch
 
 log = logging.getLogger(__name__)
 
 
-def on_data_validated(event: Event, runtime: Runtime) -> Sequence[Event]:
+def on_data_validated(
+    event: Event, runtime: Runtime
+) -> Sequence[Announcement | ScoreChunkRequested]:
     """A validated new_data batch: score it with the champion."""
-    assert isinstance(event, DataValidated)
+    event = expect(event, DataValidated)
     runtime = runtime.under_contract()  # the model's data contract names ids and targets
     if event.kind != "new_data":
         return []
@@ -41,9 +45,11 @@ def on_data_validated(event: Event, runtime: Runtime) -> Sequence[Event]:
     return score_batch(runtime, event.object, model, event, rows_hint=event.rows)
 
 
-def on_model_promoted(event: Event, runtime: Runtime) -> Sequence[Event]:
+def on_model_promoted(
+    event: Event, runtime: Runtime
+) -> Sequence[Announcement | ScoreChunkRequested]:
     """Swap to the new champion (by the registry alias only); maybe rescore the latest batch."""
-    assert isinstance(event, ModelPromoted)
+    event = expect(event, ModelPromoted)
     runtime = runtime.under_contract()  # the model's data contract names ids and targets
     settings = runtime.settings
     if event.model_name != settings.mlflow_model_name:
@@ -71,7 +77,9 @@ def on_model_promoted(event: Event, runtime: Runtime) -> Sequence[Event]:
     return rescore_latest(runtime, event, model.version)
 
 
-def rescore_latest(runtime: Runtime, event: Event, version: str) -> Sequence[Event]:
+def rescore_latest(
+    runtime: Runtime, event: Event, version: str
+) -> Sequence[Announcement | ScoreChunkRequested]:
     last = runs.latest_run(runtime.engine, runtime.settings.mlflow_model_name)
     if last is None or last.model_version == version:
         return []
@@ -90,16 +98,18 @@ def rescore_latest(runtime: Runtime, event: Event, version: str) -> Sequence[Eve
     return score_batch(runtime, ref, champion(runtime), event, rows_hint=int(last.rows))
 
 
-def on_score_chunk_requested(event: Event, runtime: Runtime) -> Sequence[Event]:
+def on_score_chunk_requested(event: Event, runtime: Runtime) -> Sequence[Announcement]:
     """One chunk of a large batch; the last chunk to finish assembles the output."""
-    assert isinstance(event, ScoreChunkRequested)
+    event = expect(event, ScoreChunkRequested)
     runtime = runtime.under_contract()  # the model's data contract names ids and targets
     return score_chunk(runtime, event)
 
 
-# task name (from churnops_common.routing) -> handler
-HANDLERS: dict[str, Handler] = {
-    "churnops.scorer.on_data_validated": on_data_validated,
-    "churnops.scorer.on_model_promoted": on_model_promoted,
-    "churnops.scorer.on_score_chunk_requested": on_score_chunk_requested,
-}
+HANDLERS = handlers_of(
+    SCORER,
+    {
+        DataValidated: on_data_validated,
+        ModelPromoted: on_model_promoted,
+        ScoreChunkRequested: on_score_chunk_requested,
+    },
+)

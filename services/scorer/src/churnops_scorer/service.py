@@ -14,6 +14,7 @@ import logging
 import math
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from churnops_common.events import Event, ObjectRef, ScoreChunkRequested
@@ -22,6 +23,7 @@ from churnops_common.settings import Settings
 from churnops_common.tabular import columns_of, count_rows, read_chunks
 from churnops_scorer import followups, runs
 from churnops_scorer.batch import BatchOutputs, needed_columns, score_stream
+from churnops_scorer.followups import Announcement
 from churnops_scorer.layout import PREDICTIONS_CSV, PREDICTIONS_FILE, RETENTION_FILE, OutputLayout
 from churnops_scorer.models import LoadedModel
 from churnops_scorer.retention import RetentionList
@@ -62,7 +64,7 @@ def local_outputs(folder: Path, settings: Settings) -> BatchOutputs:
 
 def score_batch(
     runtime: Runtime, ref: ObjectRef, model: LoadedModel, cause: Event, rows_hint: int = 0
-) -> list[Event]:
+) -> Sequence[Announcement | ScoreChunkRequested]:
     """Score one input version with one model; split it into chunk tasks when it is large."""
     settings = runtime.settings
     run_id = runs.run_id_for(ref, model.name, model.version)
@@ -126,7 +128,7 @@ def finish(
     summary: ScoreSummary,
     seconds: float,
     has_target: bool,
-) -> list[Event]:
+) -> list[Announcement]:
     """Record the run and announce it: BatchScored (and RetrainRequested when labels say so)."""
     from datetime import UTC, datetime
 
@@ -179,7 +181,7 @@ def split_batch(
     run_id: str,
     rows: int,
     has_target: bool,
-) -> list[Event]:
+) -> list[ScoreChunkRequested]:
     """One ScoreChunkRequested per `scorer_task_rows` rows; the last chunk reads to the end."""
     per_task = runtime.settings.scorer_task_rows
     count = max(1, math.ceil(rows / per_task))

@@ -17,7 +17,6 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from churnops_common.bus import Handler
 from churnops_common.errors import PermanentError
 from churnops_common.events import (
     DataValidated,
@@ -27,19 +26,28 @@ from churnops_common.events import (
     PsiBreached,
     RetrainRequested,
 )
+from churnops_common.handling import expect, handlers_of
+from churnops_common.routing import TRAINER, task_name
 from churnops_common.runtime import Runtime
 from churnops_trainer import gate, guard, registry
 from churnops_trainer.data import NoTrainingData, assemble
-from churnops_trainer.outcome import announce, pipeline_key, recorded, training_data_key
+from churnops_trainer.outcome import (
+    TrainingAnswer,
+    announce,
+    pipeline_key,
+    recorded,
+    training_data_key,
+)
 from churnops_trainer.service import complete_promotion, save_objects, train_and_decide
 from churnops_trainer.studies import prune_studies
 
 log = logging.getLogger(__name__)
 
-ON_DATA_VALIDATED = "churnops.trainer.on_data_validated"
-ON_RETRAIN_REQUESTED = "churnops.trainer.on_retrain_requested"
-ON_PSI_BREACHED = "churnops.trainer.on_psi_breached"
-ON_PERFORMANCE_DEGRADED = "churnops.trainer.on_performance_degraded"
+# A trigger's run id is fixed by its task name (and its idempotency key).
+ON_DATA_VALIDATED = task_name(TRAINER, DataValidated)
+ON_RETRAIN_REQUESTED = task_name(TRAINER, RetrainRequested)
+ON_PSI_BREACHED = task_name(TRAINER, PsiBreached)
+ON_PERFORMANCE_DEGRADED = task_name(TRAINER, PerformanceDegraded)
 # Reasons whose `data` names a table to train on. Drift and performance requests may name the
 # batch that raised them: evidence, not a training set (training on it alone would discard the
 # training set), so those train on the latest training set plus the labelled batches.
@@ -52,7 +60,7 @@ def retrain(
     task_name: str,
     trigger: str,
     training: ObjectRef | None = None,
-) -> list[Event]:
+) -> Sequence[TrainingAnswer]:
     runtime = runtime.under_contract()  # the model's data contract names ids and targets
     settings, engine = runtime.settings, runtime.engine
     name = settings.mlflow_model_name
@@ -101,7 +109,7 @@ def retrain(
 
 def _answer_again(
     event: Event, runtime: Runtime, run: Row[Any], training: ObjectRef | None
-) -> list[Event] | None:
+) -> Sequence[TrainingAnswer] | None:
     """What a trigger handled before answers now: its skip stands, its finished training is
     announced again (same event id; subscribers that got it drop it), a training that failed
     after its decision was recorded is finished. None: train (again), because the earlier
@@ -135,7 +143,7 @@ def _answer_again(
 
 def _finish_decided(
     event: Event, runtime: Runtime, run: Row[Any], training: ObjectRef | None
-) -> list[Event] | None:
+) -> Sequence[TrainingAnswer] | None:
     """Finish a promotion whose decision is on record but whose attempt failed (or died)
     before acting on all of it: objects, aliases and tags, then the announcement."""
     settings, engine = runtime.settings, runtime.engine
@@ -190,15 +198,15 @@ def _skip(runtime: Runtime, run_id: str, trigger: str, event: Event, why: str) -
     )
 
 
-def on_data_validated(event: Event, runtime: Runtime) -> Sequence[Event]:
-    assert isinstance(event, DataValidated)
+def on_data_validated(event: Event, runtime: Runtime) -> Sequence[TrainingAnswer]:
+    event = expect(event, DataValidated)
     if event.kind != "training":
         return []  # new data is the scorer's, labels the monitor's
     return retrain(event, runtime, ON_DATA_VALIDATED, "new_training_data", event.object)
 
 
-def on_retrain_requested(event: Event, runtime: Runtime) -> Sequence[Event]:
-    assert isinstance(event, RetrainRequested)
+def on_retrain_requested(event: Event, runtime: Runtime) -> Sequence[TrainingAnswer]:
+    event = expect(event, RetrainRequested)
     training = event.data if event.reason in TRAINING_TABLE_REASONS else None
     if event.data is not None and training is None:
         log.info(
@@ -209,20 +217,22 @@ def on_retrain_requested(event: Event, runtime: Runtime) -> Sequence[Event]:
     return retrain(event, runtime, ON_RETRAIN_REQUESTED, event.reason, training)
 
 
-def on_psi_breached(event: Event, runtime: Runtime) -> Sequence[Event]:
-    assert isinstance(event, PsiBreached)
+def on_psi_breached(event: Event, runtime: Runtime) -> Sequence[TrainingAnswer]:
+    event = expect(event, PsiBreached)
     return retrain(event, runtime, ON_PSI_BREACHED, "drift")
 
 
-def on_performance_degraded(event: Event, runtime: Runtime) -> Sequence[Event]:
-    assert isinstance(event, PerformanceDegraded)
+def on_performance_degraded(event: Event, runtime: Runtime) -> Sequence[TrainingAnswer]:
+    event = expect(event, PerformanceDegraded)
     return retrain(event, runtime, ON_PERFORMANCE_DEGRADED, "performance")
 
 
-# task name (from churnops_common.routing) -> handler
-HANDLERS: dict[str, Handler] = {
-    ON_DATA_VALIDATED: on_data_validated,
-    ON_RETRAIN_REQUESTED: on_retrain_requested,
-    ON_PSI_BREACHED: on_psi_breached,
-    ON_PERFORMANCE_DEGRADED: on_performance_degraded,
-}
+HANDLERS = handlers_of(
+    TRAINER,
+    {
+        DataValidated: on_data_validated,
+        RetrainRequested: on_retrain_requested,
+        PsiBreached: on_psi_breached,
+        PerformanceDegraded: on_performance_degraded,
+    },
+)
