@@ -63,17 +63,6 @@ def make_celery(name: str, settings: Settings | None = None) -> Celery:
     return app
 
 
-# kombu's Redis transport keeps a queue's prioritised messages in lists beside it (default
-# steps 0, 3, 6, 9; step 0 is the queue's own list): what is waiting is the sum of all four.
-_PRIORITY_STEPS = (3, 6, 9)
-_PRIORITY_SEP = "\x06\x16"
-
-
-def queue_lists(queue: str) -> list[str]:
-    """The Redis lists that hold a queue's waiting messages, highest priority first."""
-    return [queue, *(f"{queue}{_PRIORITY_SEP}{step}" for step in _PRIORITY_STEPS)]
-
-
 def backoff_seconds(retries: int, base: float = 2.0, cap: float = 300.0) -> float:
     """Exponential backoff with full jitter: 2, 4, 8 ... seconds, capped."""
     return random.uniform(0, min(cap, base * 2**retries))

@@ -12,10 +12,9 @@ import logging
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from churnops_common.db.inserts import insert_for
@@ -30,6 +29,7 @@ from churnops_monitor.evidently_reports import (
 )
 from churnops_monitor.metrics import evaluate
 from churnops_monitor.performance import PREDICTION_META
+from churnops_monitor.records import MonitoringResult
 from churnops_monitor.reference import Reference, earliest_batch, find_reference
 from churnops_monitor.report_index import render_index
 from churnops_monitor.sources import (
@@ -47,23 +47,6 @@ log = logging.getLogger(__name__)
 EXPERIMENT = "churnops-monitoring"
 RUN_NAME = "monitoring_metrics"
 LABEL_FILES = 50  # newest labels files joined to the window's predictions
-
-
-class MonitoringResult(BaseModel):
-    report_id: str
-    status: Literal["done", "skipped"]
-    reason: str | None = None
-    window_start: datetime
-    window_end: datetime
-    scoring_runs: int = 0
-    current_rows: int = 0
-    labelled_rows: int = 0
-    reference_source: str | None = None
-    reference_uri: str | None = None
-    reference_note: str | None = None
-    report_uris: list[str] = []
-    metrics: dict[str, float] = {}
-    mlflow_run_id: str | None = None
 
 
 def _latest_per_input(runs: list[ScoringRun]) -> list[ScoringRun]:

@@ -6,10 +6,8 @@ Evidently's pages cannot say which reference was used or why; this page does, an
 from __future__ import annotations
 
 from html import escape
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from churnops_monitor.monitoring import MonitoringResult
+from churnops_monitor.records import MonitoringResult
 
 KEY_METRICS = (
     ("data_drift.DriftedColumnsCount.count", "drifted columns"),

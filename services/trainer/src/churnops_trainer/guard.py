@@ -22,13 +22,13 @@ from churnops_common.db.locks import advisory_lock, lock_id
 from churnops_common.db.tables import quality_runs, training_runs
 from churnops_common.events import Event, stable_id
 from churnops_common.settings import Settings
+from churnops_trainer.data import LABELLED_KINDS
 
 if TYPE_CHECKING:
     from churnops_trainer.service import TrainingResult
 
 # Triggers that drift or live performance raise on their own: they get the loop guards.
 AUTOMATIC_TRIGGERS = frozenset({"drift", "performance"})
-LABELLED_KINDS = ("new_data", "labels")
 # What a finished training fills in; a restarted run starts without them.
 _RESULT_COLUMNS = (
     "training_rows",
