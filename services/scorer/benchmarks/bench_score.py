@@ -124,7 +124,7 @@ def run_ours(file: Path, model: Path, out: Path, reasons: str) -> dict[str, Any]
 
     os.environ["SCORER_REASONS"] = reasons
     os.environ.setdefault("CHURNOPS_HOME", str(out.parent / "home"))
-    from churnops_scorer import kernels
+    from churnops_scorer.forest import kernels
     from churnops_scorer.local import resolve_model, score_with
     from churnops_scorer.path_attribution import PathAttribution
 

@@ -17,8 +17,9 @@ import xgboost as xgb
 from churnops_common.ml.pipeline import ChurnPipeline, TabularPreprocessor
 from churnops_common.synthetic import generate
 from churnops_common.tabular import read_chunks
-from churnops_scorer import forest_tables, kernels
 from churnops_scorer.features import FeatureMatrix, numbers
+from churnops_scorer.forest import kernels
+from churnops_scorer.forest import tables as forest_tables
 from churnops_scorer.path_attribution import PathAttribution, _codes_matrix
 from churnops_scorer.scoring import REASON_VALUES, REASONS
 

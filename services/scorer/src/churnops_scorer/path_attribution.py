@@ -25,10 +25,10 @@ import pandas as pd
 from scipy import sparse
 
 from churnops_common.ml.pipeline import ChurnPipeline
-from churnops_scorer import xgboost_trees
-from churnops_scorer.forest_tables import ForestTables, TooLarge
-from churnops_scorer.lightgbm_trees import parse_trees
-from churnops_scorer.trees import Tree
+from churnops_scorer.forest import xgboost_trees
+from churnops_scorer.forest.lightgbm_trees import parse_trees
+from churnops_scorer.forest.tables import ForestTables, TooLarge
+from churnops_scorer.forest.trees import Tree
 
 log = logging.getLogger(__name__)
 SLICE_ROWS = 8192

@@ -20,8 +20,8 @@ import pandas as pd
 import pyarrow as pa
 
 from churnops_common.ml.pipeline import ChurnPipeline
-from churnops_scorer import kernels
 from churnops_scorer.features import FeatureMatrix, as_pandas_bools, numbers
+from churnops_scorer.forest import kernels
 from churnops_scorer.path_attribution import PathAttribution
 
 ReasonMethod = Literal["shap", "path"]

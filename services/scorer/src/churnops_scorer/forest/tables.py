@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from churnops_scorer import kernels
-from churnops_scorer.lightgbm_trees import ZERO_THRESHOLD
-from churnops_scorer.trees import Split, Tree
+from churnops_scorer.forest import kernels
+from churnops_scorer.forest.lightgbm_trees import ZERO_THRESHOLD
+from churnops_scorer.forest.trees import Split, Tree
 
 MAX_TABLE_BYTES = 256 * 1024 * 1024
 UNUSED, NUMERIC, CATEGORICAL = 0, 1, 2

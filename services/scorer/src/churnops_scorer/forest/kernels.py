@@ -176,8 +176,8 @@ def top_k(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 def warm_up() -> None:
     """Compile (or load from the cache) every kernel on a tiny input."""
-    from churnops_scorer.forest_tables import ForestTables
-    from churnops_scorer.trees import Rule, Split, Tree
+    from churnops_scorer.forest.tables import ForestTables
+    from churnops_scorer.forest.trees import Rule, Split, Tree
 
     split = Split(Rule(0, False, 0.5, frozenset(), nan_left=True, zero_left=True), 0, 1)
     small = Tree([split], np.array([-1.0, 1.0]), np.array([0, 1]), np.zeros((2, 1)), 0.0)

@@ -1,0 +1,1 @@
+"""The compiled-tree evaluator (see tables.py)."""
