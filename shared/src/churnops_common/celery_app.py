@@ -1,10 +1,10 @@
 """Celery apps: one producer app (publish only) and one worker app per service queue.
 
-Reliability settings (see the brief): late acks, requeue when a worker dies, prefetch 1, a
-visibility timeout above the longest task, explicit queues only, JSON only, retries with
-exponential backoff on transient I/O for a time budget, a dead-letter row once it is spent (a
-message whose outcome cannot be recorded is never acked), and a time limit per queue, so that a
-worker's warm shutdown ends within a known time.
+Reliability settings (docs/adr/0001-at-least-once-with-a-ledger.md): late acks, requeue when a
+worker dies, prefetch 1, a visibility timeout above the longest task, explicit queues only, JSON
+only, retries with exponential backoff on transient I/O for a time budget, a dead-letter row once
+it is spent (a message whose outcome cannot be recorded is never acked), and a time limit per
+queue, so that a worker's warm shutdown ends within a known time.
 """
 
 from __future__ import annotations
