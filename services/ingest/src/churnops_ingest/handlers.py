@@ -8,7 +8,7 @@ from churnops_common.events import DataLanded, Event, IngestRequested
 from churnops_common.handling import expect, handlers_of
 from churnops_common.routing import INGEST
 from churnops_common.runtime import Runtime
-from churnops_ingest.service import ingest, landed_event
+from churnops_ingest.ingest_source import ingest, landed_event
 from churnops_ingest.sources import find_source
 
 

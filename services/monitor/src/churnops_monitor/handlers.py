@@ -38,7 +38,7 @@ from churnops_monitor.estimates import (
     realized_of,
     record_realized,
 )
-from churnops_monitor.monitoring import run_monitoring
+from churnops_monitor.monitoring_report import run_monitoring
 from churnops_monitor.performance import (
     LabelledSet,
     champion_version,

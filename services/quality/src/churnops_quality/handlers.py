@@ -28,8 +28,13 @@ from churnops_quality.evidence import render_report
 from churnops_quality.prune import prune
 from churnops_quality.records import baseline_versions_checked
 from churnops_quality.refresh import refresh_baseline
-from churnops_quality.service import QualityFollowup, followups, record_unstorable, run_quality
 from churnops_quality.sweep import sweep
+from churnops_quality.validate_batch import (
+    QualityFollowup,
+    followups,
+    record_unstorable,
+    run_quality,
+)
 
 log = logging.getLogger(__name__)
 

@@ -141,7 +141,7 @@ def _run_scorer(settings: Any, verdict: DataValidated) -> BatchScored:
     from churnops_common.embedded import EmbeddedPlatform
     from churnops_common.events import BatchScored, DataValidated, ObjectRef, stable_id
     from churnops_common.storage.base import parse_uri
-    from churnops_scorer import runs
+    from churnops_scorer import records
     from churnops_scorer.models import champion_version
 
     version = champion_version(settings)
@@ -160,8 +160,9 @@ def _run_scorer(settings: Any, verdict: DataValidated) -> BatchScored:
             verdict.object.versioned_uri
         ):
             return event
-    recorded = runs.find_run(
-        scorer.runtime.engine, runs.run_id_for(verdict.object, settings.mlflow_model_name, version)
+    recorded = records.find_run(
+        scorer.runtime.engine,
+        records.run_id_for(verdict.object, settings.mlflow_model_name, version),
     )
     if recorded is not None:  # this file and this champion: already scored, reuse the run
         bucket, key = parse_uri(recorded.predictions_uri)

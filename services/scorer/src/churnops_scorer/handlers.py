@@ -15,11 +15,11 @@ from churnops_common.events import (
 from churnops_common.handling import expect, handlers_of
 from churnops_common.routing import SCORER
 from churnops_common.runtime import Runtime
-from churnops_scorer import runs
-from churnops_scorer.chunks import score_chunk
+from churnops_scorer import records
 from churnops_scorer.followups import Announcement
 from churnops_scorer.models import NoChampion, champion, champion_version
-from churnops_scorer.service import score_batch
+from churnops_scorer.score_batch import score_batch
+from churnops_scorer.score_chunk import score_chunk
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def on_model_promoted(
 def rescore_latest(
     runtime: Runtime, event: Event, version: str
 ) -> Sequence[Announcement | ScoreChunkRequested]:
-    last = runs.latest_run(runtime.engine, runtime.settings.mlflow_model_name)
+    last = records.latest_run(runtime.engine, runtime.settings.mlflow_model_name)
     if last is None or last.model_version == version:
         return []
     stat = runtime.store.stat(last.input_bucket, last.input_key)

@@ -299,7 +299,7 @@ def _train(
     from churnops_common.runtime import Runtime
     from churnops_trainer import guard
     from churnops_trainer.outcome import announce
-    from churnops_trainer.service import train_and_decide
+    from churnops_trainer.train_model import train_and_decide
 
     # The answer is published by `notify`, not through the runtime's bus.
     runtime = Runtime.from_settings(settings, LocalBus({}))

@@ -25,7 +25,7 @@ from churnops_common.settings import Settings
 from churnops_trainer.data import LABELLED_KINDS
 
 if TYPE_CHECKING:
-    from churnops_trainer.service import TrainingResult
+    from churnops_trainer.train_model import TrainingResult
 
 # Triggers that drift or live performance raise on their own: they get the loop guards.
 AUTOMATIC_TRIGGERS = frozenset({"drift", "performance"})

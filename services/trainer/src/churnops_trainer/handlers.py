@@ -38,8 +38,8 @@ from churnops_trainer.outcome import (
     recorded,
     training_data_key,
 )
-from churnops_trainer.service import complete_promotion, save_objects, train_and_decide
 from churnops_trainer.studies import prune_studies
+from churnops_trainer.train_model import complete_promotion, save_objects, train_and_decide
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from churnops_common.events import Event, ObjectRef, ScoreChunkRequested
 from churnops_common.runtime import Runtime
 from churnops_common.settings import Settings
 from churnops_common.tabular import columns_of, count_rows, read_chunks
-from churnops_scorer import followups, runs
+from churnops_scorer import followups, records
 from churnops_scorer.batch import BatchOutputs, needed_columns, score_stream
 from churnops_scorer.followups import Announcement
 from churnops_scorer.layout import PREDICTIONS_CSV, PREDICTIONS_FILE, RETENTION_FILE, OutputLayout
@@ -67,10 +67,10 @@ def score_batch(
 ) -> Sequence[Announcement | ScoreChunkRequested]:
     """Score one input version with one model; split it into chunk tasks when it is large."""
     settings = runtime.settings
-    run_id = runs.run_id_for(ref, model.name, model.version)
-    recorded = runs.find_run(runtime.engine, run_id)
+    run_id = records.run_id_for(ref, model.name, model.version)
+    recorded = records.find_run(runtime.engine, run_id)
     if recorded is not None:
-        if runs.job(runtime.engine, run_id) is not None:
+        if records.job(runtime.engine, run_id) is not None:
             return []  # a split batch: its assembling chunk announces it (again, on a retry)
         return followups.recorded(runtime, cause, ref, model, recorded)
     started = time.perf_counter()
@@ -133,7 +133,7 @@ def finish(
     from datetime import UTC, datetime
 
     stats = summary.stats()
-    inserted = runs.record_run(
+    inserted = records.record_run(
         runtime.engine,
         {
             "run_id": run_id,
@@ -156,7 +156,7 @@ def finish(
         },
     )
     if not inserted:  # another delivery recorded it first: announce what it recorded
-        row = runs.find_run(runtime.engine, run_id)
+        row = records.find_run(runtime.engine, run_id)
         return [] if row is None else followups.recorded(runtime, cause, ref, model, row)
     log.info(
         "scored %s rows of %s with %s v%s in %.2fs -> %s",
@@ -185,7 +185,7 @@ def split_batch(
     """One ScoreChunkRequested per `scorer_task_rows` rows; the last chunk reads to the end."""
     per_task = runtime.settings.scorer_task_rows
     count = max(1, math.ceil(rows / per_task))
-    runs.start_job(
+    records.start_job(
         runtime.engine,
         run_id,
         ref,
