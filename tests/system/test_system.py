@@ -172,8 +172,8 @@ def test_lifecycle(stack: LocalStack, tmp_path: Path) -> None:
 def test_concurrent_retrains_give_one_training(stack: LocalStack) -> None:
     """Two RetrainRequested(manual) at once, with two trainer worker processes, train once.
 
-    The trainer takes a Postgres advisory lock per model before it trains (guard.py); a second
-    trigger that finds it held is recorded as skipped, not queued behind it.
+    The trainer takes a Postgres advisory lock per model before it trains (training_lock.py); a
+    second trigger that finds it held is recorded as skipped, not queued behind it.
     """
     assert len(stack.workers("trainer")) == 2
     stack.wait_idle()

@@ -89,7 +89,7 @@ def record(
 
     With `run_id`, the training run's row gets the version in the same transaction: the
     decision is on record before the alias moves, so a redelivered trigger finishes this
-    promotion (handlers.retrain) instead of training another version.
+    promotion (retrain.retrain) instead of training another version.
     """
     values = {
         "model_name": model_name,
