@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from churnops_common.events import Event, ObjectRef, ScoreChunkRequested
+from churnops_common.events import DataValidated, Event, ObjectRef, ScoreChunkRequested
 from churnops_common.runtime import Runtime
 from churnops_common.settings import Settings
 from churnops_common.tabular import columns_of, count_rows, read_chunks
@@ -25,7 +25,7 @@ from churnops_scorer import followups, records
 from churnops_scorer.batch import BatchOutputs, needed_columns, score_stream
 from churnops_scorer.followups import Announcement
 from churnops_scorer.layout import PREDICTIONS_CSV, PREDICTIONS_FILE, RETENTION_FILE, OutputLayout
-from churnops_scorer.models import LoadedModel
+from churnops_scorer.models import LoadedModel, NoChampion, champion
 from churnops_scorer.retention import RetentionList
 from churnops_scorer.scoring import BatchInfo, ChunkScorer
 from churnops_scorer.summary import ScoreSummary
@@ -60,6 +60,24 @@ def local_outputs(folder: Path, settings: Settings) -> BatchOutputs:
     return BatchOutputs(
         folder / PREDICTIONS_FILE, folder / PREDICTIONS_CSV if settings.scorer_write_csv else None
     )
+
+
+def score_validated(
+    runtime: Runtime, validated: DataValidated
+) -> Sequence[Announcement | ScoreChunkRequested]:
+    """A validated new_data batch, scored with the champion; with no champion yet it waits for
+    the rescoring a promotion starts (SCORER_RESCORE_ON_PROMOTION), or to be dropped again."""
+    try:
+        model = champion(runtime)
+    except NoChampion as exc:
+        log.warning(
+            "%s not scored: %s (it is scored when a model is promoted and"
+            " SCORER_RESCORE_ON_PROMOTION rescoring reaches it, or when re-dropped)",
+            validated.object.uri,
+            exc,
+        )
+        return []
+    return score_batch(runtime, validated.object, model, validated, rows_hint=validated.rows)
 
 
 def score_batch(
