@@ -16,7 +16,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 RUN := $(UV) run --frozen
 export UV_PYTHON := $(PY312)
 
-.PHONY: help setup demo notebook test system-test lint typecheck check bench clean up down logs
+.PHONY: help setup demo notebook test system-test lint format typecheck check bench clean up down logs
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -74,6 +74,10 @@ $(BENCH)/nannyml/.installed: | $(UV)
 lint: setup ## ruff
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+
+format: setup ## ruff: fix what it can, then format
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
 
 typecheck: setup ## mypy (strict) on every package
 	$(RUN) mypy shared/src services/*/src

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from churnops_common.bus.celery_bus import CeleryBus
-from churnops_common.celery_app import make_celery, queue_lists
+from churnops_common.bus.celery_bus import CeleryBus, queue_lists
+from churnops_common.celery_app import make_celery
 from churnops_common.dispatch import Outcome
 from churnops_common.events import BatchScored, DataLanded, ObjectRef, QualityReportRequested
 from churnops_common.metrics import (

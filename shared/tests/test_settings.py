@@ -45,7 +45,8 @@ def test_stack_mode_with_real_secrets_builds_postgres_urls(monkeypatch: pytest.M
     assert "s3cr3t" not in repr(settings)
 
 
-def test_every_brief_variable_is_a_setting() -> None:
+def test_every_deployment_variable_is_a_setting() -> None:
+    """The variables compose, .env.example and the manifests set are all settings."""
     fields = {name.lower() for name in Settings.model_fields} | {
         (f.alias or "").lower() for f in Settings.model_fields.values()
     }
@@ -75,7 +76,7 @@ def test_every_brief_variable_is_a_setting() -> None:
         assert variable.lower() in fields, variable
 
 
-def test_env_example_documents_every_brief_variable() -> None:
+def test_env_example_documents_every_deployment_variable() -> None:
     from pathlib import Path
 
     example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()

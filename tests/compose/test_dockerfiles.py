@@ -18,7 +18,8 @@ import pytest
 from churnops_common.routing import SERVICE_QUEUES
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICE_DOCKERFILES = {f"services/{svc}/Dockerfile": f"services/{svc}" for svc in SERVICE_QUEUES}
+# One Dockerfile for every service's worker image: the service is a build argument.
+WORKER_DOCKERFILE = "services/Dockerfile"
 
 
 @dataclass
@@ -27,9 +28,12 @@ class Stage:
     instructions: list[tuple[str, str]] = field(default_factory=list)
 
 
-def parse_dockerfile(path: Path) -> list[Stage]:
-    """Stages with their instructions; `\\` continuations joined, ARG defaults substituted."""
+def parse_dockerfile(path: Path, build_args: dict[str, str] | None = None) -> list[Stage]:
+    """Stages with their instructions; `\\` continuations joined, ARG defaults substituted in
+    FROM lines and the build arguments (as compose passes them) in every instruction."""
     text = re.sub(r"\\\n", " ", path.read_text(encoding="utf-8"))
+    for name, value in (build_args or {}).items():
+        text = text.replace(f"${{{name}}}", value)
     args: dict[str, str] = {}
     stages: list[Stage] = []
     for line in text.splitlines():
@@ -101,24 +105,41 @@ def _dockerfiles(builds: dict[str, dict[str, Any]]) -> set[str]:
     return {build["dockerfile"] for build in builds.values()}
 
 
+def _stages(build: dict[str, Any]) -> list[Stage]:
+    """A compose build's Dockerfile as that build reads it (its build arguments applied)."""
+    return parse_dockerfile(REPO / build["dockerfile"], build.get("args"))
+
+
 def test_every_build_uses_the_repository_root_and_an_existing_dockerfile(
     builds: dict[str, dict[str, Any]],
 ) -> None:
     for name, build in builds.items():
         assert build["context"] == ".", name
         assert (REPO / build["dockerfile"]).is_file(), f"{name}: {build['dockerfile']} is missing"
-    assert set(SERVICE_DOCKERFILES) | {"shared/Dockerfile", "airflow/Dockerfile"} <= (
-        _dockerfiles(builds)
-    )
+    assert {WORKER_DOCKERFILE, "shared/Dockerfile", "airflow/Dockerfile"} <= _dockerfiles(builds)
 
 
-@pytest.mark.parametrize("dockerfile", sorted(SERVICE_DOCKERFILES))
-def test_service_image_installs_only_its_package_from_the_lock(dockerfile: str) -> None:
-    project = tomllib.loads((REPO / SERVICE_DOCKERFILES[dockerfile] / "pyproject.toml").read_text())
+def test_every_worker_is_built_from_the_one_worker_dockerfile(
+    builds: dict[str, dict[str, Any]],
+) -> None:
+    """Each service's image: the one Dockerfile with the service as its build argument; no
+    service keeps a Dockerfile of its own."""
+    for service in SERVICE_QUEUES:
+        assert builds[service]["dockerfile"] == WORKER_DOCKERFILE, service
+        assert builds[service]["args"] == {"SERVICE": service}, service
+    assert sorted(REPO.glob("services/*/Dockerfile")) == []
+
+
+@pytest.mark.parametrize("service", SERVICE_QUEUES)
+def test_service_image_installs_only_its_package_from_the_lock(service: str) -> None:
+    project = tomllib.loads((REPO / "services" / service / "pyproject.toml").read_text())
     package = project["project"]["name"]
-    runs = _runs(parse_dockerfile(REPO / dockerfile))
+    stages = parse_dockerfile(REPO / WORKER_DOCKERFILE, {"SERVICE": service})
+    copied = [rest for stage in stages for keyword, rest in stage.instructions if keyword == "COPY"]
+    assert f"services/{service}/src services/{service}/src" in copied
+    runs = _runs(stages)
     syncs = re.findall(r"uv sync ([^\n&]*)", runs)
-    assert syncs, f"{dockerfile} never runs uv sync"
+    assert syncs, f"{service}: never runs uv sync"
     for sync in syncs:
         assert "--frozen" in sync and "--no-dev" in sync, sync
         assert re.search(rf"--package {re.escape(package)}(\s|$)", sync), sync
@@ -130,7 +151,7 @@ def test_every_python_image_copies_every_workspace_members_metadata() -> None:
     members = ["shared/pyproject.toml"] + [f"{folder}/pyproject.toml" for folder in (
         str(p.parent.relative_to(REPO)) for p in sorted(REPO.glob("services/*/pyproject.toml"))
     )]  # fmt: skip
-    for dockerfile in [*SERVICE_DOCKERFILES, "shared/Dockerfile"]:
+    for dockerfile in [WORKER_DOCKERFILE, "shared/Dockerfile"]:
         copied = {
             rest.split()[0]
             for stage in parse_dockerfile(REPO / dockerfile)
@@ -190,8 +211,9 @@ def test_images_run_as_a_non_root_user_on_pinned_bases(builds: dict[str, dict[st
 
 def test_copied_paths_exist_and_survive_dockerignore(builds: dict[str, dict[str, Any]]) -> None:
     patterns = _dockerignore()
-    for dockerfile in sorted(_dockerfiles(builds)):
-        for stage in parse_dockerfile(REPO / dockerfile):
+    for build in builds.values():
+        dockerfile = build["dockerfile"]
+        for stage in _stages(build):
             for keyword, rest in stage.instructions:
                 if keyword != "COPY" or "--from=" in rest:
                     continue
@@ -222,7 +244,7 @@ def test_workspace_packages_export_from_the_frozen_lock() -> None:
         pytest.skip("uv is not on PATH")
     packages = ["churnops-common"] + [
         tomllib.loads((REPO / folder / "pyproject.toml").read_text())["project"]["name"]
-        for folder in SERVICE_DOCKERFILES.values()
+        for folder in (f"services/{service}" for service in SERVICE_QUEUES)
     ]
     for package in packages:
         result = subprocess.run(

@@ -59,8 +59,8 @@ def _score(path: Path, settings: Any, model: Any) -> None:
     from churnops_common.events import ObjectRef
     from churnops_common.tabular import read_chunks
     from churnops_scorer.batch import needed_columns, score_stream
+    from churnops_scorer.score_batch import batch_info, local_outputs, new_retention
     from churnops_scorer.scoring import ChunkScorer
-    from churnops_scorer.service import batch_info, local_outputs, new_retention
 
     ref = ObjectRef(bucket="local", key=path.name, etag="in-process")
     info = batch_info(settings, model, ref, False)

@@ -16,7 +16,7 @@ from tests.system.harness import LocalStack
 _STARTED = time.monotonic()
 # What the scenarios need beyond compose's defaults: a size limit the huge-file case can cross
 # cheaply (above the 400k-row, ~37 MB batch of the kill scenario), and unseen categories as a
-# rejection (the brief's bad-input list; the default only warns).
+# rejection (the quality README's bad-input list; the default only warns).
 # A trial of a killed trainer is run again within seconds, not a minute (the trainer-kill case).
 STACK_SETTINGS = {
     "QUALITY_MAX_FILE_MB": "48",

@@ -504,7 +504,7 @@ class LocalStack:
         """Messages waiting per queue, in every priority list of it (reports wait in the last)."""
         from redis import Redis
 
-        from churnops_common.celery_app import queue_lists
+        from churnops_common.bus.celery_bus import queue_lists
 
         with Redis.from_url(self.redis_url) as client:
             return {

@@ -96,7 +96,8 @@ def _huge(frame: pd.DataFrame, limit_mb: float) -> Callable[[Path], object]:
 
 
 def bad_inputs(frame: pd.DataFrame, labels: pd.DataFrame, limit_mb: float) -> list[BadInput]:
-    """The brief's "bad input" list, one landed file each; `frame` is a good new_data batch."""
+    """The quality README's "bad input" list, one landed file each; `frame` is a good new_data
+    batch."""
     null_column = frame.assign(tenure_months=float("nan"))
     return [
         BadInput(

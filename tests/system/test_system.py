@@ -249,8 +249,8 @@ def test_lifecycle(stack: LocalStack, tmp_path: Path) -> None:
 def test_concurrent_retrains_give_one_training(stack: LocalStack) -> None:
     """Two RetrainRequested(manual) at once, with two trainer worker processes, train once.
 
-    The trainer takes a Postgres advisory lock per model before it trains (guard.py); a second
-    trigger that finds it held is recorded as skipped, not queued behind it.
+    The trainer takes a Postgres advisory lock per model before it trains (training_lock.py); a
+    second trigger that finds it held is recorded as skipped, not queued behind it.
     """
     assert len(stack.workers("trainer")) == 2
     stack.wait_idle()
@@ -429,8 +429,9 @@ def test_notification_lost_across_redis_restart(stack: LocalStack, tmp_path: Pat
 
 # ---- 5. bad input ----------------------------------------------------------------------------
 def test_bad_input_is_rejected_quarantined_and_survived(stack: LocalStack, tmp_path: Path) -> None:
-    """Every kind of bad input in the brief is rejected with its specific reason and copied to
-    quarantine (the original stays); malformed events go to dead_letters once; workers live.
+    """Every kind of bad input the quality README lists is rejected with its specific reason
+    and copied to quarantine (the original stays); malformed events go to dead_letters once;
+    workers live.
 
     The stack runs with QUALITY_REJECT_UNSEEN_CATEGORIES=true (conftest.py) so unseen categories
     reject the file; the default only warns. The huge-file case uses QUALITY_MAX_FILE_MB.

@@ -10,7 +10,7 @@ generate_series), then runs each path in its own subprocess so its peak RSS is i
 - imports: the interpreter with pandas, pyarrow, SQLAlchemy and psycopg loaded, nothing read:
   the floor every path stands on;
 - naive: `pandas.read_sql` of the whole table, then `to_parquet` (what a notebook does);
-- ours: `churnops_ingest.service.ingest`: a server-side cursor, Parquet parts of
+- ours: `churnops_ingest.ingest_source.ingest`: a server-side cursor, Parquet parts of
   INGEST_BATCH_ROWS rows (default 10,000), one snapshot file with its fingerprint, into a local
   object store. Its peak grows with INGEST_BATCH_ROWS (about 2.5 MB per 1,000 rows on the
   contract's 16 columns), not with N.
@@ -84,7 +84,7 @@ def run_path(path: str, url: str, out: Path) -> dict[str, Any]:
 
         from churnops_common.settings import Settings
         from churnops_common.storage import object_store_from_settings
-        from churnops_ingest.service import ingest
+        from churnops_ingest.ingest_source import ingest
         from churnops_ingest.sources import Source, SqlSpec
 
         settings = Settings(churnops_mode="embedded", churnops_home=out / "home", _env_file=None)

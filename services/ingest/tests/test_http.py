@@ -19,7 +19,7 @@ from churnops_common.errors import is_transient
 from churnops_common.settings import Settings
 from churnops_common.storage import ObjectStore, object_store_from_settings
 from churnops_ingest.http_source import ApiFailed
-from churnops_ingest.service import ingest
+from churnops_ingest.ingest_source import ingest
 from churnops_ingest.sources import Source, SourceConfigError, SourcesFile
 from churnops_ingest.sql_source import SourceUnreachable
 

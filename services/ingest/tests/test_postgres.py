@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from churnops_common.errors import is_transient
 from churnops_common.settings import Settings
 from churnops_common.storage import ObjectStore, object_store_from_settings
-from churnops_ingest.service import EmptyResult, SnapshotChanged, ingest
+from churnops_ingest.ingest_source import EmptyResult, SnapshotChanged, ingest
 from churnops_ingest.sources import Source, SqlSpec
 from churnops_ingest.sql_source import QueryFailed, SourceUnreachable
 

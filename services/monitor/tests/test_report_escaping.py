@@ -35,7 +35,7 @@ def test_the_monitoring_index_shows_hostile_names_as_text() -> None:
 
     from churnops_common.drift import DriftVerdict
     from churnops_monitor.batches import BatchReview
-    from churnops_monitor.monitoring import MonitoringResult
+    from churnops_monitor.records import MonitoringResult
     from churnops_monitor.report_index import render_index
 
     now = datetime.now(UTC)

@@ -27,8 +27,7 @@ from churnops_common.report_names import quality_folder
 from churnops_common.settings import Settings
 from churnops_common.synthetic import generate
 from churnops_quality.baseline import load_baseline
-from churnops_quality.handlers import run_id_for
-from churnops_quality.service import run_quality
+from churnops_quality.validate_batch import run_id_for, run_quality
 
 
 def _platform(settings: Settings) -> EmbeddedPlatform:

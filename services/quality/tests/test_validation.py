@@ -1,4 +1,4 @@
-"""Every bad input from the brief's bar, each rejected (or warned about) with its reason."""
+"""Every bad input the quality README lists, each rejected (or warned about) with its reason."""
 
 from __future__ import annotations
 

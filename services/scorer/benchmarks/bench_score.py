@@ -129,15 +129,15 @@ def run_ours(file: Path, model: Path, out: Path, reasons: str) -> dict[str, Any]
 
     os.environ["SCORER_REASONS"] = reasons
     os.environ.setdefault("CHURNOPS_HOME", str(out.parent / "home"))
-    from churnops_scorer import kernels
     from churnops_scorer.local import resolve_model, score_with
     from churnops_scorer.path_attribution import PathAttribution
+    from churnops_scorer.reasons import warm_up
 
     started = time.perf_counter()
     loaded = resolve_model(str(model))
     if reasons == "path":
         PathAttribution.of(loaded.pipeline)
-        kernels.warm_up()
+        warm_up()
     ready = time.perf_counter()
     result = score_with(loaded, file, out, progress=False)
     return {

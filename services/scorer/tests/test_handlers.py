@@ -27,7 +27,7 @@ from churnops_common.events import (
 )
 from churnops_common.ml.pipeline import ChurnPipeline
 from churnops_common.settings import Settings
-from churnops_scorer import service
+from churnops_scorer import score_batch
 from churnops_scorer.handlers import on_data_validated, on_score_chunk_requested
 from churnops_scorer.models import CACHE_KEY, LoadedModel
 
@@ -173,7 +173,7 @@ def test_duplicate_events_and_a_redelivery_give_one_output_and_one_row(
     path = batch_file(tmp_path, 200, seed=25)
     first = _land(platform, path, event_key="one")
     # The monitoring DB fails right after the outputs are uploaded: the worker "dies" there.
-    real_record = service.runs.record_run
+    real_record = score_batch.records.record_run
     calls = {"n": 0}
 
     def flaky(engine: sa.Engine, values: dict[str, object]) -> bool:
@@ -182,7 +182,7 @@ def test_duplicate_events_and_a_redelivery_give_one_output_and_one_row(
             raise RuntimeError("connection lost mid-batch")
         return real_record(engine, values)
 
-    monkeypatch.setattr(service.runs, "record_run", flaky)
+    monkeypatch.setattr(score_batch.records, "record_run", flaky)
     platform.publish(first)
     platform.run()  # dead-lettered in embedded mode (no retries); a worker would redeliver
     assert _runs(platform) == []

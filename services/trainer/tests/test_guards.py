@@ -18,8 +18,9 @@ from churnops_common.events import ObjectRef, RetrainRequested
 from churnops_common.runtime import Runtime
 from churnops_common.settings import Settings
 from churnops_common.synthetic import generate
-from churnops_trainer import guard
+from churnops_trainer import guard, records
 from churnops_trainer.handlers import HANDLERS
+from churnops_trainer.training_lock import training_lock
 
 Land = Callable[..., ObjectRef]
 TASK = "churnops.trainer.on_retrain_requested"
@@ -42,8 +43,8 @@ def test_drift_and_performance_need_new_labelled_rows_and_respect_the_cooldown(
 
     land_table(runtime, generate(150, seed=1), "new_data/a.csv", "new_data")
     assert guard.why_not_retrain(engine, settings, "performance") is None
-    run = guard.start_run(engine, settings.mlflow_model_name, "drift", "c1")
-    guard.finish_run(engine, run, "done")
+    run = records.start_run(engine, settings.mlflow_model_name, "drift", "c1")
+    records.finish_run(engine, run, "done")
     # Just retrained on drift: the cooldown holds, and the rows are no longer new either.
     assert "cooldown" in (guard.why_not_retrain(engine, settings, "drift") or "")
     hour_later = datetime.now(UTC) + timedelta(seconds=settings.retrain_cooldown_s + 1)
@@ -59,11 +60,11 @@ def test_drift_and_performance_need_new_labelled_rows_and_respect_the_cooldown(
 def test_the_embedded_lock_admits_one_holder(trainer_settings: Settings) -> None:
     runtime = _runtime(trainer_settings)
     with (
-        guard.training_lock(runtime.engine, trainer_settings, wait=False) as first,
-        guard.training_lock(runtime.engine, trainer_settings, wait=False) as second,
+        training_lock(runtime.engine, trainer_settings, wait=False) as first,
+        training_lock(runtime.engine, trainer_settings, wait=False) as second,
     ):
         assert (first, second) == (True, False)
-    with guard.training_lock(runtime.engine, trainer_settings, wait=False) as again:
+    with training_lock(runtime.engine, trainer_settings, wait=False) as again:
         assert again
 
 

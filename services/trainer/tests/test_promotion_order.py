@@ -17,7 +17,7 @@ from churnops_common.embedded import EmbeddedPlatform
 from churnops_common.events import DataValidated, Event, ModelPromoted, ObjectRef, to_wire
 from churnops_common.settings import Settings
 from churnops_common.synthetic import generate
-from churnops_trainer import gate, guard, registry, service
+from churnops_trainer import gate, records, registry, train_model
 from churnops_trainer.handlers import ON_DATA_VALIDATED, on_data_validated
 
 Land = Callable[..., ObjectRef]
@@ -49,11 +49,11 @@ def _fail_once(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, on_call: 
 
 STEPS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
     "record the decision": lambda mp: _fail_once(mp, gate, "record"),
-    "save the objects": lambda mp: _fail_once(mp, service, "save_objects"),
+    "save the objects": lambda mp: _fail_once(mp, train_model, "save_objects"),
     "move the challenger alias": lambda mp: _fail_once(mp, registry, "set_alias", 1),
     "move the champion alias": lambda mp: _fail_once(mp, registry, "set_alias", 2),
     "tag the version": lambda mp: _fail_once(mp, registry, "tag_version"),
-    "finish the run": lambda mp: _fail_once(mp, guard, "finish_done"),
+    "finish the run": lambda mp: _fail_once(mp, records, "finish_done"),
     "publish": lambda mp: None,
 }
 

@@ -28,7 +28,7 @@ from churnops_common.events import (
 )
 from churnops_common.settings import Settings
 from churnops_common.synthetic import generate
-from churnops_trainer import guard
+from churnops_trainer import records
 from churnops_trainer.handlers import (
     ON_DATA_VALIDATED,
     ON_PSI_BREACHED,
@@ -150,8 +150,8 @@ def test_a_trigger_whose_worker_died_mid_training_trains_again_in_its_own_run(
     trigger = RetrainRequested.start_chain("perf-died", reason="performance")
     # The first delivery's worker died mid-training: its run row still says 'running'. That
     # must not hold its own redelivery back (a drift/performance cooldown counts running runs).
-    run_id = guard.run_id_for(ON_RETRAIN_REQUESTED, trigger)
-    guard.start_run(
+    run_id = records.run_id_for(ON_RETRAIN_REQUESTED, trigger)
+    records.start_run(
         runtime.engine, trainer_settings.mlflow_model_name, "performance", "c", run_id=run_id
     )
 
@@ -172,5 +172,5 @@ def test_a_skipped_trigger_delivered_again_stays_skipped_once(
     for _ in range(2):  # the ledger's record was lost: the handler runs twice
         assert on_psi_breached(breached, platform.runtime) == []
     (run,) = _runs(platform)
-    assert (run.run_id, run.status) == (guard.run_id_for(ON_PSI_BREACHED, breached), "skipped")
+    assert (run.run_id, run.status) == (records.run_id_for(ON_PSI_BREACHED, breached), "skipped")
     assert "new labelled row" in run.detail

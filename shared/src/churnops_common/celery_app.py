@@ -1,10 +1,10 @@
 """Celery apps: one producer app (publish only) and one worker app per service queue.
 
-Reliability settings (see the brief): late acks, requeue when a worker dies, prefetch 1, a
-visibility timeout above the longest task, explicit queues only, JSON only, retries with
-exponential backoff on transient I/O for a time budget, a dead-letter row once it is spent (a
-message whose outcome cannot be recorded is never acked), and a time limit per queue, so that a
-worker's warm shutdown ends within a known time.
+Reliability settings (docs/adr/0001-at-least-once-with-a-ledger.md): late acks, requeue when a
+worker dies, prefetch 1, a visibility timeout above the longest task, explicit queues only, JSON
+only, retries with exponential backoff on transient I/O for a time budget, a dead-letter row once
+it is spent (a message whose outcome cannot be recorded is never acked), and a time limit per
+queue, so that a worker's warm shutdown ends within a known time.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from celery import Celery, Task
 from celery.signals import worker_init, worker_process_init, worker_process_shutdown
 from kombu import Queue  # type: ignore[attr-defined]
 
-from churnops_common.bus.base import Handler
 from churnops_common.bus.celery_bus import CeleryBus
 from churnops_common.dispatch import handle_message
 from churnops_common.errors import is_transient
+from churnops_common.handling import Handler
 from churnops_common.metrics import (
     record_failure,
     record_outcome,
@@ -61,17 +61,6 @@ def make_celery(name: str, settings: Settings | None = None) -> Celery:
         task_send_sent_event=True,
     )
     return app
-
-
-# kombu's Redis transport keeps a queue's prioritised messages in lists beside it (default
-# steps 0, 3, 6, 9; step 0 is the queue's own list): what is waiting is the sum of all four.
-_PRIORITY_STEPS = (3, 6, 9)
-_PRIORITY_SEP = "\x06\x16"
-
-
-def queue_lists(queue: str) -> list[str]:
-    """The Redis lists that hold a queue's waiting messages, highest priority first."""
-    return [queue, *(f"{queue}{_PRIORITY_SEP}{step}" for step in _PRIORITY_STEPS)]
 
 
 def backoff_seconds(retries: int, base: float = 2.0, cap: float = 300.0) -> float:

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
-from churnops_common.bus.base import Handler
 from churnops_common.errors import integrity_failure, is_transient
 from churnops_common.events import Event, IntegrityFailed, parse_event
+from churnops_common.handling import Handler
 from churnops_common.routing import subscription_by_task
 
 if TYPE_CHECKING:

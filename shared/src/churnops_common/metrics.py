@@ -245,7 +245,7 @@ class QueueCollector:
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
-        from churnops_common.celery_app import queue_lists
+        from churnops_common.bus.celery_bus import queue_lists
         from churnops_common.routing import SERVICE_QUEUES
 
         depth = GaugeMetricFamily(

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
-from churnops_common.bus.base import Handler
+from churnops_common.handling import Handler
 
 if TYPE_CHECKING:
     import typer

@@ -83,3 +83,13 @@ def subscription_by_task(task_name: str) -> Subscription:
         if sub.task_name == task_name:
             return sub
     raise KeyError(f"no subscription has task name {task_name!r}")
+
+
+def task_name(queue: str, event: type[Event] | str) -> str:
+    """The task that takes an event type on a queue; KeyError when it is not routed there."""
+    for sub in subscriptions_for(event):
+        if sub.queue == queue:
+            return sub.task_name
+    raise KeyError(
+        f"{event if isinstance(event, str) else event_type_of(event)} not routed to {queue!r}"
+    )

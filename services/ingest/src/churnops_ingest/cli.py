@@ -46,7 +46,7 @@ def ingest_cmd(
     from churnops_common.cli import UserError, console, emit
     from churnops_common.errors import PermanentError, TransientError
     from churnops_common.settings import get_settings
-    from churnops_ingest.service import ingest, landed_event
+    from churnops_ingest.ingest_source import ingest, landed_event
     from churnops_ingest.sources import Source, SqlSpec, find_source
 
     settings = get_settings()

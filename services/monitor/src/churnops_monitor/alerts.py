@@ -15,10 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from churnops_common.db.engine import is_sqlite
+from churnops_common.db.inserts import insert_for
 from churnops_common.db.tables import alerts
 from churnops_common.drift import DriftVerdict
 from churnops_common.events import (
@@ -169,10 +167,9 @@ def _claim(
         "correlation_id": event.correlation_id,
         "created_at": datetime.now(UTC),
     }
-    insert = sqlite_insert if is_sqlite(engine) else pg_insert
     # psycopg 3 reports rowcount -1 for ON CONFLICT DO NOTHING: RETURNING says who inserted.
     claim = (
-        insert(alerts)
+        insert_for(engine, alerts)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["alert_key"])
         .returning(alerts.c.id)

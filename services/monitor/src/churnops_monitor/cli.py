@@ -63,7 +63,7 @@ def monitor(
 ) -> None:
     """Build the drift/performance report now (Evidently HTML, MLflow run, database row)."""
     from churnops_common.events import stable_id
-    from churnops_monitor.monitoring import run_monitoring
+    from churnops_monitor.monitoring_report import run_monitoring
 
     start = parse_since(since)
     now = datetime.now(UTC)

@@ -13,10 +13,8 @@ from typing import Any, Literal
 
 import pandas as pd
 from sqlalchemy import Engine, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from churnops_common.db.engine import is_sqlite
+from churnops_common.db.inserts import insert_for
 from churnops_common.db.tables import (
     model_promotions,
     performance_metrics,
@@ -136,10 +134,6 @@ def performance_run_id(source: ObjectRef, model_name: str, model_version: str) -
     return str(stable_id("performance", source.versioned_uri, model_name, model_version))
 
 
-def _insert(engine: Engine) -> Any:
-    return sqlite_insert if is_sqlite(engine) else pg_insert
-
-
 def _outcome_range(frame: pd.DataFrame) -> tuple[Any, Any]:
     if "outcome_date" not in frame or frame["outcome_date"].isna().all():
         return None, None
@@ -170,16 +164,15 @@ def store_evaluation(
         "correlation_id": correlation_id,
         "computed_at": now,
     }
-    insert = _insert(engine)
     with engine.begin() as conn:
         conn.execute(
-            insert(performance_metrics)
+            insert_for(engine, performance_metrics)
             .values(**row)
             .on_conflict_do_nothing(index_elements=["run_id"])
         )
         for seg in ev.segments:
             conn.execute(
-                insert(segment_metrics)
+                insert_for(engine, segment_metrics)
                 .values(
                     run_id=ev.run_id,
                     model_version=ev.labelled.model_version,
@@ -192,7 +185,7 @@ def store_evaluation(
             )
         if ev.profit is not None:  # beside the metrics row: what the cut earned, and the rest
             conn.execute(
-                insert(realized_profits)
+                insert_for(engine, realized_profits)
                 .values(
                     run_id=ev.run_id,
                     model_name=ev.labelled.model_name,
@@ -251,13 +244,13 @@ def _reported_elsewhere(runtime: Runtime, event: Event, ev: Evaluation) -> bool:
 
 def degraded_followups(
     runtime: Runtime, event: Event, evaluations: list[Evaluation], live_version: str | None
-) -> list[Event]:
+) -> list[PerformanceDegraded]:
     """PerformanceDegraded for the live version, once per version (a retrain is enough).
 
     Only the live model triggers: an old version's poor score on late labels is history, and
     asking for a retrain because of it would be noise.
     """
-    followups: list[Event] = []
+    followups: list[PerformanceDegraded] = []
     for ev in evaluations:
         name, version = ev.labelled.model_name, ev.labelled.model_version
         if not ev.degraded or version != live_version:

@@ -11,13 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from html import escape
-from typing import TYPE_CHECKING
 
 from churnops_common.drift import is_drifted
 from churnops_monitor.batches import BatchReview, Performance
-
-if TYPE_CHECKING:
-    from churnops_monitor.monitoring import MonitoringResult
+from churnops_monitor.records import MonitoringResult
 
 KEY_METRICS = (
     ("prediction_drift.psi", "prediction drift: PSI of the churn probabilities"),

@@ -15,9 +15,10 @@ from sqlalchemy import Connection, select
 from churnops_common.bridge import KIND_PREFIXES
 from churnops_common.db.tables import quality_runs
 from churnops_common.events import DataKind, DataLanded, ObjectRef, SweepRequested
+from churnops_common.routing import QUALITY, task_name
 from churnops_common.runtime import Runtime
 
-DATA_LANDED_TASK = "churnops.quality.on_data_landed"
+DATA_LANDED_TASK = task_name(QUALITY, DataLanded)
 
 
 PAGE = 500  # listed objects checked against the ledger per query

@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from churnops_common.cli import ModelNameOption
+from churnops_common.routing import QUALITY, SCORER, task_name
 
 if TYPE_CHECKING:
     from churnops_common.embedded import EmbeddedPlatform
     from churnops_common.events import BatchScored, DataValidated
 
-SCORE_TASK = "churnops.scorer.on_data_validated"
-REPORT_TASK = "churnops.quality.on_quality_report_requested"
+SCORE_TASK = task_name(SCORER, "DataValidated")
+REPORT_TASK = task_name(QUALITY, "QualityReportRequested")
 
 
 class Refused(Exception):
@@ -153,7 +154,7 @@ def _run_scorer(settings: Any, verdict: DataValidated) -> BatchScored:
     from churnops_common.embedded import EmbeddedPlatform
     from churnops_common.events import BatchScored, DataValidated, ObjectRef, stable_id
     from churnops_common.storage.base import parse_uri
-    from churnops_scorer import runs
+    from churnops_scorer import records
     from churnops_scorer.models import champion_version
 
     version = champion_version(settings)
@@ -172,8 +173,9 @@ def _run_scorer(settings: Any, verdict: DataValidated) -> BatchScored:
             verdict.object.versioned_uri
         ):
             return event
-    recorded = runs.find_run(
-        scorer.runtime.engine, runs.run_id_for(verdict.object, settings.mlflow_model_name, version)
+    recorded = records.find_run(
+        scorer.runtime.engine,
+        records.run_id_for(verdict.object, settings.mlflow_model_name, version),
     )
     if recorded is not None:  # this file and this champion: already scored, reuse the run
         bucket, key = parse_uri(recorded.predictions_uri)

@@ -25,6 +25,9 @@ from churnops_scorer.models import LoadedModel
 
 log = logging.getLogger(__name__)
 
+# What a scored batch announces: the batch, and a retrain when its labels say the champion slipped.
+type Announcement = BatchScored | RetrainRequested
+
 
 @dataclass(frozen=True)
 class RunFigures:
@@ -45,7 +48,7 @@ def announce(
     run_id: str,
     predictions: ObjectRef,
     figures: RunFigures,
-) -> list[Event]:
+) -> list[Announcement]:
     """BatchScored for the run, plus RetrainRequested when its labels say the champion slipped."""
     scored = cause.derive(
         BatchScored,
@@ -74,7 +77,7 @@ def performance_check(
     run_id: str,
     pr_auc: float | None,
     labelled: int,
-) -> list[Event]:
+) -> list[RetrainRequested]:
     """RetrainRequested(performance) when a labelled batch's PR-AUC fell below the champion's
     registered holdout PR-AUC by more than the margin."""
     if pr_auc is None:
@@ -104,7 +107,7 @@ def performance_check(
 
 def recorded(
     runtime: Runtime, cause: Event, ref: ObjectRef, model: LoadedModel, row: Row[Any]
-) -> list[Event]:
+) -> list[Announcement]:
     """The follow-ups of a run that is already recorded, rebuilt from its row and its output.
 
     Only when the run was recorded in the causing event's chain (a retry, or a second delivery

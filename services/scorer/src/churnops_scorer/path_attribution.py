@@ -6,11 +6,11 @@ raw margin exactly, so the probability comes from the same numbers (then through
 pipeline's calibrator, a monotone map that leaves the reasons as they are).
 
 The trees (LightGBM's or XGBoost's, each parsed with its library's own rules) are compiled once
-per model into bit-vector tables (`forest_tables`), which find every tree's exit leaf and add up
-its credits in one compiled pass, several times faster than the library's own predict. A model
-the tables cannot take falls back: LightGBM to its `pred_leaf` plus a sparse sum of the same
-per-leaf credits, XGBoost to its native `approx_contribs=True` (the same attribution) and its
-own probability.
+per model into bit-vector tables (`churnops_scorer.forest`), which find every tree's exit leaf
+and add up its credits in one compiled pass, several times faster than the library's own
+predict. A model the tables cannot take falls back: LightGBM to its `pred_leaf` plus a sparse
+sum of the same per-leaf credits, XGBoost to its native `approx_contribs=True` (the same
+attribution) and its own probability.
 """
 
 from __future__ import annotations
@@ -25,10 +25,14 @@ import pandas as pd
 from scipy import sparse
 
 from churnops_common.ml.pipeline import ChurnPipeline
-from churnops_scorer import xgboost_trees
-from churnops_scorer.forest_tables import ForestTables, TooLarge
-from churnops_scorer.lightgbm_trees import parse_trees
-from churnops_scorer.trees import Tree
+from churnops_scorer.forest import (
+    ForestTables,
+    TooLarge,
+    Tree,
+    Unsupported,
+    parse_lightgbm_trees,
+    parse_xgboost_trees,
+)
 
 log = logging.getLogger(__name__)
 SLICE_ROWS = 8192
@@ -73,7 +77,7 @@ class PathAttribution:
 
     def _prepare_lightgbm(self) -> None:
         booster = self.pipeline.model.booster_
-        trees = parse_trees(booster.dump_model(), self.n_features)
+        trees = parse_lightgbm_trees(booster.dump_model(), self.n_features)
         self._root_values = np.array([t.root_value for t in trees])
         try:
             self.compiled = self._compile(trees, booster)
@@ -104,13 +108,11 @@ class PathAttribution:
     def _prepare_xgboost(self) -> None:
         counts = self._category_counts()
         try:
-            trees, base_margin = xgboost_trees.parse_trees(
-                self.pipeline.model, self.n_features, counts
-            )
+            trees, base_margin = parse_xgboost_trees(self.pipeline.model, self.n_features, counts)
             self.compiled = ForestTables.build(
                 trees, self.n_features, counts, base_margin, float32_inputs=True, zero_window=0.0
             )
-        except (xgboost_trees.Unsupported, TooLarge) as exc:
+        except (Unsupported, TooLarge) as exc:
             log.info("scoring through XGBoost's own predict: %s", exc)
             return
         self._log_compiled(len(trees))

@@ -8,7 +8,7 @@ the model's raw margin):
 - `path`: decision-path attribution (Saabas): each split on a row's path credits its feature with
   the change in the node's expected value. It needs only the leaf each row lands in, and it
   agrees with SHAP on the leading reasons for most rows. On LightGBM it comes with the
-  probability from one pass over compiled trees (`forest_tables`), faster than a bare predict.
+  probability from one pass over compiled trees (`forest`), faster than a bare predict.
 """
 
 from __future__ import annotations
@@ -20,12 +20,14 @@ import pandas as pd
 import pyarrow as pa
 
 from churnops_common.ml.pipeline import ChurnPipeline
-from churnops_scorer import kernels
+from churnops_scorer import forest
 from churnops_scorer.features import FeatureMatrix, as_pandas_bools, numbers
+from churnops_scorer.jit import LOCK, compiled
 from churnops_scorer.path_attribution import PathAttribution
 
 ReasonMethod = Literal["shap", "path"]
 TOP_REASONS = 3
+prange = range  # numba.prange once `_top_k` is compiled (see churnops_scorer.jit)
 
 
 class Attributor:
@@ -75,8 +77,49 @@ def top_reasons(contributions: np.ndarray, k: int = TOP_REASONS) -> tuple[np.nda
     column order. Fewer than k columns leave the missing reasons as index -1, value NaN."""
     n, width = contributions.shape
     take = min(k, width)
-    index, values = kernels.top_k(contributions, take)
+    index, values = top_k(contributions, take)
     if take < k:
         index = np.hstack([index, np.full((n, k - take), -1, dtype=np.int64)])
         values = np.hstack([values, np.full((n, k - take), np.nan)])
     return index, values
+
+
+def top_k(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(columns, values) of each row's k largest values, largest first; k <= values' width."""
+    n = len(values)
+    index = np.zeros((n, k), dtype=np.int64)
+    top = np.zeros((n, k))
+    if k:
+        kernel = compiled(_top_k)
+        with LOCK:
+            kernel(np.ascontiguousarray(values, dtype=np.float64), k, index, top)
+    return index, top
+
+
+def _top_k(  # pragma: no cover - runs compiled; covered through its wrapper
+    values: np.ndarray, k: int, index: np.ndarray, top: np.ndarray
+) -> None:
+    """Per row, the k largest values and their columns, largest first; ties keep column order."""
+    n, width = values.shape
+    for i in prange(n):
+        filled = 0
+        for c in range(width):
+            v = values[i, c]
+            if filled == k and not v > top[i, k - 1]:
+                continue
+            j = filled if filled < k else k - 1
+            while j > 0 and v > top[i, j - 1]:  # strictly greater: an equal value stays behind
+                top[i, j] = top[i, j - 1]
+                index[i, j] = index[i, j - 1]
+                j -= 1
+            top[i, j] = v
+            index[i, j] = c
+            if filled < k:
+                filled += 1
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) every loop of the reasons' path: the forest's and
+    the top-k (the scorer image does this at build time)."""
+    forest.warm_up()
+    top_k(np.array([[0.0, 1.0]]), 1)

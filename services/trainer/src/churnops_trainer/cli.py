@@ -302,9 +302,10 @@ def _train(
     from churnops_common.db.migrations import upgrade
     from churnops_common.events import RetrainRequested
     from churnops_common.runtime import Runtime
-    from churnops_trainer import guard
+    from churnops_trainer import records
     from churnops_trainer.outcome import announce
-    from churnops_trainer.service import train_and_decide
+    from churnops_trainer.train_model import train_and_decide
+    from churnops_trainer.training_lock import training_lock
 
     # The answer is published by `notify`, not through the runtime's bus.
     runtime = Runtime.from_settings(settings, LocalBus({}))
@@ -312,10 +313,10 @@ def _train(
     # The chain's root: a manual retrain request (never published); the answer derives from it.
     trigger = RetrainRequested(reason="manual", detail="churnops train")
     correlation_id = trigger.correlation_id
-    with guard.training_lock(runtime.engine, settings, wait=False) as held:
+    with training_lock(runtime.engine, settings, wait=False) as held:
         if not held:
             raise UserError("another training of this model is running; try again when it ends")
-        run_id = guard.start_run(
+        run_id = records.start_run(
             runtime.engine,
             settings.mlflow_model_name,
             "manual",
@@ -336,9 +337,9 @@ def _train(
                     drop=drop,
                 )
         except BaseException as exc:
-            guard.finish_run(runtime.engine, run_id, "failed", detail=str(exc)[:2000])
+            records.finish_run(runtime.engine, run_id, "failed", detail=str(exc)[:2000])
             raise
-        guard.finish_done(runtime.engine, run_id, result, prepared.data_objects)
+        records.finish_done(runtime.engine, run_id, result, prepared.data_objects)
     answer = announce(
         trigger, settings.mlflow_model_name, result.version, result.decision, result.training_data
     )

@@ -21,13 +21,14 @@ from churnops_common.events import ObjectRef
 from churnops_common.runtime import Runtime
 from churnops_common.storage import ObjectChanged
 from churnops_common.tabular import read_table
-from churnops_trainer.guard import LABELLED_KINDS
 from churnops_trainer.splits import can_stratify, stratified_split
 from churnops_trainer.target import binary_target
 
 log = logging.getLogger(__name__)
 DEFAULT_HOLDOUT_SHARE = 0.2
 MIN_HOLDOUT_ROWS = 50
+# Batches whose target makes them labelled: new data that carried it, and label files.
+LABELLED_KINDS = ("new_data", "labels")
 
 
 class NoTrainingData(LookupError):

@@ -49,7 +49,7 @@ from churnops_common.db.locks import advisory_lock, lock_id
 from churnops_common.events import ObjectRef, TrialsRequested, stable_id
 from churnops_common.runtime import Runtime
 from churnops_common.settings import Settings
-from churnops_trainer import guard
+from churnops_trainer import records
 from churnops_trainer.search import (
     Challenger,
     Search,
@@ -450,7 +450,7 @@ def help_search(runtime: Runtime, request: TrialsRequested, url: str | None) -> 
     try:
 
         def running() -> bool:
-            run = guard.find_run(engine, request.run_id)
+            run = records.find_run(engine, request.run_id)
             return run is not None and run.status == "running"
 
         if not running() or not _anything_to_take(request, storage):

@@ -6,10 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from churnops_common.db.engine import is_sqlite
+from churnops_common.db.inserts import insert_for
 from churnops_common.db.tables import model_promotions, training_runs
 from churnops_common.ml.integrity import ArtifactDigest
 from churnops_common.ml.profit_metrics import ProfitMetrics
@@ -122,7 +120,7 @@ def record(
 
     With `run_id`, the training run's row gets the version in the same transaction: the
     decision is on record before the alias moves, so a redelivered trigger finishes this
-    promotion (handlers.retrain) instead of training another version.
+    promotion (retrain.retrain) instead of training another version.
     """
     values = {
         "model_name": model_name,
@@ -138,9 +136,8 @@ def record(
         "artifact_sha256": digest.sha256 if digest else None,
         "artifact_size": digest.size if digest else None,
     }
-    insert = sqlite_insert if is_sqlite(engine) else pg_insert
     statement = (
-        insert(model_promotions)
+        insert_for(engine, model_promotions)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["model_name", "challenger_version"])
     )

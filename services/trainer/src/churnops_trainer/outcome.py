@@ -16,6 +16,9 @@ from churnops_common.events import Event, ModelPromoted, ModelRejected, ObjectRe
 from churnops_common.runtime import Runtime
 from churnops_trainer import gate, registry
 
+# What a training trigger is answered with: the challenger promoted, or rejected.
+type TrainingAnswer = ModelPromoted | ModelRejected
+
 
 def pipeline_key(model_name: str, version: str) -> str:
     """Where a version's .joblib mirror goes in the models bucket."""
@@ -33,7 +36,7 @@ def announce(
     version: str,
     decision: gate.Decision,
     training_data: ObjectRef | None,
-) -> Event:
+) -> TrainingAnswer:
     """ModelPromoted or ModelRejected, derived from the trigger (a fixed id per trigger)."""
     if decision.promote:
         return cause.derive(
@@ -56,7 +59,7 @@ def announce(
     )
 
 
-def recorded(cause: Event, runtime: Runtime, run: Row[Any]) -> Event | None:
+def recorded(cause: Event, runtime: Runtime, run: Row[Any]) -> TrainingAnswer | None:
     """The answer of a finished training run, from its records; None when they are incomplete."""
     settings = runtime.settings
     name = settings.mlflow_model_name

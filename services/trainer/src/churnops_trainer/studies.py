@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import optuna
 
 from churnops_common.settings import Settings
-from churnops_trainer.service import optuna_storage
+from churnops_trainer.train_model import optuna_storage
 
 log = logging.getLogger(__name__)
 

@@ -11,6 +11,16 @@ from churnops_common.routing import subscription_by_task, subscriptions_for
 
 log = logging.getLogger(__name__)
 
+# kombu's Redis transport keeps a queue's prioritised messages in lists beside it (default
+# steps 0, 3, 6, 9; step 0 is the queue's own list): what is waiting is the sum of all four.
+_PRIORITY_STEPS = (3, 6, 9)
+_PRIORITY_SEP = "\x06\x16"
+
+
+def queue_lists(queue: str) -> list[str]:
+    """The Redis lists that hold a queue's waiting messages, highest priority first."""
+    return [queue, *(f"{queue}{_PRIORITY_SEP}{step}" for step in _PRIORITY_STEPS)]
+
 
 class CeleryBus:
     def __init__(self, app: Celery) -> None:

@@ -7,8 +7,8 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from churnops_common.bus.base import Handler
 from churnops_common.events import Event, to_wire
+from churnops_common.handling import Handler
 from churnops_common.routing import subscriptions_for
 
 if TYPE_CHECKING:

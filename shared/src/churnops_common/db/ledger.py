@@ -17,10 +17,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from churnops_common.db.engine import is_sqlite
+from churnops_common.db.inserts import insert_for
 from churnops_common.db.locks import advisory_lock, lock_id
 from churnops_common.db.tables import dead_letters, processed_events
 from churnops_common.events import Event
@@ -113,8 +112,7 @@ class Ledger:
             "started_at": now,
         }
         with self.engine.begin() as conn:
-            insert = sqlite_insert if is_sqlite(self.engine) else pg_insert
-            stmt = insert(processed_events).values(**values)
+            stmt = insert_for(self.engine, processed_events).values(**values)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["task_name", "idempotency_key"],
                 set_={

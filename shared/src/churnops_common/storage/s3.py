@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from http import HTTPStatus
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from minio import Minio
 from minio.commonconfig import CopySource
@@ -21,6 +22,9 @@ from churnops_common.storage.base import (
     validate_bucket,
     validate_key,
 )
+
+if TYPE_CHECKING:
+    from urllib3 import BaseHTTPResponse
 
 _MISSING = {"NoSuchKey", "NoSuchObject", "NoSuchBucket", "ResourceNotFound"}
 _PRECONDITION_FAILED = {"PreconditionFailed", "412"}
@@ -93,11 +97,7 @@ class S3ObjectStore(ObjectStore):
         return ObjectInfo(bucket, key, _etag(written.etag), len(data))
 
     def get_bytes(self, bucket: str, key: str, *, etag: str | None = None) -> bytes:
-        self._check(bucket, key)
-        try:
-            response = self.client.get_object(bucket, key, request_headers=_if_match(etag))
-        except (S3Error, ServerError) as exc:
-            raise self._translate(exc, bucket, key, etag) from exc
+        response = self._get(bucket, key, etag)
         try:
             return response.read()
         finally:
@@ -107,11 +107,7 @@ class S3ObjectStore(ObjectStore):
     def download(self, bucket: str, key: str, dest: Path, *, etag: str | None = None) -> ObjectInfo:
         """One GET, streamed to `dest`; with `etag`, If-Match makes the server refuse other
         content (a stat before the read would race with an overwrite)."""
-        self._check(bucket, key)
-        try:
-            response = self.client.get_object(bucket, key, request_headers=_if_match(etag))
-        except (S3Error, ServerError) as exc:
-            raise self._translate(exc, bucket, key, etag) from exc
+        response = self._get(bucket, key, etag)
         try:
             with dest.open("wb") as handle:
                 for chunk in response.stream(_CHUNK):
@@ -180,6 +176,14 @@ class S3ObjectStore(ObjectStore):
             dest = Path(tmp) / f"object{suffix}"
             self.download(bucket, key, dest, etag=etag)
             yield dest
+
+    def _get(self, bucket: str, key: str, etag: str | None) -> BaseHTTPResponse:
+        """One GET; with `etag`, If-Match makes the server refuse other content."""
+        self._check(bucket, key)
+        try:
+            return self.client.get_object(bucket, key, request_headers=_if_match(etag))
+        except (S3Error, ServerError) as exc:
+            raise self._translate(exc, bucket, key, etag) from exc
 
     def _translate(
         self, exc: S3Error | ServerError, bucket: str, key: str, etag: str | None = None

@@ -1,4 +1,5 @@
-"""A LightGBM model compiled into bit-vector tables: every tree's exit leaf for a row at once.
+"""A tree ensemble (LightGBM's or XGBoost's) compiled into bit-vector tables: every tree's exit
+leaf for a row at once.
 
 QuickScorer's observation (Lucchese et al., SIGIR 2015): number each tree's leaves left to right;
 a split that sends a row right rules out its left subtree's leaves, and the leftmost leaf that no
@@ -7,12 +8,14 @@ the interval between that feature's thresholds its value falls in (or, for a cat
 on its category), so the AND of those splits' masks is precomputed per interval: one table row
 of W 32- or 64-bit words (one or more per tree). Scoring a row is then one binary search and one
 W-word AND per feature, then one bit scan per tree, with no branch on the data. The exit leaves
-give the margin (leaf values, in LightGBM's order: the same number, to the last bit) and the
-decision-path contributions (each leaf's credits, see `lightgbm_trees`).
+give the margin (the model's own leaf values, added in its own order: the same number, to the
+last bit) and the decision-path contributions (each leaf's credits, see `trees`). The package's
+docstring works this through on a three-leaf tree.
 
 The tables cost (intervals over all features) x W words: a few MiB for a typical model
-(200 trees of 31 leaves, 14 features: 1083 x 200 32-bit words, 0.8 MiB). A model whose tables
-would pass `MAX_TABLE_BYTES` is scored by LightGBM's own `pred_leaf` instead.
+(200 trees of 31 leaves, 14 features: 1083 x 200 32-bit words, 0.8 MiB). `build` raises
+`TooLarge` for a model whose tables would pass `MAX_TABLE_BYTES`; the caller then scores it
+with the model's own library.
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from churnops_scorer import kernels
-from churnops_scorer.lightgbm_trees import ZERO_THRESHOLD
-from churnops_scorer.trees import Split, Tree
+from churnops_scorer.forest import kernels
+from churnops_scorer.forest.lightgbm_trees import ZERO_THRESHOLD
+from churnops_scorer.forest.trees import Rule, Split, Tree
 
 MAX_TABLE_BYTES = 256 * 1024 * 1024
 UNUSED, NUMERIC, CATEGORICAL = 0, 1, 2
@@ -231,3 +234,13 @@ def _special_row(
         if not goes_left(split):
             masks.apply(row, tree, split)
     return row
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) the forest's loop, for 32- and 64-bit words."""
+    split = Split(Rule(0, False, 0.5, frozenset(), nan_left=True, zero_left=True), 0, 1)
+    small = Tree([split], np.array([-1.0, 1.0]), np.array([0, 1]), np.zeros((2, 1)), 0.0)
+    leaves = 33  # a tree too wide for 32-bit words: compiles the 64-bit variant too
+    wide = Tree([split], np.zeros(leaves), np.arange(leaves), np.zeros((leaves, 1)), 0.0)
+    for trees in ([small], [wide]):
+        ForestTables.build(trees, 1, {}).contributions(np.array([[0.0], [1.0]]))

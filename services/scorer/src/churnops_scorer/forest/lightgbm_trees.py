@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from churnops_scorer.trees import Node, Rule, Tree, build_tree
+from churnops_scorer.forest.trees import Node, Rule, Tree, build_tree
 
 # LightGBM's kZeroThreshold: the float 1e-35f, a little above the double 1e-35.
 ZERO_THRESHOLD = float(np.float32(1e-35))

@@ -14,17 +14,19 @@ import logging
 import math
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from churnops_common.events import Event, ObjectRef, ScoreChunkRequested
+from churnops_common.events import DataValidated, Event, ObjectRef, ScoreChunkRequested
 from churnops_common.ml.economics import Economics
 from churnops_common.runtime import Runtime
 from churnops_common.settings import Settings
 from churnops_common.tabular import columns_of, count_rows, read_chunks
-from churnops_scorer import campaigns, followups, runs
+from churnops_scorer import campaigns, followups, records
 from churnops_scorer.batch import BatchOutputs, needed_columns, score_stream
+from churnops_scorer.followups import Announcement
 from churnops_scorer.layout import PREDICTIONS_CSV, PREDICTIONS_FILE, RETENTION_FILE, OutputLayout
-from churnops_scorer.models import LoadedModel
+from churnops_scorer.models import LoadedModel, NoChampion, champion
 from churnops_scorer.retention import RetentionList
 from churnops_scorer.scoring import BatchInfo, ChunkScorer
 from churnops_scorer.summary import ScoreSummary
@@ -61,15 +63,33 @@ def local_outputs(folder: Path, settings: Settings) -> BatchOutputs:
     )
 
 
+def score_validated(
+    runtime: Runtime, validated: DataValidated
+) -> Sequence[Announcement | ScoreChunkRequested]:
+    """A validated new_data batch, scored with the champion; with no champion yet it waits for
+    the rescoring a promotion starts (SCORER_RESCORE_ON_PROMOTION), or to be dropped again."""
+    try:
+        model = champion(runtime)
+    except NoChampion as exc:
+        log.warning(
+            "%s not scored: %s (it is scored when a model is promoted and"
+            " SCORER_RESCORE_ON_PROMOTION rescoring reaches it, or when re-dropped)",
+            validated.object.uri,
+            exc,
+        )
+        return []
+    return score_batch(runtime, validated.object, model, validated, rows_hint=validated.rows)
+
+
 def score_batch(
     runtime: Runtime, ref: ObjectRef, model: LoadedModel, cause: Event, rows_hint: int = 0
-) -> list[Event]:
+) -> Sequence[Announcement | ScoreChunkRequested]:
     """Score one input version with one model; split it into chunk tasks when it is large."""
     settings = runtime.settings
-    run_id = runs.run_id_for(ref, model.name, model.version)
-    recorded = runs.find_run(runtime.engine, run_id)
+    run_id = records.run_id_for(ref, model.name, model.version)
+    recorded = records.find_run(runtime.engine, run_id)
     if recorded is not None:
-        if runs.job(runtime.engine, run_id) is not None:
+        if records.job(runtime.engine, run_id) is not None:
             return []  # a split batch: its assembling chunk announces it (again, on a retry)
         return followups.recorded(runtime, cause, ref, model, recorded)
     started = time.perf_counter()
@@ -129,14 +149,14 @@ def finish(
     seconds: float,
     has_target: bool,
     retention: RetentionList,
-) -> list[Event]:
+) -> list[Announcement]:
     """Record the run and announce it: BatchScored (and RetrainRequested when labels say so)."""
     from datetime import UTC, datetime
 
     stats = summary.stats()
     # The campaign first: a recorded run is never scored again, so its campaign must exist.
     campaigns.record(runtime.engine, run_id, model, stats.rows, retention)
-    inserted = runs.record_run(
+    inserted = records.record_run(
         runtime.engine,
         {
             "run_id": run_id,
@@ -159,7 +179,7 @@ def finish(
         },
     )
     if not inserted:  # another delivery recorded it first: announce what it recorded
-        row = runs.find_run(runtime.engine, run_id)
+        row = records.find_run(runtime.engine, run_id)
         return [] if row is None else followups.recorded(runtime, cause, ref, model, row)
     log.info(
         "scored %s rows of %s with %s v%s in %.2fs -> %s",
@@ -184,11 +204,11 @@ def split_batch(
     run_id: str,
     rows: int,
     has_target: bool,
-) -> list[Event]:
+) -> list[ScoreChunkRequested]:
     """One ScoreChunkRequested per `scorer_task_rows` rows; the last chunk reads to the end."""
     per_task = runtime.settings.scorer_task_rows
     count = max(1, math.ceil(rows / per_task))
-    runs.start_job(
+    records.start_job(
         runtime.engine,
         run_id,
         ref,

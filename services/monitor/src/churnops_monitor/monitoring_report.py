@@ -15,16 +15,13 @@ import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from churnops_common.contract import load_contract
-from churnops_common.db.engine import is_sqlite
+from churnops_common.db.inserts import insert_for
 from churnops_common.db.tables import monitoring_reports, performance_metrics
 from churnops_common.errors import PermanentError
 from churnops_common.runtime import Runtime
@@ -39,6 +36,7 @@ from churnops_monitor.evidently_reports import (
 from churnops_monitor.metrics import evaluate
 from churnops_monitor.performance import PREDICTION_META
 from churnops_monitor.profit_plot import render_profit
+from churnops_monitor.records import MonitoringResult
 from churnops_monitor.reference import Reference, earliest_batch, find_reference
 from churnops_monitor.report_index import render_index
 from churnops_monitor.runs_index import publish_runs_index
@@ -57,23 +55,6 @@ log = logging.getLogger(__name__)
 EXPERIMENT = "churnops-monitoring"
 RUN_NAME = "monitoring_metrics"
 LABEL_FILES = 50  # newest labels files joined to the window's predictions
-
-
-class MonitoringResult(BaseModel):
-    report_id: str
-    status: Literal["done", "skipped"]
-    reason: str | None = None
-    window_start: datetime
-    window_end: datetime
-    scoring_runs: int = 0
-    current_rows: int = 0
-    labelled_rows: int = 0
-    reference_source: str | None = None
-    reference_uri: str | None = None
-    reference_note: str | None = None
-    report_uris: list[str] = []
-    metrics: dict[str, float] = {}
-    mlflow_run_id: str | None = None
 
 
 def _latest_per_input(runs: list[ScoringRun]) -> list[ScoringRun]:
@@ -248,10 +229,9 @@ def _mlflow_key(key: str) -> str:
 def record(runtime: Runtime, result: MonitoringResult, correlation_id: str) -> None:
     row: dict[str, Any] = result.model_dump(exclude={"reference_note"})
     row.update(correlation_id=correlation_id, created_at=datetime.now(UTC))
-    insert = sqlite_insert if is_sqlite(runtime.engine) else pg_insert
     with runtime.engine.begin() as conn:
         conn.execute(
-            insert(monitoring_reports)
+            insert_for(runtime.engine, monitoring_reports)
             .values(**row)
             .on_conflict_do_nothing(index_elements=["report_id"])
         )

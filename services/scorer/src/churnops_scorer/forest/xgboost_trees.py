@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from churnops_scorer.trees import Node, Rule, Tree, build_tree
+from churnops_scorer.forest.trees import Node, Rule, Tree, build_tree
 
 
 class Unsupported(ValueError):

@@ -1,8 +1,10 @@
-"""The compiled trees (bit-vector tables) against LightGBM itself, and the Arrow feature matrix
-against the pipeline's own preprocessing: same numbers, edge values included."""
+"""The compiled trees (bit-vector tables) against LightGBM and XGBoost themselves, edge values
+included, and the compiled scoring route against the pandas route; the worked example in the
+forest package's docstring runs as written."""
 
 from __future__ import annotations
 
+import doctest
 import json
 from pathlib import Path
 from typing import Any
@@ -10,15 +12,13 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
 import xgboost as xgb
 
+import churnops_scorer.forest
 from churnops_common.ml.pipeline import ChurnPipeline, TabularPreprocessor
 from churnops_common.synthetic import generate
-from churnops_common.tabular import read_chunks
-from churnops_scorer import forest_tables, kernels
-from churnops_scorer.features import FeatureMatrix, numbers
+from churnops_scorer.forest import tables as forest_tables
 from churnops_scorer.path_attribution import PathAttribution, _codes_matrix
 from churnops_scorer.scoring import REASON_VALUES, REASONS
 
@@ -159,36 +159,6 @@ def _without_tables(pipeline: ChurnPipeline) -> PathAttribution:
     return attribution
 
 
-def test_feature_matrix_matches_the_pipelines_preprocessing() -> None:
-    pre = TabularPreprocessor(
-        numeric=["a", "b", "flag"],
-        categorical={"c": ["1", "2", "x"], "d": ["no", "yes"], "gone": ["p", "q"]},
-        names={k: k for k in ["a", "b", "flag", "c", "d", "gone"]},
-    )
-    table = pa.table(
-        {
-            "a": pa.array([" 1.5 ", "", "abc", None, "2e3", "-0"], pa.string()),
-            "b": pa.array([1, 2, None, 4, 0, -3], pa.int64()),
-            "flag": pa.array([True, False, None, True, True, False]),
-            "c": pa.array([1, 2, 3, None, 1, 2], pa.int64()),  # categories read as numbers
-            "d": pa.array([" yes", "no", "maybe", None, "yes ", ""], pa.string()),
-            "extra": pa.array(list("abcdef")),
-        }
-    )
-    ours = FeatureMatrix(pre)(table)
-    theirs = _codes_matrix(pre.transform(table.to_pandas()))
-    np.testing.assert_array_equal(ours, theirs)  # NaN-aware: NaN where theirs is NaN
-    assert np.isnan(ours[:, -1]).all()  # a column the batch lacks
-    assert ours[0, 0] == 1.5 and np.isnan(ours[2, 0]) and ours[0, 4] == 1  # " yes" -> "yes"
-
-
-def test_top_k_breaks_ties_by_column_order() -> None:
-    values = np.array([[1.0, 3.0, 3.0, 2.0], [0.0, 0.0, 0.0, 0.0], [-1.0, -2.0, 5.0, -1.0]])
-    index, top = kernels.top_k(values, 3)
-    assert index.tolist() == [[1, 2, 3], [0, 1, 2], [2, 0, 3]]
-    assert top.tolist() == [[3.0, 3.0, 2.0], [0.0, 0.0, 0.0], [5.0, -1.0, -1.0]]
-
-
 def test_compiled_route_scores_a_file_as_the_pandas_route_does(
     pipeline: ChurnPipeline, tmp_path: Path
 ) -> None:
@@ -235,34 +205,6 @@ def _copy(pipeline: ChurnPipeline) -> ChurnPipeline:
     return copy.deepcopy(pipeline)
 
 
-def test_short_rows_and_true_false_read_as_pandas_reads_them(tmp_path: Path) -> None:
-    """Rows with fewer fields than the header (pandas fills them as missing) and true/false
-    columns (pandas makes them booleans, so the trainer learned "True"/"False")."""
-    rows = ["customer_id,paperless,monthly_charges"]
-    rows += [f"{i},{'true' if i % 2 else 'FALSE'},{i}.5" for i in range(5000)]
-    rows[4001] = "4000,true"  # a short row, far into the file
-    path = tmp_path / "ragged.csv"
-    path.write_text("\n".join(rows) + "\n")
-    train = pd.read_csv(path, dtype={ID: str})
-    pre = TabularPreprocessor.fit(train, exclude=(ID,))
-    assert pre.categorical == {"paperless": ["False", "True"]}
-    chunks = list(read_chunks(path, 700))
-    assert sum(t.num_rows for _, t in chunks) == 5000
-    table = pa.concat_tables([t for _, t in chunks])
-    assert table.column(ID).to_pylist() == [str(i) for i in range(5000)]
-    ours = FeatureMatrix(pre)(table)
-    np.testing.assert_array_equal(ours, _codes_matrix(pre.transform(train)))
-    assert np.isnan(ours[4000, 0]) and ours[4000, 1] == 1.0
-
-
-def test_integers_beyond_double_precision_round_as_pandas_rounds() -> None:
-    column = pa.chunked_array([pa.array([2**53 + 1, -(2**60) - 3, None], pa.int64())])
-    expected = pd.Series([2**53 + 1, -(2**60) - 3, None], dtype="Int64").astype("float64")
-    np.testing.assert_array_equal(
-        numbers(column), expected.to_numpy(dtype=np.float64, na_value=np.nan)
-    )
-
-
 def test_xgboost_has_no_zero_window() -> None:
     """LightGBM reads |x| <= 1e-35 as zero; XGBoost compares the value itself."""
     train = pd.DataFrame({"b": np.repeat([-2.0, -1.0, 0.0, 1.0, 2.0], 200)})
@@ -276,3 +218,8 @@ def test_xgboost_has_no_zero_window() -> None:
     _, margin = compiled.contributions(x)
     expected = model.predict(pd.DataFrame({"b": x[:, 0]}), output_margin=True)
     np.testing.assert_allclose(margin, expected, atol=1e-6)
+
+
+def test_the_worked_example_in_the_docstring_holds() -> None:
+    failed, tried = doctest.testmod(churnops_scorer.forest, report=True)
+    assert (failed, tried > 5) == (0, True)

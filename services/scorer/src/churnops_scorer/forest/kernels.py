@@ -1,25 +1,19 @@
-"""The scorer's compiled loops (numba): forest evaluation over bit-vector tables, and top-k.
+"""The forest's compiled loop (numba, see `churnops_scorer.jit`): every tree's exit leaf for a
+block of rows from the bit-vector tables, and the sums of those leaves' values and credits.
 
-Compiled on first use, not at import (numba's import and compile cost seconds, and a CLI command
-that never scores should not pay them), and cached on disk where numba finds a writable place
-(`NUMBA_CACHE_DIR`, else next to this file, else the user's cache folder), so a process after
-the first loads them in a fraction of a second. Each call holds a process-wide lock: numba's
-fallback threading layer aborts the process when two threads launch parallel loops at once.
-
-`warm_up()` compiles them ahead (the scorer image does, at build time).
+Written for any tree ensemble the tables hold (LightGBM's or XGBoost's); `tables.warm_up()`
+compiles it ahead (the scorer image does, at build time).
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-_LOCK = threading.Lock()
-prange = range  # numba.prange once the kernels are compiled (see _compiled)
-_COMPILED: dict[str, Callable[..., Any]] = {}
+from churnops_scorer.jit import LOCK, compiled
+
+prange = range  # numba.prange once the loop is compiled (see churnops_scorer.jit)
 BLOCK_ROWS = 256  # rows per parallel task: scratch arrays are allocated once per block
 
 
@@ -66,7 +60,7 @@ def _forest_contributions(  # pragma: no cover - runs compiled; covered through 
     margin: np.ndarray,
 ) -> None:
     """Per row: AND each used feature's interval row into W words, then per tree take the
-    lowest set bit (its exit leaf) and add that leaf's value and credits. See forest_tables."""
+    lowest set bit (its exit leaf) and add that leaf's value and credits. See `tables`."""
     n, n_features = x.shape
     width = table.shape[1]
     n_trees = word_start.shape[0] - 1
@@ -117,72 +111,10 @@ def _forest_contributions(  # pragma: no cover - runs compiled; covered through 
                 contributions[i, f] = total[f]
 
 
-def _top_k(  # pragma: no cover - runs compiled; covered through its wrapper
-    values: np.ndarray, k: int, index: np.ndarray, top: np.ndarray
-) -> None:
-    """Per row, the k largest values and their columns, largest first; ties keep column order."""
-    n, width = values.shape
-    for i in prange(n):
-        filled = 0
-        for c in range(width):
-            v = values[i, c]
-            if filled == k and not v > top[i, k - 1]:
-                continue
-            j = filled if filled < k else k - 1
-            while j > 0 and v > top[i, j - 1]:  # strictly greater: an equal value stays behind
-                top[i, j] = top[i, j - 1]
-                index[i, j] = index[i, j - 1]
-                j -= 1
-            top[i, j] = v
-            index[i, j] = c
-            if filled < k:
-                filled += 1
-
-
-def _compiled(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
-    global prange
-    if name not in _COMPILED:
-        import numba
-
-        prange = numba.prange
-
-        try:
-            _COMPILED[name] = numba.njit(parallel=True, nogil=True, cache=True)(function)
-        except RuntimeError:  # no writable cache location: compile in this process only
-            _COMPILED[name] = numba.njit(parallel=True, nogil=True)(function)
-    return _COMPILED[name]
-
-
 def forest_contributions(*arrays: Any, words: Words) -> None:
-    """`_forest_contributions` compiled; the arguments are forest_tables' arrays in its order."""
-    kernel = _compiled("forest_contributions", _forest_contributions)
+    """`_forest_contributions` compiled; the arguments are the tables' arrays in its order."""
+    kernel = compiled(_forest_contributions)
     *inputs, contributions, margin = arrays
     formats = (words.bits, words.all_ones, words.de_bruijn, words.shift, words.lowest_bit)
-    with _LOCK:
+    with LOCK:
         kernel(*inputs, *formats, contributions, margin)
-
-
-def top_k(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(columns, values) of each row's k largest values, largest first; k <= values' width."""
-    n = len(values)
-    index = np.zeros((n, k), dtype=np.int64)
-    top = np.zeros((n, k))
-    if k:
-        kernel = _compiled("top_k", _top_k)
-        with _LOCK:
-            kernel(np.ascontiguousarray(values, dtype=np.float64), k, index, top)
-    return index, top
-
-
-def warm_up() -> None:
-    """Compile (or load from the cache) every kernel on a tiny input."""
-    from churnops_scorer.forest_tables import ForestTables
-    from churnops_scorer.trees import Rule, Split, Tree
-
-    split = Split(Rule(0, False, 0.5, frozenset(), nan_left=True, zero_left=True), 0, 1)
-    small = Tree([split], np.array([-1.0, 1.0]), np.array([0, 1]), np.zeros((2, 1)), 0.0)
-    leaves = 33  # a tree too wide for 32-bit words: compiles the 64-bit variant too
-    wide = Tree([split], np.zeros(leaves), np.arange(leaves), np.zeros((leaves, 1)), 0.0)
-    for trees in ([small], [wide]):
-        values, _ = ForestTables.build(trees, 1, {}).contributions(np.array([[0.0], [1.0]]))
-    top_k(values, 1)

@@ -13,6 +13,7 @@ outside the landing bucket, so it never triggers a notification or a sweep.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 from dataclasses import dataclass
@@ -21,15 +22,18 @@ from pathlib import PurePosixPath
 
 from churnops_common.events import (
     DataKind,
+    DataLanded,
     DataRejected,
     DataValidated,
     Event,
     ObjectRef,
     PsiBreached,
     QualityReportRequested,
+    stable_id,
 )
 from churnops_common.report_names import quality_folder
 from churnops_common.runtime import Runtime
+from churnops_common.storage import InvalidObjectKey
 from churnops_quality.baseline import Baseline, load_baseline
 from churnops_quality.checks import CheckResult, check_file, rejected
 from churnops_quality.data_profile import DataProfile, from_baseline, from_psi
@@ -39,11 +43,49 @@ from churnops_quality.refresh import save_first_baseline
 from churnops_quality.report import ReportInput
 from churnops_quality.validation import Issue, Verdict
 
+# What a quality run announces: its verdict, a drift breach, the request for its report.
+type QualityFollowup = DataValidated | DataRejected | PsiBreached | QualityReportRequested
+
 log = logging.getLogger(__name__)
 REASON_FILE = "reason.json"
 # A key segment longer than this is rejected: names derived from it must still fit the usual
 # 255-byte file-name limit of the disks under MinIO or the local store.
 MAX_SEGMENT_BYTES = 200
+
+
+def run_id_for(*parts: str) -> str:
+    """A quality run id fixed by what is checked: a redelivery rewrites the same run."""
+    return "q-" + str(stable_id("quality-run", *parts))[:18]
+
+
+def validate_landed(runtime: Runtime, event: DataLanded) -> list[QualityFollowup]:
+    """Check a landed file and decide its follow-ups; a file the stores refuse for good (a
+    value the database rejects, a name the file system cannot hold) is rejected with why."""
+    run_id = run_id_for(event.idempotency_key)
+    try:
+        outcome = run_quality(runtime, event.object, event.kind, run_id, event.correlation_id)
+    except Exception as exc:
+        why = unstorable(exc)
+        if why is None:
+            raise
+        outcome = record_unstorable(
+            runtime, event.object, event.kind, run_id, event.correlation_id, why
+        )
+    return followups(event, outcome)
+
+
+def unstorable(exc: BaseException) -> str | None:
+    """Why a store refuses this file's data for good (None: another kind of error): the
+    database refusing a value, a name the file system cannot hold, an invalid key."""
+    from sqlalchemy.exc import DataError
+
+    if isinstance(exc, DataError):
+        return f"the database refused a value: {str(exc.orig).splitlines()[0][:300]}"
+    if isinstance(exc, OSError) and exc.errno in (errno.ENAMETOOLONG, errno.EILSEQ):
+        return f"the file system refused a name: {exc.strerror}"
+    if isinstance(exc, InvalidObjectKey):
+        return str(exc)
+    return None
 
 
 @dataclass(frozen=True)
@@ -299,7 +341,9 @@ def _log_outcome(outcome: QualityOutcome) -> None:
         )
 
 
-def followups(source: Event, outcome: QualityOutcome, *, announce: bool = True) -> list[Event]:
+def followups(
+    source: Event, outcome: QualityOutcome, *, announce: bool = True
+) -> list[QualityFollowup]:
     """DataValidated | DataRejected, plus PsiBreached for a breaching batch of new data, then
     QualityReportRequested (the report is rendered after the verdict went out).
 
@@ -309,7 +353,7 @@ def followups(source: Event, outcome: QualityOutcome, *, announce: bool = True) 
     a baseline the object was not checked against yet, so its PsiBreached is news.
     """
     verdict = outcome.verdict
-    events: list[Event] = []
+    events: list[QualityFollowup] = []
     if verdict.status == "rejected":
         events.append(
             source.derive(

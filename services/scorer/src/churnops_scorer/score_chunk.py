@@ -19,10 +19,10 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from churnops_common.errors import PermanentError
-from churnops_common.events import Event, ObjectRef, ScoreChunkRequested
+from churnops_common.events import ObjectRef, ScoreChunkRequested
 from churnops_common.runtime import Runtime
 from churnops_common.tabular import read_chunks
-from churnops_scorer import followups, runs
+from churnops_scorer import followups, records
 from churnops_scorer.batch import (
     BatchOutputs,
     PredictionWriter,
@@ -30,10 +30,10 @@ from churnops_scorer.batch import (
     score_stream,
     target_codes,
 )
+from churnops_scorer.followups import Announcement
 from churnops_scorer.layout import OutputLayout
 from churnops_scorer.models import LoadedModel, model_version
-from churnops_scorer.scoring import ChunkScorer, probabilities
-from churnops_scorer.service import (
+from churnops_scorer.score_batch import (
     PARQUET_TYPE,
     batch_info,
     finish,
@@ -41,26 +41,27 @@ from churnops_scorer.service import (
     new_retention,
     publish,
 )
+from churnops_scorer.scoring import ChunkScorer, probabilities
 from churnops_scorer.summary import ScoreSummary
 
 log = logging.getLogger(__name__)
 
 
-def score_chunk(runtime: Runtime, event: ScoreChunkRequested) -> list[Event]:
+def score_chunk(runtime: Runtime, event: ScoreChunkRequested) -> list[Announcement]:
     settings = runtime.settings
     if event.model_name != settings.mlflow_model_name:
         raise PermanentError(
             f"chunk asks for model {event.model_name!r}; this scorer serves "
             f"{settings.mlflow_model_name!r} only"
         )
-    job = runs.job(runtime.engine, event.scoring_run_id)
-    recorded = runs.find_run(runtime.engine, event.scoring_run_id)
+    job = records.job(runtime.engine, event.scoring_run_id)
+    recorded = records.find_run(runtime.engine, event.scoring_run_id)
     if recorded is not None:  # the batch is already assembled
         if job is None or job.assembler_chunk != event.chunk_index:
             return []
         # The assembler again (it died, or its publish failed, after recording the run):
         # close the job and announce the run once more, under the same event ids.
-        runs.finish_job(runtime.engine, event.scoring_run_id)
+        records.finish_job(runtime.engine, event.scoring_run_id)
         model = model_version(runtime, str(job.model_version))
         return followups.recorded(runtime, event, _job_input(job), model, recorded)
     if job is None:
@@ -98,7 +99,7 @@ def score_chunk(runtime: Runtime, event: ScoreChunkRequested) -> list[Event]:
             layout.bucket, layout.part_retention(event.chunk_index), ranked, PARQUET_TYPE
         )
         store.put_file(layout.bucket, layout.part(event.chunk_index), part, PARQUET_TYPE)
-    assemble = runs.finish_chunk(
+    assemble = records.finish_chunk(
         runtime.engine,
         event.scoring_run_id,
         event.chunk_index,
@@ -130,11 +131,11 @@ def assemble_batch(
     model: LoadedModel,
     layout: OutputLayout,
     job: Any,
-) -> list[Event]:
+) -> list[Announcement]:
     """Concatenate the parts in order into the batch's output; record the run once."""
     settings = runtime.settings
     started_at: datetime = job.started_at
-    parts = runs.chunk_parts(runtime.engine, event.scoring_run_id)
+    parts = records.chunk_parts(runtime.engine, event.scoring_run_id)
     summary = ScoreSummary(high_threshold=settings.scorer_risk_high)
     retention = new_retention(settings)
     with tempfile.TemporaryDirectory(prefix="churnops-assemble-") as tmp:
@@ -166,5 +167,5 @@ def assemble_batch(
         bool(job.has_target),
         retention,
     )
-    runs.finish_job(runtime.engine, event.scoring_run_id)
+    records.finish_job(runtime.engine, event.scoring_run_id)
     return followups
