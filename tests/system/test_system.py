@@ -158,7 +158,9 @@ def test_lifecycle(stack: LocalStack, tmp_path: Path) -> None:
 
     # Established customers, outcomes unknown: fewer churners to find, known before any label.
     shifted = "new_data/batch-0004-shifted.csv"
-    stack.upload(batch_csv(tmp_path, "s.csv", TRAINING_ROWS, seed=15, loyalty=1.0), shifted)
+    # Its own seed: customer ids repeat across tables of one seed, and the labels must join to
+    # this batch alone to be its realized value.
+    stack.upload(batch_csv(tmp_path, "s.csv", TRAINING_ROWS, seed=17, loyalty=1.0), shifted)
     stack.wait_until(
         lambda: bool((pr_auc_estimate(stack, shifted) or {}).get("degraded_emitted")),
         240,
@@ -188,7 +190,7 @@ def test_lifecycle(stack: LocalStack, tmp_path: Path) -> None:
     stack.wait_idle()
 
     # The shifted batch's outcomes land: the realized PR-AUC is stored beside its estimate.
-    labels = batch_frame(TRAINING_ROWS, 15, target=True, loyalty=1.0)[["customer_id", "churned"]]
+    labels = batch_frame(TRAINING_ROWS, 17, target=True, loyalty=1.0)[["customer_id", "churned"]]
     labels.to_csv(tmp_path / "labels.csv", index=False)
     stack.upload(tmp_path / "labels.csv", "labels/labels-0004-shifted.csv")
     stack.wait_until(
