@@ -46,6 +46,23 @@ ModelNameOption = Annotated[
 ]
 
 
+@app.callback()
+def _options(
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "-v",
+            "--verbose",
+            help="Log everything, library warnings included (CHURNOPS_LOG_LEVEL picks a level).",
+        ),
+    ] = False,
+) -> None:
+    """ChurnOps: event-driven churn prediction. Embedded mode needs nothing but Python."""
+    from churnops_common.logs import configure_cli_logging
+
+    configure_cli_logging(verbose)
+
+
 class UserError(Exception):
     """A problem the user can fix; printed as one line, exit code 2."""
 
@@ -239,6 +256,7 @@ def drop(
             "etag": info.etag,
             "note": "MinIO's notification starts the pipeline",
         }
+        lines = [f"uploaded {file.name} to {info.uri}: MinIO's notification starts the pipeline"]
     else:
         from churnops_common.embedded import EmbeddedPlatform
 
@@ -251,7 +269,20 @@ def drop(
             "events": [e.event_type for e in platform.bus.published],
             "handled": handled,
         }
-    emit(result, as_json, lambda r: console.print(r))
+        lines = _story(platform.bus.published, handled)
+    emit(result, as_json, lambda _: _print_lines(lines))
+
+
+def _story(events: list[Any], handled: int) -> list[str]:
+    from churnops_common.narration import sentences
+
+    told = sentences(events)
+    return [*told, f"({handled} task(s) handled)"] if told else [f"{handled} task(s) handled"]
+
+
+def _print_lines(lines: list[str]) -> None:
+    for line in lines:
+        console.print(line, highlight=False)
 
 
 REQUESTS = {
@@ -274,11 +305,11 @@ def request(
         raise UserError(f"request must be one of {', '.join(REQUESTS)}, not {what!r}")
     fields: dict[str, Any] = {"reason": "manual"} if what == "retrain" else {}
     event = EVENT_TYPES[REQUESTS[what]](**fields)
-    result = _publish(event)
-    emit(result, as_json, lambda r: console.print(r))
+    result, lines = _publish(event)
+    emit(result, as_json, lambda _: _print_lines(lines))
 
 
-def _publish(event: Any, only_task: str | None = None) -> dict[str, Any]:
+def _publish(event: Any, only_task: str | None = None) -> tuple[dict[str, Any], list[str]]:
     """Stack: send to the workers by task name. Embedded: handle it here and now."""
     settings = get_settings()
     if settings.is_stack:
@@ -290,11 +321,12 @@ def _publish(event: Any, only_task: str | None = None) -> dict[str, Any]:
             bus.publish_to(event, only_task)
         else:
             bus.publish(event)
-        return {
+        sent = {
             "published": event.event_type,
             "event_id": event.event_id,
             "correlation_id": event.correlation_id,
         }
+        return sent, [f"sent {event.event_type} to the workers"]
     from churnops_common.embedded import EmbeddedPlatform
 
     platform = EmbeddedPlatform(settings)
@@ -303,13 +335,14 @@ def _publish(event: Any, only_task: str | None = None) -> dict[str, Any]:
     else:
         platform.publish(event)
     handled = platform.run()
-    return {
+    result = {
         "published": event.event_type,
         "event_id": event.event_id,
         "correlation_id": event.correlation_id,
         "handled": handled,
         "events": [e.event_type for e in platform.bus.published],
     }
+    return result, _story(platform.bus.published, handled)
 
 
 @app.command("dead-letters")
@@ -373,7 +406,8 @@ def replay(
 
     # The ledger may hold the parked attempt as handled: forget it, or the replay is skipped.
     Ledger(engine).forget(row.task_name, event.idempotency_key)
-    emit(_publish(event, only_task=row.task_name), as_json, lambda r: console.print(r))
+    result, lines = _publish(event, only_task=row.task_name)
+    emit(result, as_json, lambda _: _print_lines(lines))
 
 
 DEMO_TRIALS = 10

@@ -276,9 +276,23 @@ class Settings(BaseSettings):
         " model's own predict on LightGBM); shap = exact TreeSHAP"
         " (ChurnPipeline.contributions; hundreds of times slower on deep trees).",
     )
+    scorer_reason_floor: float = Field(
+        0.05,
+        ge=0,
+        description="A column counts as a reason only when it raises the churn log-odds by more"
+        " than this (0.05: the odds x1.05); weaker or risk-lowering contributions are no"
+        " reason, so a customer may have fewer than three.",
+    )
+    scorer_reason_units: dict[str, str] = Field(
+        default_factory=lambda: {"tenure": "months"},
+        description="Units shown after a numeric reason's value, per input column (JSON, e.g."
+        ' {"tenure": "months", "balance": "EUR"}): `tenure = 2 months`. The default covers'
+        " the usual churn-table spelling of tenure in months; other columns show bare numbers.",
+    )
     retention_value_column: str | None = Field(
         "monthly_charges",
-        description="Expected loss = probability x this column (when the batch has it).",
+        description="Expected loss = probability x this column (when the batch has it; when it"
+        " does not, the list is ranked by probability and a warning names this setting).",
     )
     retention_top_k: int = Field(1000, ge=1, description="Customers in each retention list.")
 

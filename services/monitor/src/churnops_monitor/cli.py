@@ -77,24 +77,52 @@ def monitor(
 
 
 def _print_report(result: dict[str, Any]) -> None:
+    """The report in sentences: what it covered, what it found, where to open it."""
+    from churnops_common.settings import get_settings
+    from churnops_common.storage.factory import where_to_look
+
     if result["status"] == "skipped":
-        console.print(f"monitoring report skipped: {result['reason']}")
+        console.print(f"No monitoring report: {result['reason']}.", highlight=False)
         return
+    metrics = result["metrics"]
     console.print(
-        f"monitoring report {result['report_id'][:12]}: {result['scoring_runs']}"
-        f" batch(es), {result['current_rows']} rows, {result['labelled_rows']} labelled"
+        f"Monitoring report over {result['scoring_runs']} scored batch(es) since"
+        f" {_local(result['window_start'])}: {result['current_rows']:,} rows,"
+        f" {result['labelled_rows']:,} of them labelled.",
+        highlight=False,
     )
-    console.print(f"reference: {result['reference_source']} ({result['reference_uri']})")
-    for key in (
-        "data_drift.DriftedColumnsCount.share",
-        "prediction_drift.ValueDrift.churn_probability",
-        "performance.roc_auc",
-        "performance.pr_auc",
-    ):
-        if key in result["metrics"]:
-            console.print(f"  {key}: {result['metrics'][key]:.4f}")
+    drifted = metrics.get("data_drift.DriftedColumnsCount.count")
+    share = metrics.get("data_drift.DriftedColumnsCount.share")
+    if drifted is not None:
+        console.print(
+            f"Drift: {drifted:.0f} column(s) drifted"
+            + (f" ({share:.0%} of those compared)." if share is not None else "."),
+            highlight=False,
+        )
+    performance = [
+        f"{label} {metrics[key]:.3f}"
+        for key, label in (("performance.roc_auc", "ROC-AUC"), ("performance.pr_auc", "PR-AUC"))
+        if key in metrics
+    ]
+    if performance:
+        console.print(
+            f"Performance on the labelled rows: {', '.join(performance)}.", highlight=False
+        )
+    if result.get("reference_source"):
+        console.print(f"Compared with: {result['reference_source']}.", highlight=False)
+    settings = get_settings()
     for uri in result["report_uris"]:
-        console.print(f"  {uri}")
+        console.print(f"Open: {where_to_look(settings, uri)}", highlight=False)
+
+
+def _local(moment: Any) -> str:
+    """A timestamp (ISO text or datetime) in the local time zone, to the minute."""
+    if moment is None or moment == "":
+        return ""
+    when = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return f"{when.astimezone():%Y-%m-%d %H:%M}"
 
 
 def status(as_json: JsonFlag = False) -> None:
@@ -104,44 +132,135 @@ def status(as_json: JsonFlag = False) -> None:
     emit(gather_status(_runtime()), as_json, _print_status)
 
 
-def _cell(value: Any) -> str:
+# Per section of `status`: (column, header) shown to people; `--json` keeps every column.
+STATUS_COLUMNS: dict[str, list[tuple[str, str]]] = {
+    "promotions": [
+        ("decided_at", "when"),
+        ("challenger_version", "challenger"),
+        ("champion_version", "champion"),
+        ("challenger_pr_auc", "its PR-AUC"),
+        ("champion_pr_auc", "champion PR-AUC"),
+        ("decision", "decision"),
+        ("reason", "why"),
+    ],
+    "live_performance": [
+        ("computed_at", "when"),
+        ("model_version", "version"),
+        ("source_key", "labels from"),
+        ("rows", "rows"),
+        ("roc_auc", "ROC-AUC"),
+        ("pr_auc", "PR-AUC"),
+        ("degraded_metrics", "degraded"),
+    ],
+    "estimated_performance": [
+        ("estimated_at", "when"),
+        ("model_version", "version"),
+        ("rows", "rows"),
+        ("pr_auc_estimated", "PR-AUC est."),
+        ("pr_auc_band", "95% band"),
+        ("pr_auc_realized", "realized"),
+        ("expected_churners", "churners est."),
+    ],
+    "scoring_runs": [
+        ("created_at", "when"),
+        ("input_key", "file"),
+        ("model_version", "version"),
+        ("rows", "rows"),
+        ("score_mean", "mean score"),
+        ("high_risk_share", "high risk"),
+        ("pr_auc", "PR-AUC"),
+        ("predictions_uri", "predictions"),
+    ],
+    "rejected_files": [("created_at", "when"), ("object_key", "file"), ("reason", "why")],
+    "alerts": [("created_at", "when"), ("kind", "kind"), ("status", "status"), ("message", "")],
+    "monitoring_reports": [
+        ("created_at", "when"),
+        ("status", "status"),
+        ("current_rows", "rows"),
+        ("reason", "note"),
+        ("report_uris", "report"),
+    ],
+}
+STATUS_TITLES = {
+    "promotions": "Promotions",
+    "live_performance": "Live performance (labelled batches)",
+    "estimated_performance": "Estimated performance (before labels)",
+    "scoring_runs": "Recent scoring runs",
+    "rejected_files": "Rejected files",
+    "alerts": "Alerts",
+    "monitoring_reports": "Monitoring reports",
+}
+LOCATIONS = frozenset({"predictions_uri", "report_uris"})
+
+
+def _cell(column: str, value: Any, settings: Any) -> str:
+    from churnops_common.storage.factory import where_to_look
+
+    if value is None:
+        return ""
+    if column.endswith("_at"):
+        return _local(value)
+    if column in LOCATIONS:
+        uris = value if isinstance(value, list) else str(value).split(",")
+        return "\n".join(where_to_look(settings, str(u).strip()) for u in uris if u)
     if isinstance(value, float):
-        return f"{value:.4f}"
-    text = "" if value is None else str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+        return f"{value:.0%}" if column.endswith("_share") else f"{value:.3f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    text = str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _print_rows(title: str, rows: list[dict[str, Any]]) -> None:
+def _print_rows(section: str, rows: list[dict[str, Any]], settings: Any) -> None:
     from rich.table import Table
 
+    title = STATUS_TITLES.get(section, section)
     if not rows:
-        console.print(f"{title}: none")
+        console.print(f"{title}: none", highlight=False)
         return
-    table = Table(title=title, title_justify="left")
-    for column in rows[0]:
-        table.add_column(column, overflow="fold")
+    columns = [(c, h) for c, h in STATUS_COLUMNS.get(section, []) if c in rows[0]]
+    columns = columns or [(c, c.replace("_", " ")) for c in rows[0]]
+    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    for _, header in columns:
+        table.add_column(header, overflow="fold")
     for row in rows:
-        table.add_row(*(_cell(v) for v in row.values()))
+        table.add_row(*(_cell(c, row.get(c), settings) for c, _ in columns))
     console.print(table)
 
 
 def _print_status(result: dict[str, Any]) -> None:
+    from churnops_common.settings import get_settings
+
+    settings = get_settings()
     mlflow = result["champion"]["mlflow"]
     if mlflow["reachable"]:
-        metrics = ", ".join(f"{k}={v:.4f}" for k, v in sorted(mlflow["metrics"].items()))
-        console.print(f"champion: {mlflow['model_name']} v{mlflow['version']} ({metrics})")
+        metrics = mlflow["metrics"]
+        shown = ", ".join(
+            f"{label} {metrics[key]:.3f}"
+            for key, label in (
+                ("holdout_pr_auc", "holdout PR-AUC"),
+                ("holdout_roc_auc", "ROC-AUC"),
+                ("holdout_ece", "ECE"),
+            )
+            if key in metrics
+        )
+        console.print(
+            f"Champion: {mlflow['model_name']} version {mlflow['version']}"
+            + (f" ({shown})" if shown else ""),
+            highlight=False,
+        )
     else:
-        console.print(f"champion (MLflow): unavailable - {mlflow['error']}")
-    _print_rows("promotions", result["champion"]["promotions"])
-    for title in (
-        "live_performance",
-        "estimated_performance",
-        "scoring_runs",
-        "rejected_files",
-        "alerts",
-        "monitoring_reports",
-    ):
-        _print_rows(title.replace("_", " "), result[title])
+        console.print(f"Champion: none ({mlflow['error']})", highlight=False)
+    where = (
+        f"embedded, state in {settings.churnops_home}"
+        if result["mode"] == "embedded"
+        else "stack"
+    )
+    console.print(f"Mode: {where}", highlight=False)
+    _print_rows("promotions", result["champion"]["promotions"], settings)
+    for section in STATUS_TITLES:
+        if section != "promotions":
+            _print_rows(section, result[section], settings)
 
 
 def estimate(

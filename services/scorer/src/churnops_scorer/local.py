@@ -34,6 +34,7 @@ class LocalResult:
     model_version: str
     retention_path: Path
     model_name: str = ""
+    warnings: tuple[str, ...] = ()
 
 
 def check_fit(columns: list[str], loaded: LoadedModel) -> None:
@@ -106,9 +107,11 @@ def score_with(loaded: LoadedModel, file: Path, out: Path, progress: bool) -> Lo
         target_column in columns,
         settings.scorer_risk_medium,
         settings.scorer_risk_high,
+        settings.scorer_reason_floor,
     )
     scorer = ChunkScorer(loaded.pipeline, info, settings.scorer_reasons)
-    retention = RetentionList(id_column, settings.retention_value_column, settings.retention_top_k)
+    retention = RetentionList.from_settings(settings, id_column)
+    warning = retention.value_warning(columns)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="churnops-cli-") as tmp:
         parquet = out if out.suffix == ".parquet" else Path(tmp) / "predictions.parquet"
@@ -128,7 +131,9 @@ def score_with(loaded: LoadedModel, file: Path, out: Path, progress: bool) -> Lo
         )
     retention_path = out.with_name(f"{out.stem}-retention.csv")
     retention_path.write_bytes(retention.to_csv_bytes())
-    return LocalResult(result.rows, loaded.version, retention_path, loaded.name)
+    return LocalResult(
+        result.rows, loaded.version, retention_path, loaded.name, (warning,) if warning else ()
+    )
 
 
 @contextmanager

@@ -1,30 +1,69 @@
 """The retention list: the customers with the largest expected loss in a batch, top K.
 
 Expected loss is the churn probability times a value column (e.g. monthly charges) when the batch
-has it, else the probability. The list is kept as a running top K over chunks, so it costs
-K rows of memory whatever the batch size, and ties keep file order (chunking does not change it).
+has it, else the probability (and `value_warning` says so, naming the setting). The list is kept
+as a running top K over chunks, so it costs K rows of memory whatever the batch size, and ties
+keep file order (chunking does not change it).
+
+Each listed customer's reasons are written in words with the customer's own values, read from
+the input chunk (`ReasonWording`): only the rows that enter the list are worded.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from churnops_common.contract import columns_hint
 from churnops_scorer.features import numbers
-from churnops_scorer.scoring import PROBABILITY, REASONS, RISK_BAND, probabilities
+from churnops_scorer.reasons import ReasonWording
+from churnops_scorer.scoring import PROBABILITY, REASON_VALUES, REASONS, RISK_BAND, probabilities
+
+if TYPE_CHECKING:
+    from churnops_common.settings import Settings
 
 EXPECTED_LOSS = "expected_loss"
 VALUE = "value"
 
 
 class RetentionList:
-    def __init__(self, id_column: str, value_column: str | None, top_k: int) -> None:
+    def __init__(
+        self,
+        id_column: str,
+        value_column: str | None,
+        top_k: int,
+        wording: ReasonWording | None = None,
+    ) -> None:
         self.id_column = id_column
         self.value_column = value_column
         self.top_k = top_k
+        self.wording = wording or ReasonWording()
         self.columns = [id_column, PROBABILITY, RISK_BAND, VALUE, EXPECTED_LOSS, *REASONS]
         self.best = pd.DataFrame({c: pd.Series(dtype="object") for c in self.columns})
+
+    @classmethod
+    def from_settings(cls, settings: Settings, id_column: str | None = None) -> RetentionList:
+        return cls(
+            id_column or settings.id_column,
+            settings.retention_value_column,
+            settings.retention_top_k,
+            ReasonWording(settings.scorer_reason_units),
+        )
+
+    def value_warning(self, columns: Iterable[str]) -> str | None:
+        """Why expected loss is the bare probability for a batch with these columns, or None."""
+        names = list(columns)
+        if not self.value_column or self.value_column in names:
+            return None
+        return (
+            f"retention list ranked by churn probability alone: the value column"
+            f" {self.value_column!r} (setting RETENTION_VALUE_COLUMN) is not in the batch;"
+            f" {columns_hint(names, self.value_column)}"
+        )
 
     def add(self, chunk: pa.Table, predictions: pa.Table) -> None:
         """Merge one input chunk (for the value column) and its predictions, same order."""
@@ -36,11 +75,39 @@ class RetentionList:
             value = np.full(len(probability), np.nan)
             loss = probability
         best = _top_rows(loss, self.top_k)
-        top = predictions.select([self.id_column, PROBABILITY, RISK_BAND, *REASONS]).take(best)
+        if len(self.best) >= self.top_k:  # only rows that beat the list's last enter it
+            best = best[loss[best] > float(self.best[EXPECTED_LOSS].min())]
+        if best.size == 0:
+            return
+        top = predictions.select([self.id_column, PROBABILITY, RISK_BAND]).take(best)
         frame = top.to_pandas()
         frame[VALUE] = value[best]
         frame[EXPECTED_LOSS] = loss[best]
+        for name, words in zip(REASONS, self._worded(chunk, predictions, best), strict=True):
+            frame[name] = words
         self.merge_frame(frame)
+
+    def _worded(
+        self, chunk: pa.Table, predictions: pa.Table, rows: np.ndarray
+    ) -> list[list[str | None]]:
+        """Per reason, per listed row: the reason in words with the customer's value."""
+        names = predictions.select(REASONS).take(rows).to_pandas()
+        log_odds = predictions.select(REASON_VALUES).take(rows).to_pandas()
+        columns = {str(c) for c in names.stack().dropna()} & set(chunk.column_names)
+        values = chunk.select(sorted(columns)).take(rows).to_pylist()
+        worded: list[list[str | None]] = []
+        for reason, strength in zip(REASONS, REASON_VALUES, strict=True):
+            worded.append(
+                [
+                    self.wording.reason(column, row.get(column), float(weight))
+                    if isinstance(column, str)
+                    else None
+                    for column, weight, row in zip(
+                        names[reason], log_odds[strength], values, strict=True
+                    )
+                ]
+            )
+        return worded
 
     def merge(self, other: RetentionList) -> None:
         """Merge another (later) part's list: ties keep this part's rows first."""
@@ -55,7 +122,7 @@ class RetentionList:
 
     def merge_frame(self, ranked: pd.DataFrame) -> None:
         """Merge a part's saved list (a later part: ties keep this list's rows first)."""
-        other = RetentionList(self.id_column, self.value_column, self.top_k)
+        other = RetentionList(self.id_column, self.value_column, self.top_k, self.wording)
         other.best = ranked[self.columns]
         self.merge(other)
 

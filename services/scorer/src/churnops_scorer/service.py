@@ -45,13 +45,12 @@ def batch_info(
         has_target=has_target,
         risk_medium=settings.scorer_risk_medium,
         risk_high=settings.scorer_risk_high,
+        reason_floor=settings.scorer_reason_floor,
     )
 
 
 def new_retention(settings: Settings) -> RetentionList:
-    return RetentionList(
-        settings.id_column, settings.retention_value_column, settings.retention_top_k
-    )
+    return RetentionList.from_settings(settings)
 
 
 def local_outputs(folder: Path, settings: Settings) -> BatchOutputs:
@@ -84,6 +83,9 @@ def score_batch(
         with tempfile.TemporaryDirectory(prefix="churnops-score-") as tmp:
             outputs = local_outputs(Path(tmp), settings)
             retention = new_retention(settings)
+            warning = retention.value_warning(columns_of(path))
+            if warning:
+                log.warning("%s: %s", ref.uri, warning)
             chunks = read_chunks(
                 path, settings.scorer_chunk_rows, columns=needed_columns(scorer, retention)
             )
