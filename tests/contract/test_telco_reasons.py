@@ -32,7 +32,9 @@ def test_telco_retention_list_reads_like_an_analysts_notes(
     assert _train(tmp_path, train, TELCO)[0] == 0
     capsys.readouterr()
     out = tmp_path / "out" / "predictions.csv"
-    assert main(["score", str(_csv(held, tmp_path / "batch.csv")), "--out", str(out), "--json"]) == 0
+    assert (
+        main(["score", str(_csv(held, tmp_path / "batch.csv")), "--out", str(out), "--json"]) == 0
+    )
     scored = _last_json(capsys)
     # Telco has MonthlyCharges, not the default value column: the list says how it ranked.
     assert any(

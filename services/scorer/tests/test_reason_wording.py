@@ -14,8 +14,8 @@ import pytest
 
 from churnops_common.ml.pipeline import ChurnPipeline
 from churnops_common.synthetic import generate
-from churnops_scorer.batch import BatchOutputs, score_stream
 from churnops_common.tabular import read_chunks
+from churnops_scorer.batch import BatchOutputs, score_stream
 from churnops_scorer.reasons import ReasonWording
 from churnops_scorer.retention import RetentionList
 from churnops_scorer.scoring import REASONS, BatchInfo, ChunkScorer
@@ -95,9 +95,7 @@ def test_generated_batch_lists_values_and_only_risk_raising_reasons(
 
 
 @pytest.mark.parametrize("handling", HANDLINGS)
-def test_reasons_map_back_to_the_input_whatever_the_encoding(
-    handling: str, tmp_path: Path
-) -> None:
+def test_reasons_map_back_to_the_input_whatever_the_encoding(handling: str, tmp_path: Path) -> None:
     pipeline = _calibrated("lightgbm", handling, "sigmoid")
     frame = generate(1500, seed=22, levels=50).drop(columns=[TARGET])
     path = tmp_path / "batch.csv"

@@ -32,7 +32,8 @@ app.add_typer(db_app, name="db")
 # markup off: what is printed holds user text (column names, file names, errors), and a
 # column named `[/x]` must print as itself, not crash Rich's markup parser; colour goes
 # through `style=` or Text.
-console = Console(stderr=True, soft_wrap=True, markup=False)
+# emoji off: a `:smile:` in user text is text, not a picture.
+console = Console(stderr=True, soft_wrap=True, markup=False, emoji=False)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")]
 
 

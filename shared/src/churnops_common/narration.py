@@ -43,13 +43,16 @@ def _promoted(event: Any) -> str:
 
 SENTENCES: dict[str, Callable[[Any], str]] = {
     "DataLanded": lambda e: f"{_name(e.object)} landed as {e.kind}",
-    "DataValidated": lambda e: f"{_name(e.object)} accepted: {e.rows:,} rows"
-    + (f" ({len(e.warnings)} warning(s))" if e.warnings else ""),
+    "DataValidated": lambda e: (
+        f"{_name(e.object)} accepted: {e.rows:,} rows"
+        + (f" ({len(e.warnings)} warning(s))" if e.warnings else "")
+    ),
     "DataRejected": lambda e: f"{_name(e.object)} rejected: {e.reason}",
     "PsiBreached": _psi,
     "BatchScored": _scored,
-    "RetrainRequested": lambda e: f"retraining requested ({e.reason})"
-    + (f": {e.detail}" if e.detail else ""),
+    "RetrainRequested": lambda e: (
+        f"retraining requested ({e.reason})" + (f": {e.detail}" if e.detail else "")
+    ),
     "PerformanceDegraded": lambda e: (
         f"{e.metric} of {e.model_name} v{e.model_version}"
         f" {'estimated' if e.estimated else 'measured'} at {e.value:.3f},"

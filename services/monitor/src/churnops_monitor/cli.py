@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -111,8 +113,14 @@ def _print_report(result: dict[str, Any]) -> None:
     if result.get("reference_source"):
         console.print(f"Compared with: {result['reference_source']}.", highlight=False)
     settings = get_settings()
-    for uri in result["report_uris"]:
-        console.print(f"Open: {where_to_look(settings, uri)}", highlight=False)
+    uris = sorted(result["report_uris"], key=lambda u: not u.endswith("/index.html"))
+    if uris:
+        others = ", ".join(u.rsplit("/", 1)[-1] for u in uris[1:])
+        console.print(
+            f"Open {where_to_look(settings, uris[0])}"
+            + (f" (beside it: {others})." if others else "."),
+            highlight=False,
+        )
 
 
 def _local(moment: Any) -> str:
@@ -132,53 +140,73 @@ def status(as_json: JsonFlag = False) -> None:
     emit(gather_status(_runtime()), as_json, _print_status)
 
 
-# Per section of `status`: (column, header) shown to people; `--json` keeps every column.
-STATUS_COLUMNS: dict[str, list[tuple[str, str]]] = {
+def _file(value: Any) -> str:
+    return str(value).rsplit("/", 1)[-1]
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = " ".join(str(value).split())
+    text = re.sub(r"^:[a-z_]+:\s*", "", text)  # a Slack emoji code leading an alert message
+    text = re.sub(r"s3://\S*/", "", text)  # an object by its file name: short, and any mode
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _band(value: Any) -> str:
+    return str(value).replace("-", " to ")
+
+
+# Per section of `status`: (column, header, how to show it) for people; `--json` keeps every
+# column as stored.
+Show = Callable[[Any], str]
+STATUS_COLUMNS: dict[str, list[tuple[str, str, Show | None]]] = {
     "promotions": [
-        ("decided_at", "when"),
-        ("challenger_version", "challenger"),
-        ("champion_version", "champion"),
-        ("challenger_pr_auc", "its PR-AUC"),
-        ("champion_pr_auc", "champion PR-AUC"),
-        ("decision", "decision"),
-        ("reason", "why"),
+        ("decided_at", "when", None),
+        ("challenger_version", "challenger", None),
+        ("challenger_pr_auc", "PR-AUC", None),
+        ("champion_version", "champion", None),
+        ("champion_pr_auc", "its PR-AUC", None),
+        ("decision", "decision", None),
     ],
     "live_performance": [
-        ("computed_at", "when"),
-        ("model_version", "version"),
-        ("source_key", "labels from"),
-        ("rows", "rows"),
-        ("roc_auc", "ROC-AUC"),
-        ("pr_auc", "PR-AUC"),
-        ("degraded_metrics", "degraded"),
+        ("computed_at", "when", None),
+        ("model_version", "version", None),
+        ("source_key", "labels from", _file),
+        ("rows", "rows", None),
+        ("roc_auc", "ROC-AUC", None),
+        ("pr_auc", "PR-AUC", None),
     ],
     "estimated_performance": [
-        ("estimated_at", "when"),
-        ("model_version", "version"),
-        ("rows", "rows"),
-        ("pr_auc_estimated", "PR-AUC est."),
-        ("pr_auc_band", "95% band"),
-        ("pr_auc_realized", "realized"),
-        ("expected_churners", "churners est."),
+        ("estimated_at", "when", None),
+        ("model_version", "version", None),
+        ("rows", "rows", None),
+        ("pr_auc_estimated", "PR-AUC est.", None),
+        ("pr_auc_band", "95% band", _band),
+        ("pr_auc_realized", "realized", None),
     ],
     "scoring_runs": [
-        ("created_at", "when"),
-        ("input_key", "file"),
-        ("model_version", "version"),
-        ("rows", "rows"),
-        ("score_mean", "mean score"),
-        ("high_risk_share", "high risk"),
-        ("pr_auc", "PR-AUC"),
-        ("predictions_uri", "predictions"),
+        ("created_at", "when", None),
+        ("input_key", "file", _file),
+        ("model_version", "version", None),
+        ("rows", "rows", None),
+        ("score_mean", "mean score", None),
+        ("high_risk_share", "high risk", None),
     ],
-    "rejected_files": [("created_at", "when"), ("object_key", "file"), ("reason", "why")],
-    "alerts": [("created_at", "when"), ("kind", "kind"), ("status", "status"), ("message", "")],
+    "rejected_files": [
+        ("created_at", "when", None),
+        ("object_key", "file", _file),
+        ("reason", "why", _short),
+    ],
+    "alerts": [
+        ("created_at", "when", None),
+        ("kind", "kind", None),
+        ("status", "sent", None),
+        ("message", "message", _short),
+    ],
     "monitoring_reports": [
-        ("created_at", "when"),
-        ("status", "status"),
-        ("current_rows", "rows"),
-        ("reason", "note"),
-        ("report_uris", "report"),
+        ("created_at", "when", None),
+        ("status", "status", None),
+        ("current_rows", "rows", None),
+        ("reason", "note", _short),
     ],
 }
 STATUS_TITLES = {
@@ -190,42 +218,51 @@ STATUS_TITLES = {
     "alerts": "Alerts",
     "monitoring_reports": "Monitoring reports",
 }
-LOCATIONS = frozenset({"predictions_uri", "report_uris"})
+# Where the newest row of a section points to: printed under its table, one path per line.
+STATUS_LOCATIONS = {
+    "scoring_runs": ("predictions_uri", "latest predictions"),
+    "monitoring_reports": ("report_uris", "latest report"),
+}
 
 
-def _cell(column: str, value: Any, settings: Any) -> str:
-    from churnops_common.storage.factory import where_to_look
-
-    if value is None:
+def _cell(column: str, value: Any, show: Show | None) -> str:
+    if value is None or value == "":
         return ""
+    if show is not None:
+        return show(value)
     if column.endswith("_at"):
         return _local(value)
-    if column in LOCATIONS:
-        uris = value if isinstance(value, list) else str(value).split(",")
-        return "\n".join(where_to_look(settings, str(u).strip()) for u in uris if u)
     if isinstance(value, float):
         return f"{value:.0%}" if column.endswith("_share") else f"{value:.3f}"
     if isinstance(value, int):
         return f"{value:,}"
-    text = str(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return _short(value)
 
 
 def _print_rows(section: str, rows: list[dict[str, Any]], settings: Any) -> None:
+    from rich import box
     from rich.table import Table
+
+    from churnops_common.storage.factory import where_to_look
 
     title = STATUS_TITLES.get(section, section)
     if not rows:
         console.print(f"{title}: none", highlight=False)
         return
-    columns = [(c, h) for c, h in STATUS_COLUMNS.get(section, []) if c in rows[0]]
-    columns = columns or [(c, c.replace("_", " ")) for c in rows[0]]
-    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
-    for _, header in columns:
-        table.add_column(header, overflow="fold")
+    columns = [spec for spec in STATUS_COLUMNS.get(section, []) if spec[0] in rows[0]]
+    columns = columns or [(c, c.replace("_", " "), None) for c in rows[0]]
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for _, header, _ in columns:
+        table.add_column(header)
     for row in rows:
-        table.add_row(*(_cell(c, row.get(c), settings) for c, _ in columns))
+        table.add_row(*(_cell(c, row.get(c), show) for c, _, show in columns))
     console.print(table)
+    column, label = STATUS_LOCATIONS.get(section, ("", ""))
+    found = rows[0].get(column) if column else None
+    if found:
+        uris = found if isinstance(found, list) else str(found).split(",")
+        for uri in uris:
+            console.print(f"  {label}: {where_to_look(settings, str(uri).strip())}")
 
 
 def _print_status(result: dict[str, Any]) -> None:
@@ -252,9 +289,7 @@ def _print_status(result: dict[str, Any]) -> None:
     else:
         console.print(f"Champion: none ({mlflow['error']})", highlight=False)
     where = (
-        f"embedded, state in {settings.churnops_home}"
-        if result["mode"] == "embedded"
-        else "stack"
+        f"embedded, state in {settings.churnops_home}" if result["mode"] == "embedded" else "stack"
     )
     console.print(f"Mode: {where}", highlight=False)
     _print_rows("promotions", result["champion"]["promotions"], settings)

@@ -162,7 +162,7 @@ def gains_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFrame:
     total = max(float(y.sum()), 1.0)
     rows = []
     for k in range(1, bins + 1):
-        top = order[: int(round(len(y) * k / bins))]
+        top = order[: round(len(y) * k / bins)]
         share = len(top) / max(len(y), 1)
         gain = float(y[top].sum()) / total
         rows.append({"contacted": share, "churners_found": gain, "lift": gain / share})
