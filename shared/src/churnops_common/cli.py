@@ -419,6 +419,9 @@ def demo(
     home: Annotated[
         Path | None, typer.Option(help="Folder for the demo's state (wiped first).")
     ] = None,
+    trials: Annotated[
+        int, typer.Option(min=1, help="Optuna trials per training (fewer: a quicker demo).")
+    ] = DEMO_TRIALS,
     as_json: JsonFlag = False,
 ) -> None:
     """Run the whole lifecycle in embedded mode and print a summary."""
@@ -437,7 +440,7 @@ def demo(
     settings = Settings(
         churnops_mode="embedded",
         churnops_home=home or Path(".churnops") / "demo",
-        optuna_n_trials=DEMO_TRIALS,
+        optuna_n_trials=trials,
     )
 
     def progress(line: str) -> None:

@@ -6,9 +6,13 @@ loaded by its version number, so a promotion racing with a load cannot mix two v
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,7 +173,6 @@ def log_training(
     `reference` (the holdout predictions) is stored in the run and named by a version tag;
     each Optuna trial becomes a child run of it."""
     import mlflow
-    import mlflow.sklearn
 
     example = input_example(pipeline, raw_train)
     # No process-wide active experiment: embedded mode runs every service in one process.
@@ -188,19 +191,8 @@ def log_training(
                 mlflow.log_artifact(str(path), "tables")
             if reference is not None:
                 mlflow.log_artifact(str(write_reference(reference, Path(tmp))), ARTIFACT_PATH)
-        info = mlflow.sklearn.log_model(
-            pipeline,
-            name="model",
-            signature=signature_of(pipeline, example),
-            input_example=example,
-            registered_model_name=settings.mlflow_model_name,
-            # skops cannot vouch for LightGBM/XGBoost objects; loading is gated by
-            # MLFLOW_ALLOW_PICKLE_DESERIALIZATION either way (see churnops_common.ml.integrity).
-            serialization_format="cloudpickle",
-            # Explicit: MLflow would otherwise infer them by reloading the model in a
-            # subprocess, which costs seconds per training.
-            pip_requirements=pip_requirements(),
-        )
+        with _registration_notes():
+            info = _log_model(settings, pipeline, example)
     version = str(info.registered_model_version)
     client = _client(settings)
     if reference is not None:
@@ -211,6 +203,38 @@ def log_training(
     return LoggedVersion(
         version, run.info.run_id, version_uri(settings.mlflow_model_name, version), digest
     )
+
+
+def _log_model(settings: Settings, pipeline: ChurnPipeline, example: pd.DataFrame) -> Any:
+    import mlflow.sklearn
+
+    return mlflow.sklearn.log_model(
+        pipeline,
+        name="model",
+        signature=signature_of(pipeline, example),
+        input_example=example,
+        registered_model_name=settings.mlflow_model_name,
+        # skops cannot vouch for LightGBM/XGBoost objects; loading is gated by
+        # MLFLOW_ALLOW_PICKLE_DESERIALIZATION either way (see churnops_common.ml.integrity).
+        serialization_format="cloudpickle",
+        # Explicit: MLflow would otherwise infer them by reloading the model in a
+        # subprocess, which costs seconds per training.
+        pip_requirements=pip_requirements(),
+    )
+
+
+@contextmanager
+def _registration_notes() -> Iterator[None]:
+    """MLflow prints "Registered model ... Creating a new version" to stderr on every
+    registration, past its logger: into this log (at INFO) instead of a user's terminal."""
+    notes = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(notes):
+            yield
+    finally:
+        for line in notes.getvalue().splitlines():
+            if line.strip():
+                log.info("mlflow: %s", line.strip())
 
 
 TRIAL_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
