@@ -13,6 +13,9 @@ own, read from resource.getrusage):
 - ours (shap reasons): the same with exact SHAP reasons, on a smaller file (it is slow),
 
 then ours again on a file --big-rows long (default 10x N) to show memory stays flat.
+With --baseline-src DIR (a checkout of another revision, e.g. `git worktree add DIR main`), ours
+(path reasons) also runs on DIR's scorer and shared code, alternating run for run on the same
+file and model, and the ratio of the fastest runs is printed: a change's cost side by side.
 Every path's clock starts once its model is loaded; ours also has its trees compiled and its
 kernels loaded by then (a worker keeps both with its cached model), and prints that start-up.
 The model is a ChurnPipeline of typical size fitted here: LightGBM, 200 trees of 31 leaves, or
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -159,9 +163,16 @@ def measure(mode: str, file: Path, model: Path, folder: Path, repeat: int = 1) -
     return min(results, key=lambda r: float(r["seconds"]))
 
 
-def measure_once(mode: str, file: Path, model: Path, folder: Path) -> dict[str, Any]:
+def measure_once(
+    mode: str, file: Path, model: Path, folder: Path, source: Path | None = None
+) -> dict[str, Any]:
+    """One run in its own process; `source`: another checkout's code instead of this one's."""
     suffix = ".csv" if mode == "naive" else ".parquet"
-    out = folder / f"{mode}-{file.stem}{suffix}"
+    out = folder / f"{mode}-{'base-' if source else ''}{file.stem}{suffix}"
+    env = dict(os.environ)
+    if source is not None:
+        code = [source / "services" / "scorer" / "src", source / "shared" / "src"]
+        env["PYTHONPATH"] = os.pathsep.join([*map(str, code), env.get("PYTHONPATH", "")])
     done = subprocess.run(  # noqa: S603 - this script, with our own arguments
         [
             sys.executable,
@@ -178,11 +189,12 @@ def measure_once(mode: str, file: Path, model: Path, folder: Path) -> dict[str, 
         capture_output=True,
         text=True,
         check=True,
+        env=env,
     )
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     result["rows_per_s"] = result["rows"] / result["seconds"]
     print(
-        f"  {mode:<10} {file.name}: {result['rows']:,} rows in {result['seconds']:.2f}s, "
+        f"  {mode + (' (baseline)' if source else ''):<21} {file.name}: {result['rows']:,} rows in {result['seconds']:.2f}s, "
         f"peak {result['peak_mib']:.0f} MiB"
         + (
             f" (start-up before the clock {result['startup_s']:.2f}s)"
@@ -204,6 +216,12 @@ def main() -> None:
     parser.add_argument("--family", choices=["lightgbm", "xgboost"], default="lightgbm")
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs per path on the main file; the fastest counts"
+    )
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        default=None,
+        help="a checkout of another revision: ours (path reasons) on its code, side by side",
     )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
@@ -227,6 +245,8 @@ def main() -> None:
             ("ours (path reasons)", "ours-path"),
         ):
             rows[name] = measure(mode, batch, model, folder, args.repeat)
+        if args.baseline_src is not None:
+            compare(batch, model, folder, args.baseline_src, max(args.repeat, 3))
         small = folder / f"batch-{args.shap_rows}.csv"
         make_csv(small, args.shap_rows)
         rows[f"ours (shap reasons, {args.shap_rows:,} rows)"] = measure(
@@ -239,6 +259,22 @@ def main() -> None:
                 "ours-path", big, model, folder
             )
     report(rows)
+
+
+def compare(file: Path, model: Path, folder: Path, source: Path, repeat: int) -> None:
+    """Ours (path reasons) on this checkout and on `source`, alternating; fastest of each."""
+    ours, base = [], []
+    for _ in range(repeat):
+        ours.append(measure_once("ours-path", file, model, folder))
+        base.append(measure_once("ours-path", file, model, folder, source))
+    mine = min(float(r["seconds"]) for r in ours)
+    theirs = min(float(r["seconds"]) for r in base)
+    print(
+        f"\nours (path reasons) on this checkout: {mine:.2f}s, on {source}: {theirs:.2f}s"
+        f" (fastest of {repeat} each): this checkout takes {mine / theirs:.3f}x the baseline's"
+        " time\n",
+        flush=True,
+    )
 
 
 def report(rows: dict[str, dict[str, Any]]) -> None:

@@ -57,11 +57,24 @@ def _options(
             help="Log everything, library warnings included (CHURNOPS_LOG_LEVEL picks a level).",
         ),
     ] = False,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            "--home",
+            help="Embedded mode's state folder for this command (default: CHURNOPS_HOME, else"
+            " .churnops); `--home .churnops/demo` looks at the demo's.",
+        ),
+    ] = None,
 ) -> None:
     """ChurnOps: event-driven churn prediction. Embedded mode needs nothing but Python."""
+    import os
+
     from churnops_common.logs import configure_cli_logging
 
     configure_cli_logging(verbose)
+    if home is not None:
+        os.environ["CHURNOPS_HOME"] = str(home)
+        get_settings.cache_clear()
 
 
 class UserError(Exception):
