@@ -139,7 +139,7 @@ def confusion_figure(y: np.ndarray, p: np.ndarray, threshold: float) -> Figure:
     from sklearn.metrics import confusion_matrix
 
     matrix = confusion_matrix(y, (p >= threshold).astype(int), labels=[0, 1])
-    fig = _figure(5.0, 4.5)
+    fig = _figure(5.5, 4.8)
     ax = fig.add_subplot()
     ax.imshow(matrix, cmap="Blues")
     names = ["stays", "churns"]
@@ -150,7 +150,7 @@ def confusion_figure(y: np.ndarray, p: np.ndarray, threshold: float) -> Figure:
         share = count / max(matrix.sum(), 1)
         color = "white" if count > peak / 2 else "black"
         ax.text(col, row, f"{count}\n({share:.1%})", ha="center", va="center", color=color)
-    ax.set_title(f"Confusion matrix on the holdout at threshold {threshold:.2f}")
+    ax.set_title(f"Holdout at the decision threshold {threshold:.2f}")
     return fig
 
 
