@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3000)]
 
 CHURNOPS = Path(sys.executable).with_name("churnops")
 # Python warnings by class name (SyntaxWarning from Evidently, RuntimeWarning from scipy, ...),
