@@ -72,6 +72,10 @@ def _options(
     from churnops_common.logs import configure_cli_logging
 
     configure_cli_logging(verbose)
+    if verbose:
+        from churnops_common.contract import list_every_column
+
+        list_every_column()
     if home is not None:
         os.environ["CHURNOPS_HOME"] = str(home)
         get_settings.cache_clear()
