@@ -194,7 +194,8 @@ def measure_once(
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     result["rows_per_s"] = result["rows"] / result["seconds"]
     print(
-        f"  {mode + (' (baseline)' if source else ''):<21} {file.name}: {result['rows']:,} rows in {result['seconds']:.2f}s, "
+        f"  {mode + (' (baseline)' if source else ''):<21} {file.name}:"
+        f" {result['rows']:,} rows in {result['seconds']:.2f}s, "
         f"peak {result['peak_mib']:.0f} MiB"
         + (
             f" (start-up before the clock {result['startup_s']:.2f}s)"
