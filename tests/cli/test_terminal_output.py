@@ -239,5 +239,7 @@ def test_status_and_monitor_read_as_sentences_and_short_tables(demo_home: Path) 
 def test_verbose_keeps_library_warnings_in_the_log(demo_home: Path) -> None:
     env_check = _run(demo_home, "-v", "monitor")
     assert env_check.returncode == 0
-    # Timestamped log lines from the platform's own loggers reach the terminal under -v.
+    # Timestamped log lines from the platform's own loggers reach the terminal under -v, and
+    # the libraries' warnings with them (Evidently's, at least, on the locked versions).
     assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3} INFO ", env_check.stderr)
+    assert re.search(r"WARNING py\.warnings: .*Warning", env_check.stderr)
