@@ -112,7 +112,7 @@ class ReasonWording:
             text = _number(float(raw))
         else:
             text = " ".join(str(raw).split())  # no line breaks or runs of blanks in a cell
-            if not text:
+            if not text or text.lower() == "nan":  # blank, or a missing number as text
                 return MISSING_VALUE
         if len(text) > MAX_VALUE_CHARS:
             text = text[: MAX_VALUE_CHARS - 3] + "..."

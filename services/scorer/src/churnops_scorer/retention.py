@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from churnops_common.contract import columns_hint
 from churnops_scorer.features import numbers
@@ -28,6 +29,24 @@ if TYPE_CHECKING:
 
 EXPECTED_LOSS = "expected_loss"
 VALUE = "value"
+RAW_VALUES = [f"{r}_customer_value" for r in REASONS]  # kept beside the list, not shown
+
+
+def _customer_values(chunk: pa.Table, names: pa.ChunkedArray, rows: np.ndarray) -> np.ndarray:
+    """Per listed row: the input value of the column its reason names, as text (numbers
+    rounded to 2 places), None where there is no reason or the batch lacks the column. One
+    Arrow take per column named, not a Python object per cell of the chunk."""
+    out = np.full(len(rows), None, dtype=object)
+    named = np.asarray(names.to_pylist(), dtype=object)
+    for column in {n for n in named if isinstance(n, str)} & set(chunk.column_names):
+        where = np.flatnonzero(named == column)
+        values = chunk.column(column).take(pa.array(rows[where]))
+        if pa.types.is_floating(values.type):
+            values = pc.round(values, 2)
+        if pa.types.is_dictionary(values.type):
+            values = values.cast(values.type.value_type)
+        out[where] = values.cast(pa.string()).to_pylist()
+    return out
 
 
 class RetentionList:
@@ -42,7 +61,10 @@ class RetentionList:
         self.value_column = value_column
         self.top_k = top_k
         self.wording = wording or ReasonWording()
-        self.columns = [id_column, PROBABILITY, RISK_BAND, VALUE, EXPECTED_LOSS, *REASONS]
+        # Reasons are kept as (column, log-odds, the customer's value as text) and worded
+        # once, for the rows of the final list (`table`).
+        self.listed = [id_column, PROBABILITY, RISK_BAND, VALUE, EXPECTED_LOSS, *REASONS]
+        self.columns = [*self.listed, *REASON_VALUES, *RAW_VALUES]
         self.best = pd.DataFrame({c: pd.Series(dtype="object") for c in self.columns})
 
     @classmethod
@@ -79,35 +101,14 @@ class RetentionList:
             best = best[loss[best] > float(self.best[EXPECTED_LOSS].min())]
         if best.size == 0:
             return
-        top = predictions.select([self.id_column, PROBABILITY, RISK_BAND]).take(best)
+        kept = [self.id_column, PROBABILITY, RISK_BAND, *REASONS, *REASON_VALUES]
+        top = predictions.select(kept).take(best)
         frame = top.to_pandas()
         frame[VALUE] = value[best]
         frame[EXPECTED_LOSS] = loss[best]
-        for name, words in zip(REASONS, self._worded(chunk, predictions, best), strict=True):
-            frame[name] = words
+        for reason, raw in zip(REASONS, RAW_VALUES, strict=True):
+            frame[raw] = _customer_values(chunk, top.column(reason), best)
         self.merge_frame(frame)
-
-    def _worded(
-        self, chunk: pa.Table, predictions: pa.Table, rows: np.ndarray
-    ) -> list[list[str | None]]:
-        """Per reason, per listed row: the reason in words with the customer's value."""
-        names = predictions.select(REASONS).take(rows).to_pandas()
-        log_odds = predictions.select(REASON_VALUES).take(rows).to_pandas()
-        columns = {str(c) for c in names.stack().dropna()} & set(chunk.column_names)
-        values = chunk.select(sorted(columns)).take(rows).to_pylist()
-        worded: list[list[str | None]] = []
-        for reason, strength in zip(REASONS, REASON_VALUES, strict=True):
-            worded.append(
-                [
-                    self.wording.reason(column, row.get(column), float(weight))
-                    if isinstance(column, str)
-                    else None
-                    for column, weight, row in zip(
-                        names[reason], log_odds[strength], values, strict=True
-                    )
-                ]
-            )
-        return worded
 
     def merge(self, other: RetentionList) -> None:
         """Merge another (later) part's list: ties keep this part's rows first."""
@@ -123,11 +124,22 @@ class RetentionList:
     def merge_frame(self, ranked: pd.DataFrame) -> None:
         """Merge a part's saved list (a later part: ties keep this list's rows first)."""
         other = RetentionList(self.id_column, self.value_column, self.top_k, self.wording)
-        other.best = ranked[self.columns]
+        other.best = ranked.reindex(columns=self.columns)
         self.merge(other)
 
     def table(self) -> pd.DataFrame:
-        table = self.best.reset_index(drop=True)
+        """The list as people read it: rank, customer, scores, reasons in words."""
+        best = self.best.reset_index(drop=True)
+        table = best[self.listed].copy()
+        for reason, strength, raw in zip(REASONS, REASON_VALUES, RAW_VALUES, strict=True):
+            table[reason] = [
+                self.wording.reason(column, value, float(weight))
+                if isinstance(column, str)
+                else None
+                for column, weight, value in zip(
+                    best[reason], best[strength], best[raw], strict=True
+                )
+            ]
         table.insert(0, "rank", np.arange(1, len(table) + 1))
         return table
 
