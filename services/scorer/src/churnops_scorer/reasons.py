@@ -117,7 +117,11 @@ class ReasonWording:
         if len(text) > MAX_VALUE_CHARS:
             text = text[: MAX_VALUE_CHARS - 3] + "..."
         unit = self.units.get(column)
-        return f"{text} {unit}" if unit and _is_number(text) else text
+        if not unit or not _is_number(text):
+            return text
+        if float(text) == 1 and unit.endswith("s"):  # 1 month, not 1 months
+            unit = unit[:-1]
+        return f"{text} {unit}"
 
     def reason(self, column: str, raw: object, log_odds: float) -> str:
         return (
