@@ -52,20 +52,24 @@ test: setup ## Run the test suite (service tests skip when Redis/Postgres are ab
 system-test: setup ## The stack as local processes (commands from compose.yaml): lifecycle, faults
 	$(RUN) pytest -m system tests/system $(PYTEST_ARGS)
 
-bench: setup $(BENCH)/nannyml/bin/python ## Benchmarks: PSI vs Evidently, training vs baselines, scoring vs naive path
+bench: setup $(BENCH)/nannyml/.installed ## Benchmarks: PSI vs Evidently, training vs baselines, 1 vs 2 trainers, scoring vs naive path
 	$(RUN) python services/quality/benchmarks/bench_psi.py
 	$(RUN) python services/quality/benchmarks/bench_psi.py --whole-process
 	$(RUN) python services/quality/benchmarks/bench_limits.py
 	$(RUN) python services/trainer/benchmarks/bench_train.py
+	$(RUN) python services/trainer/benchmarks/bench_distributed.py
 	$(RUN) python services/scorer/benchmarks/bench_score.py
+	$(RUN) python services/scorer/benchmarks/bench_score_cli.py
 	$(RUN) python services/ingest/benchmarks/bench_ingest.py
 	$(RUN) python services/monitor/benchmarks/bench_estimate.py --nannyml-python $(BENCH)/nannyml/bin/python
 
 # NannyML, the label-free estimation benchmark's anchor, in its own environment: never in the
-# services' lock (heavy, and its upkeep is uncertain).
-$(BENCH)/nannyml/bin/python: | $(UV)
-	$(UV) venv --quiet --python "$(PY312)" $(BENCH)/nannyml
-	VIRTUAL_ENV=$(BENCH)/nannyml $(UV) pip install --quiet nannyml statsmodels
+# services' lock (heavy, and its upkeep is uncertain). The stamp is written once NannyML
+# imports, so an interrupted install is retried at the next run.
+$(BENCH)/nannyml/.installed: | $(UV)
+	$(UV) venv --quiet --allow-existing --python "$(PY312)" $(BENCH)/nannyml
+	VIRTUAL_ENV=$(abspath $(BENCH)/nannyml) $(UV) pip install --quiet nannyml statsmodels
+	$(BENCH)/nannyml/bin/python -c "import nannyml" && touch $@
 
 lint: setup ## ruff
 	$(RUN) ruff check .

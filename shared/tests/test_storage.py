@@ -85,6 +85,19 @@ def test_list_copy_download_and_local_path(store: ObjectStore, bucket: str, tmp_
         store.get_bytes(bucket, "new_data/nope.csv")
 
 
+def test_delete_removes_the_object_and_ignores_a_missing_one(
+    store: ObjectStore, bucket: str
+) -> None:
+    store.put_bytes(bucket, "searches/s/training.parquet", b"rows")
+    store.put_bytes(bucket, "searches/s/results/1.npy", b"oof")
+    store.delete(bucket, "searches/s/training.parquet")
+    store.delete(bucket, "searches/s/never-written.npy")
+    assert not store.exists(bucket, "searches/s/training.parquet")
+    assert [o.key for o in store.list_objects(bucket, "searches/")] == ["searches/s/results/1.npy"]
+    with pytest.raises(InvalidObjectKey):
+        store.delete(bucket, "../escape")
+
+
 def test_put_file_overwrites_and_changes_etag(
     store: ObjectStore, bucket: str, tmp_path: Path
 ) -> None:

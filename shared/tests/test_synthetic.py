@@ -75,3 +75,30 @@ def test_levels_add_a_risky_high_cardinality_column_and_leave_the_others() -> No
     )
     rates = wide.groupby("area_code")["churned"].mean()
     assert rates[counts.index[:10]].std() > 0.05  # the levels carry risk
+
+
+def test_loyalty_moves_who_the_customers_are_not_how_they_churn() -> None:
+    """A covariate shift only: the same customers, moved toward established ones, and a churn
+    model of the unshifted table stays calibrated on the shifted one."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    def xy(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        features = frame.drop(columns=["customer_id", "churned"])
+        for column in features.columns:
+            if not pd.api.types.is_numeric_dtype(features[column]):
+                features[column] = features[column].astype("category")
+        return features, frame["churned"].to_numpy()
+
+    usual, loyal = generate(20_000, seed=7), generate(20_000, seed=7, loyalty=1.0)
+    assert loyal["tenure_months"].mean() > usual["tenure_months"].mean() + 10
+    assert (loyal["contract"] == "two-year").mean() > (usual["contract"] == "two-year").mean()
+    assert loyal["churned"].mean() < usual["churned"].mean() / 2  # fewer churners to find
+    x, y = xy(usual)
+    model = HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=0)
+    x_loyal, y_loyal = xy(generate(20_000, seed=8, loyalty=1.0))
+    predicted = model.fit(x, y).predict_proba(x_loyal)[:, 1]
+    # Same mechanism: the expected churners match the realized ones, up to how well a tree
+    # model fitted elsewhere extrapolates into the sparse corner of loyal customers.
+    assert abs(predicted.sum() / y_loyal.sum() - 1) < 0.2
+    with pytest.raises(ValueError, match="loyalty"):
+        generate(10, loyalty=-0.1)

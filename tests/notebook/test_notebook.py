@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -58,6 +59,20 @@ def test_the_notebook_runs_headless_on_the_demo_state_and_its_html_has_the_plots
     )
     summary = run_demo(settings, progress=lambda _: None)
     assert summary.batches_scored > 0 and summary.psi_breaches > 0
+    # The shifted batch is estimated degraded before its labels; they land at the end, and the
+    # realized PR-AUC is stored beside the estimate (it is a covariate shift: close to it).
+    assert summary.estimated_degradations == 1
+    assert summary.drifted_pr_auc_estimated is not None
+    assert summary.drifted_pr_auc_realized is not None
+    assert abs(summary.drifted_pr_auc_estimated - summary.drifted_pr_auc_realized) < 0.1
+    assert summary.promotions == 2  # the drifted labelled batch's retrain still promotes
+    _assert_the_demo_decides_by_profit(settings, summary)
+    # The demo ends with a monitoring report, a file to open, listed in the index of reports.
+    assert summary.monitoring_report and summary.monitoring_reports
+    report = Path(summary.monitoring_report)
+    assert report.is_file() and report.is_relative_to(home.resolve())
+    assert "batch-0006-drifted.csv" in report.read_text(encoding="utf-8")
+    assert report.parent.name in Path(summary.monitoring_reports).read_text(encoding="utf-8")
 
     render = _render_module()
     out = tmp_path / "notebook.html"
@@ -81,3 +96,27 @@ def test_the_notebook_runs_headless_on_the_demo_state_and_its_html_has_the_plots
     assert bucket == settings.minio_reports_bucket
     assert key.startswith("notebooks/churn_risk_eda_explainability/") and key.endswith(".html")
     assert object_store_from_settings(settings).get_bytes(bucket, key).decode() == html
+
+
+def _assert_the_demo_decides_by_profit(settings: Settings, summary: Any) -> None:
+    """The demo's retention lists carry expected profit and the cut; its summary prints the
+    campaign's expected profit."""
+    import io
+
+    import pandas as pd
+
+    from churnops_common.cli import _print_summary, console
+    from churnops_common.storage import object_store_from_settings
+
+    assert summary.customers_to_contact > 0 and summary.campaign_expected_profit > 0
+    store = object_store_from_settings(settings)
+    bucket = settings.minio_predictions_bucket
+    lists = [o.key for o in store.list_objects(bucket) if o.key.endswith("/retention.csv")]
+    assert lists
+    for key in lists:
+        retention = pd.read_csv(io.BytesIO(store.get_bytes(bucket, key)))
+        assert {"expected_profit", "contact"} <= set(retention.columns)
+        assert retention["expected_profit"].is_monotonic_decreasing
+    with console.capture() as captured:
+        _print_summary(summary.to_dict())
+    assert f"campaign_expected_profit: {summary.campaign_expected_profit}" in captured.get()

@@ -17,7 +17,13 @@ _STARTED = time.monotonic()
 # What the scenarios need beyond compose's defaults: a size limit the huge-file case can cross
 # cheaply (above the 400k-row, ~37 MB batch of the kill scenario), and unseen categories as a
 # rejection (the brief's bad-input list; the default only warns).
-STACK_SETTINGS = {"QUALITY_MAX_FILE_MB": "48", "QUALITY_REJECT_UNSEEN_CATEGORIES": "true"}
+# A trial of a killed trainer is run again within seconds, not a minute (the trainer-kill case).
+STACK_SETTINGS = {
+    "QUALITY_MAX_FILE_MB": "48",
+    "QUALITY_REJECT_UNSEEN_CATEGORIES": "true",
+    "TRAINER_TRIAL_HEARTBEAT_S": "2",
+    "TRAINER_TRIAL_GRACE_S": "10",
+}
 
 
 @pytest.fixture(scope="session")

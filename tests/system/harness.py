@@ -117,6 +117,10 @@ class LocalStack:
     scorers: int = 2
     trainers: int = 2
     extra_env: dict[str, str] = field(default_factory=dict)
+    # The worker services to start, and whether the bridge runs (a benchmark of one service
+    # starts only that one).
+    services: tuple[str, ...] = WORKER_SERVICES
+    bridge: bool = True
     procs: dict[str, Proc] = field(default_factory=dict)
     # Processes a scenario stopped on purpose: a wait does not fail on them.
     expected_down: set[str] = field(default_factory=set)
@@ -149,12 +153,27 @@ class LocalStack:
         self.run_once("postgres-monitoring-init")
         self.store.ensure_buckets(self.settings.buckets)
         self._start_mlflow()
-        self.spawn("bridge", compose_command("bridge"), **self._metrics_env("bridge"))
-        for service in WORKER_SERVICES:
+        if self.bridge:
+            self.spawn("bridge", compose_command("bridge"), **self._metrics_env("bridge"))
+        for service in self.services:
             for name in self.worker_names(service):
-                self.spawn(name, compose_command(service), **self._metrics_env(name))
+                self.spawn_worker(name)
         self.wait_for_workers()
         return self
+
+    def spawn_worker(self, name: str) -> Proc:
+        """A worker (`trainer2`...) with compose's command of its service: started, or started
+        again after a scenario stopped it."""
+        self.expected_down.discard(name)
+        service = name.rstrip("0123456789")
+        return self.spawn(name, compose_command(service), **self._metrics_env(name))
+
+    def stop_worker(self, name: str, sig: signal.Signals = signal.SIGTERM) -> None:
+        """Stop a worker on purpose (SIGTERM: a warm shutdown, its running task finished)."""
+        self.expected_down.add(name)
+        proc = self.procs[name]
+        proc.popen.send_signal(sig)
+        proc.popen.wait(600)
 
     def _metrics_env(self, name: str) -> dict[str, str]:
         """Each process its own /metrics port (compose gives each container the same one) and,

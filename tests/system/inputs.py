@@ -17,16 +17,24 @@ from churnops_common.synthetic import generate
 ID, TARGET = "customer_id", "churned"
 
 
-def batch_frame(rows: int, seed: int, drift: float = 0.0, target: bool = False) -> pd.DataFrame:
-    frame = generate(rows, seed=seed, drift=drift)
+def batch_frame(
+    rows: int, seed: int, drift: float = 0.0, target: bool = False, loyalty: float = 0.0
+) -> pd.DataFrame:
+    frame = generate(rows, seed=seed, drift=drift, loyalty=loyalty)
     return frame if target else frame.drop(columns=[TARGET])
 
 
 def batch_csv(
-    folder: Path, name: str, rows: int, seed: int, drift: float = 0.0, target: bool = False
+    folder: Path,
+    name: str,
+    rows: int,
+    seed: int,
+    drift: float = 0.0,
+    target: bool = False,
+    loyalty: float = 0.0,
 ) -> Path:
     path = folder / name
-    batch_frame(rows, seed, drift, target).to_csv(path, index=False)
+    batch_frame(rows, seed, drift, target, loyalty).to_csv(path, index=False)
     return path
 
 

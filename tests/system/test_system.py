@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from churnops_common.events import RetrainRequested, SweepRequested
+from churnops_common.report_names import quality_folder
 from tests.system.figures import FIGURES, NUMBERS, percentile
 from tests.system.harness import LocalStack, children_of
 from tests.system.inputs import bad_inputs, batch_csv, batch_frame
@@ -94,15 +95,54 @@ def wait_scored(stack: LocalStack, keys: list[str], timeout: float) -> float:
     )
 
 
+def pr_auc_estimate(stack: LocalStack, key: str) -> dict[str, object] | None:
+    """The first estimate of PR-AUC for a batch: value, band, whether it raised a degradation,
+    and the realized value once labels landed."""
+    rows = stack.rows(
+        "SELECT e.value, e.upper, e.degraded_emitted, e.realized"
+        " FROM monitoring.performance_estimates e JOIN monitoring.scoring_runs r"
+        " ON r.run_id = e.scoring_run_id WHERE r.input_key = :k AND e.metric = 'pr_auc'"
+        " ORDER BY e.estimated_at LIMIT 1",
+        k=key,
+    )
+    return dict(rows[0]._mapping) if rows else None
+
+
 def assert_scored_once(stack: LocalStack, key: str) -> None:
     assert quality_runs_for(stack, key) == 1, key
     assert runs_for(stack, key) == 1, key
     assert len(predictions_for(stack, key)) == 1, key
 
 
+def assert_retention_decides(stack: LocalStack, key: str) -> None:
+    """The batch's retention list: by expected profit, with the cut, and its campaign on record."""
+    import io
+
+    import pandas as pd
+
+    [predictions] = predictions_for(stack, key)
+    bucket = stack.settings.minio_predictions_bucket
+    listed = stack.store.get_bytes(
+        bucket, predictions.replace("predictions.parquet", "retention.csv")
+    )
+    retention = pd.read_csv(io.BytesIO(listed))
+    assert {"expected_profit", "contact", "value"} <= set(retention.columns), key
+    assert retention["expected_profit"].is_monotonic_decreasing
+    contact = retention["contact"].astype(bool)
+    assert contact.any() and (retention["expected_profit"][contact] > 0).all()
+    [campaign] = stack.rows(
+        "SELECT c.contacted, c.expected_profit FROM monitoring.retention_campaigns c"
+        " JOIN monitoring.scoring_runs s ON s.run_id = c.scoring_run_id WHERE s.input_key = :k",
+        k=key,
+    )
+    assert campaign.contacted >= contact.sum() and campaign.expected_profit > 0
+
+
 # ---- 1. lifecycle ------------------------------------------------------------------------------
 def test_lifecycle(stack: LocalStack, tmp_path: Path) -> None:
-    """Train, score three batches, drift, retrain, promote the better model, rescore."""
+    """Train, score three batches; a shifted batch without labels is estimated degraded at
+    once; drift, retrain, promote the better model, rescore; the shifted batch's labels land
+    and its realized PR-AUC is stored beside the estimate."""
     train = batch_csv(tmp_path, "train.csv", TRAINING_ROWS, seed=1, target=True)
     stack.upload(train, "training/train-0001.csv")
     stack.wait_until(lambda: promotions(stack) == 1, 300, "the first champion")
@@ -114,8 +154,18 @@ def test_lifecycle(stack: LocalStack, tmp_path: Path) -> None:
     wait_scored(stack, keys, 180)
     for key in keys:
         assert_scored_once(stack, key)
+        assert_retention_decides(stack, key)
 
-    drifted = "new_data/batch-0004-drifted.csv"
+    # Established customers, outcomes unknown: fewer churners to find, known before any label.
+    shifted = "new_data/batch-0004-shifted.csv"
+    stack.upload(batch_csv(tmp_path, "s.csv", TRAINING_ROWS, seed=15, loyalty=1.0), shifted)
+    stack.wait_until(
+        lambda: bool((pr_auc_estimate(stack, shifted) or {}).get("degraded_emitted")),
+        240,
+        "the shifted batch's estimated degradation",
+    )
+
+    drifted = "new_data/batch-0005-drifted.csv"
     path = batch_csv(tmp_path, "d.csv", TRAINING_ROWS, seed=15, drift=1.0, target=True)
     stack.upload(path, drifted)
     stack.wait_until(lambda: promotions(stack) == 2, 400, "the retrained model's promotion")
@@ -136,6 +186,19 @@ def test_lifecycle(stack: LocalStack, tmp_path: Path) -> None:
         "the rescore with the new champion",
     )
     stack.wait_idle()
+
+    # The shifted batch's outcomes land: the realized PR-AUC is stored beside its estimate.
+    labels = batch_frame(TRAINING_ROWS, 15, target=True, loyalty=1.0)[["customer_id", "churned"]]
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    stack.upload(tmp_path / "labels.csv", "labels/labels-0004-shifted.csv")
+    stack.wait_until(
+        lambda: (pr_auc_estimate(stack, shifted) or {}).get("realized") is not None,
+        180,
+        "the shifted batch's realized PR-AUC",
+    )
+    stack.wait_idle()
+    estimate = pr_auc_estimate(stack, shifted)
+    assert estimate is not None
 
     [breach] = stack.rows(
         "SELECT run_id, psi_breached, has_target FROM monitoring.quality_runs "
@@ -158,13 +221,27 @@ def test_lifecycle(stack: LocalStack, tmp_path: Path) -> None:
     assert runs_for(stack, drifted) == 2 and len(predictions_for(stack, drifted)) == 2
     trainings = stack.count("SELECT count(*) FROM monitoring.training_runs WHERE status = 'done'")
     assert trainings == 2  # the first training set, then one retrain for the drift
-    assert stack.count("SELECT count(*) FROM monitoring.alerts WHERE kind = 'PsiBreached'") == 1
+    # Both the shifted and the drifted batch moved the inputs.
+    assert stack.count("SELECT count(*) FROM monitoring.alerts WHERE kind = 'PsiBreached'") == 2
     assert stack.count("SELECT count(*) FROM monitoring.alerts WHERE kind = 'ModelPromoted'") == 2
     reports = stack.settings.minio_reports_bucket
-    assert f"{breach.run_id}/report.html" in stack.objects(reports, breach.run_id)
+    folder = quality_folder(drifted, breach.run_id)  # named after the file
+    assert f"{folder}/report.html" in stack.objects(reports, folder)
+    assert f"{folder}/evidently-drift.html" in stack.objects(reports, folder)
+    # The labelled drifted batch: what the profit cut realized, beside its metrics row.
+    [realized] = stack.rows(
+        "SELECT r.profit, r.profit_top10, r.profit_p50, r.contacted FROM"
+        " monitoring.realized_profits r JOIN monitoring.performance_metrics p"
+        " ON p.run_id = r.run_id WHERE p.source_key = :k AND p.model_version = :v",
+        k=drifted,
+        v=first,
+    )
+    assert realized.contacted > 0
     FIGURES["lifecycle"] = (
         f"champion v{first} -> v{second} (PR-AUC {better.champion_pr_auc:.3f} -> "
-        f"{better.challenger_pr_auc:.3f} on the same holdout); {breached} features breached PSI"
+        f"{better.challenger_pr_auc:.3f} on the same holdout); {breached} features breached PSI;"
+        f" shifted batch PR-AUC estimated {estimate['value']:.3f} before its labels, realized"
+        f" {estimate['realized']:.3f}"
     )
 
 
@@ -516,9 +593,10 @@ def _assert_reported_once(stack: LocalStack, key: str) -> None:
     [run] = stack.rows(
         "SELECT run_id, report_uri FROM monitoring.quality_runs WHERE object_key = :k", k=key
     )
-    assert run.report_uri == f"s3://{stack.settings.minio_reports_bucket}/{run.run_id}/report.html"
-    reports = stack.objects(stack.settings.minio_reports_bucket, f"{run.run_id}/")
-    assert reports.count(f"{run.run_id}/report.html") == 1, reports
+    folder = quality_folder(key, run.run_id)
+    assert run.report_uri == f"s3://{stack.settings.minio_reports_bucket}/{folder}/report.html"
+    reports = stack.objects(stack.settings.minio_reports_bucket, f"{folder}/")
+    assert reports.count(f"{folder}/report.html") == 1, reports
     handled = stack.count(
         "SELECT count(*) FROM monitoring.processed_events WHERE task_name = :t "
         "AND idempotency_key = :k AND status = 'done'",

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from churnops_common.cli import main
-from churnops_common.db.tables import model_promotions
+from churnops_common.db.tables import model_promotions, retention_campaigns
 from churnops_common.embedded import EmbeddedPlatform
 
 
@@ -61,10 +61,26 @@ def test_status_and_monitor_after_scoring(
                 decided_at=now,
             )
         )
+        conn.execute(
+            retention_campaigns.insert().values(
+                scoring_run_id="run-s",
+                model_name="churn-model",
+                model_version="1",
+                rows=300,
+                contacted=40,
+                expected_cost=120.0,
+                expected_retained=900.0,
+                expected_profit=780.0,
+                created_at=now,
+            )
+        )
     code, status = _json(capsys, ["status", "--json"])
     assert code == 0
     assert [r["input_key"] for r in status["scoring_runs"]] == ["new_data/batch-s.csv"]
     assert status["champion"]["promotions"][0]["challenger_version"] == "1"
+    [campaign] = status["retention_campaigns"]
+    assert (campaign["contacted"], campaign["expected_profit"]) == (40, 780.0)
+    assert status["realized_profit"] == []
 
     # The default window (7 days) misses the batch; --since reaches it.
     code, report = _json(capsys, ["monitor", "--json"])

@@ -29,7 +29,11 @@ def test_no_predictions_yet_skips_with_a_reason(
     platform.run()
     row = _report_row(platform)
     assert (row.status, row.reason) == ("skipped", "no predictions yet")
-    assert list(platform.runtime.store.list_objects("reports")) == []
+    # No report is built; the index of all reports lists the skip with its reason.
+    [index] = platform.runtime.store.list_objects("reports")
+    assert index.key == "monitoring/index.html"
+    html = platform.runtime.store.get_bytes("reports", index.key).decode()
+    assert "skipped: no predictions yet" in html
 
 
 def test_report_from_scored_batches_against_the_baseline(
@@ -72,6 +76,7 @@ def test_report_from_scored_batches_against_the_baseline(
         "data_drift.html",
         "index.html",
         "prediction_drift.html",
+        "profit.html",
         "summary.json",
         "trends.html",
     ]
@@ -79,6 +84,9 @@ def test_report_from_scored_batches_against_the_baseline(
     for uri in row.report_uris:
         key = uri.removeprefix("s3://reports/")
         assert key.startswith(f"monitoring/{day}/")
+        if key.endswith("profit.html"):  # no labels file or labelled batch was evaluated
+            assert b"No labelled batch yet" in store.get_bytes("reports", key)
+            continue
         assert store.stat("reports", key).size > 1000
     html = store.get_bytes(
         "reports",
@@ -149,9 +157,21 @@ def test_without_a_baseline_the_earliest_batch_is_the_reference(
         "data_drift.html",
         "index.html",
         "prediction_drift.html",
+        "profit.html",
         "summary.json",
         "trends.html",
     ]
+    # The labels file's realized profit sits beside its metrics row, and the report plots it.
+    from churnops_common.db.tables import performance_metrics, realized_profits
+
+    with platform.runtime.engine.connect() as conn:
+        (metrics_row,) = conn.execute(select(performance_metrics)).all()
+        (profit_row,) = conn.execute(select(realized_profits)).all()
+    assert profit_row.run_id == metrics_row.run_id and profit_row.rows == 200
+    assert profit_row.contacted_top10 == 20 and profit_row.contacted >= 0
+    profit_uri = next(u for u in row.report_uris if u.endswith("profit.html"))
+    page = platform.runtime.store.get_bytes("reports", profit_uri.removeprefix("s3://reports/"))
+    assert b"data:image/png;base64," in page and b"<th>top 10%</th>" in page
     # The report itself says which reference it used and why.
     for name in ("summary.json", "index.html"):
         uri = next(u for u in row.report_uris if u.endswith(name))

@@ -22,6 +22,7 @@ from churnops_common.db.engine import make_engine
 from churnops_common.db.migrations import upgrade
 from churnops_common.db.tables import feature_psi, processed_events, quality_runs
 from churnops_common.events import DataLanded, ObjectRef, parse_event
+from churnops_common.report_names import quality_folder
 from churnops_common.settings import Settings, get_settings
 from churnops_common.synthetic import generate
 
@@ -119,8 +120,10 @@ def test_landed_files_through_a_real_worker(stack: Settings, tmp_path: Path) -> 
         )
         bus.publish(duplicate)  # the same landing again: acknowledged, not redone
         time.sleep(2)
-        # The reports follow the verdicts on the same queue.
-        deadline = time.monotonic() + 60
+        # The reports follow the verdicts on the same queue. A batch's report includes its
+        # Evidently page, whose first render in a worker imports Evidently: tens of seconds on
+        # a busy machine, so the wait is generous (a readiness wait, not a timing check).
+        deadline = time.monotonic() + 240
         while not all(r.report_uri for r in _wait_for_runs(engine, 2, limit_s=0)):
             assert time.monotonic() < deadline, "the reports were not rendered"
             time.sleep(0.2)
@@ -162,5 +165,7 @@ def test_landed_files_through_a_real_worker(stack: Settings, tmp_path: Path) -> 
     breach = parse_event(next(p for t, p in trainer if t.endswith("on_psi_breached")))
     assert breach.quality_run_id == rows[1].run_id  # type: ignore[attr-defined]
     assert "monthly_charges" in breach.features  # type: ignore[attr-defined]
-    assert store.exists("reports", f"{rows[1].run_id}/report.html")
-    assert rows[1].report_uri == f"s3://reports/{rows[1].run_id}/report.html"
+    folder = quality_folder(rows[1].object_key, rows[1].run_id)
+    assert store.exists("reports", f"{folder}/report.html")
+    assert store.exists("reports", f"{folder}/evidently-drift.html")  # same handler, same pages
+    assert rows[1].report_uri == f"s3://reports/{folder}/report.html"

@@ -23,6 +23,7 @@ from churnops_common.events import (
     QualityRequested,
     SweepRequested,
 )
+from churnops_common.report_names import quality_folder
 from churnops_common.settings import Settings
 from churnops_common.synthetic import generate
 from churnops_quality.baseline import load_baseline
@@ -92,9 +93,11 @@ def test_clean_batch_validated_without_breach(trained: EmbeddedPlatform, tmp_pat
     psi = _psi_rows(trained, run.run_id)
     assert "monthly_charges" in psi and "customer_id" not in psi
     assert max(psi.values()) == pytest.approx(validated.max_psi)
-    report = trained.runtime.store.get_bytes("reports", f"{run.run_id}/report.html").decode()
-    assert "ACCEPTED" in report and "data:image/png;base64," in report
-    assert run.report_uri == f"s3://reports/{run.run_id}/report.html"
+    folder = quality_folder(run.object_key, run.run_id)
+    assert folder == f"quality/batch/{run.run_id}"  # named after the file
+    report = trained.runtime.store.get_bytes("reports", f"{folder}/report.html").decode()
+    assert "accepted, no drift" in report and "data:image/png;base64," in report
+    assert run.report_uri == f"s3://reports/{folder}/report.html"
 
 
 def test_the_report_follows_the_verdict_once(trained: EmbeddedPlatform, tmp_path: Path) -> None:
@@ -106,7 +109,8 @@ def test_the_report_follows_the_verdict_once(trained: EmbeddedPlatform, tmp_path
     assert order == ["DataLanded", "DataValidated", "QualityReportRequested"]
     request = chain[-1]
     run = _runs(trained)[-1]
-    assert run.report_uri == f"s3://reports/{run.run_id}/report.html"
+    folder = quality_folder(run.object_key, run.run_id)
+    assert run.report_uri == f"s3://reports/{folder}/report.html"
     # A redelivered request is not rendered again; a re-run of the check keeps the location.
     outcomes: list[str] = []
     trained.publish(request)
@@ -363,8 +367,9 @@ def test_pdf_report_beside_the_html(settings: Settings, tmp_path: Path) -> None:
     platform = _platform(settings.model_copy(update={"quality_pdf_enabled": True}))
     _drop(platform, tmp_path, "train.csv", generate(500, seed=1), "training")
     _drop(platform, tmp_path, "batch.csv", generate(300, seed=11), "new_data")
-    run_id = _runs(platform)[-1].run_id
-    pdf = platform.runtime.store.get_bytes("reports", f"{run_id}/report.pdf")
+    run = _runs(platform)[-1]
+    folder = quality_folder(run.object_key, run.run_id)
+    pdf = platform.runtime.store.get_bytes("reports", f"{folder}/report.pdf")
     assert pdf.startswith(b"%PDF")
 
 

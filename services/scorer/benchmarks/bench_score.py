@@ -1,6 +1,7 @@
 """Scoring throughput and peak memory: our streaming path against the limit and the naive path.
 
     uv run python services/scorer/benchmarks/bench_score.py [--rows N] [--big-rows M]
+    uv run python services/scorer/benchmarks/bench_score.py --baseline-src DIR [--repeat R]
 
 On one N-row CSV (default 1M rows), each path runs in its own subprocess (so peak RSS is its
 own, read from resource.getrusage):
@@ -13,9 +14,10 @@ own, read from resource.getrusage):
 - ours (shap reasons): the same with exact SHAP reasons, on a smaller file (it is slow),
 
 then ours again on a file --big-rows long (default 10x N) to show memory stays flat.
-With --baseline-src DIR (a checkout of another revision, e.g. `git worktree add DIR main`), ours
-(path reasons) also runs on DIR's scorer and shared code, alternating run for run on the same
-file and model, and the ratio of the fastest runs is printed: a change's cost side by side.
+
+With --baseline-src DIR (another checkout of the repository, e.g. `git archive main | tar -x
+-C DIR`), only our path runs, alternately with this code and with DIR's services, R times each
+on the same file and model; the fastest of each counts and the ratio is printed.
 Every path's clock starts once its model is loaded; ours also has its trees compiled and its
 kernels loaded by then (a worker keeps both with its cached model), and prints that start-up.
 The model is a ChurnPipeline of typical size fitted here: LightGBM, 200 trees of 31 leaves, or
@@ -124,7 +126,6 @@ def run_ours(file: Path, model: Path, out: Path, reasons: str) -> dict[str, Any]
     """Like the other paths, the model is loaded before the clock starts; so are the compiled
     trees and kernels, which a worker keeps with its cached model. That start-up is reported
     on its own ("startup")."""
-    import os
 
     os.environ["SCORER_REASONS"] = reasons
     os.environ.setdefault("CHURNOPS_HOME", str(out.parent / "home"))
@@ -166,13 +167,14 @@ def measure(mode: str, file: Path, model: Path, folder: Path, repeat: int = 1) -
 def measure_once(
     mode: str, file: Path, model: Path, folder: Path, source: Path | None = None
 ) -> dict[str, Any]:
-    """One run in its own process; `source`: another checkout's code instead of this one's."""
+    """One run in a child process; with `source`, that checkout's packages come first."""
+
     suffix = ".csv" if mode == "naive" else ".parquet"
-    out = folder / f"{mode}-{'base-' if source else ''}{file.stem}{suffix}"
+    out = folder / f"{mode}-{file.stem}{suffix}"
     env = dict(os.environ)
     if source is not None:
-        code = [source / "services" / "scorer" / "src", source / "shared" / "src"]
-        env["PYTHONPATH"] = os.pathsep.join([*map(str, code), env.get("PYTHONPATH", "")])
+        paths = [str(p) for p in (source / "shared" / "src", *source.glob("services/*/src"))]
+        env["PYTHONPATH"] = os.pathsep.join([*paths, env.get("PYTHONPATH", "")])
     done = subprocess.run(  # noqa: S603 - this script, with our own arguments
         [
             sys.executable,
@@ -222,7 +224,7 @@ def main() -> None:
         "--baseline-src",
         type=Path,
         default=None,
-        help="a checkout of another revision: ours (path reasons) on its code, side by side",
+        help="another checkout: compare our path with its code, side by side",
     )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
@@ -239,6 +241,9 @@ def main() -> None:
         print(f"preparing: a {args.family} model and a {args.rows:,}-row CSV ...", flush=True)
         make_model(model, args.family)
         make_csv(batch, args.rows)
+        if args.baseline_src is not None:
+            compare(batch, model, folder, args.baseline_src, args.repeat)
+            return
         rows = {}
         for name, mode in (
             ("limit", "limit"),
@@ -262,20 +267,19 @@ def main() -> None:
     report(rows)
 
 
-def compare(file: Path, model: Path, folder: Path, source: Path, repeat: int) -> None:
-    """Ours (path reasons) on this checkout and on `source`, alternating; fastest of each."""
-    ours, base = [], []
+def compare(batch: Path, model: Path, folder: Path, baseline: Path, repeat: int) -> None:
+    """Our path with this code and with the baseline's, alternately (the machine's load hits
+    both alike); the fastest run of each counts."""
+    runs: dict[str, list[dict[str, Any]]] = {"this code": [], "baseline": []}
     for _ in range(repeat):
-        ours.append(measure_once("ours-path", file, model, folder))
-        base.append(measure_once("ours-path", file, model, folder, source))
-    mine = min(float(r["seconds"]) for r in ours)
-    theirs = min(float(r["seconds"]) for r in base)
-    print(
-        f"\nours (path reasons) on this checkout: {mine:.2f}s, on {source}: {theirs:.2f}s"
-        f" (fastest of {repeat} each): this checkout takes {mine / theirs:.3f}x the baseline's"
-        " time\n",
-        flush=True,
-    )
+        runs["this code"].append(measure_once("ours-path", batch, model, folder))
+        runs["baseline"].append(measure_once("ours-path", batch, model, folder, baseline))
+    best = {name: min(r["seconds"] for r in found) for name, found in runs.items()}
+    for name, found in runs.items():
+        seconds = ", ".join(f"{r['seconds']:.2f}" for r in found)
+        rate = found[0]["rows"] / best[name]
+        print(f"{name:<10} best {best[name]:.2f}s ({rate:,.0f} rows/s); runs: {seconds}")
+    print(f"throughput, this code / baseline: {best['baseline'] / best['this code']:.3f}")
 
 
 def report(rows: dict[str, dict[str, Any]]) -> None:

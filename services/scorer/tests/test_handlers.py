@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -103,7 +104,22 @@ def test_a_validated_batch_is_scored_with_outputs_and_a_run_row(
         )
     )
     assert len(retention) == platform.settings.retention_top_k
-    assert retention["expected_loss"].is_monotonic_decreasing
+    assert retention["expected_profit"].is_monotonic_decreasing
+    # The profit cut: whoever is contacted is worth contacting, and comes before the rest.
+    contact = retention["contact"].to_numpy(dtype=bool)
+    assert (retention["expected_profit"][contact] > 0).all()
+    assert contact.tolist() == sorted(contact.tolist(), reverse=True)
+    (campaign,) = _campaigns(platform)
+    assert campaign.scoring_run_id == scored.scoring_run_id
+    assert campaign.contacted >= contact.sum() > 0
+    assert campaign.expected_profit >= retention["expected_profit"][contact].sum() - 1e-6
+
+
+def _campaigns(platform: EmbeddedPlatform) -> list[Any]:
+    from churnops_common.db.tables import retention_campaigns
+
+    with platform.runtime.engine.connect() as conn:
+        return list(conn.execute(sa.select(retention_campaigns)).all())
 
 
 def test_other_kinds_and_no_champion_are_left_alone(

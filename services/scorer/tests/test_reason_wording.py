@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from churnops_common.ml.economics import Economics
 from churnops_common.ml.pipeline import ChurnPipeline
 from churnops_common.synthetic import generate
 from churnops_common.tabular import read_chunks
@@ -51,7 +52,8 @@ def _retention(
 ) -> pd.DataFrame:
     info = BatchInfo("m", "1", "file", "", ID, TARGET, False, reason_floor=FLOOR)
     scorer = ChunkScorer(pipeline, info, "path")
-    retention = RetentionList(ID, "monthly_charges", top_k, ReasonWording(units))
+    economics = Economics(value_column="monthly_charges", value_multiplier=12.0)
+    retention = RetentionList(ID, economics, top_k, ReasonWording(units))
     score_stream(scorer, read_chunks(path, 250), BatchOutputs(tmp / "p.parquet"), retention)
     text = retention.to_csv_bytes().decode()
     return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
@@ -91,6 +93,21 @@ def test_generated_batch_lists_values_and_only_risk_raising_reasons(
     listed = _retention(pipeline, path, tmp_path, 60, {"tenure_months": "months"})
     inputs = pd.read_csv(path, dtype=str, keep_default_na=False)
     assert _check_reasons(pipeline, inputs, listed) >= 60
+    # The worded reasons sit beside the profit cut's columns, best expected profit first.
+    assert list(listed.columns) == [
+        "rank",
+        ID,
+        "churn_probability",
+        "risk_band",
+        "value",
+        "expected_profit",
+        "contact",
+        *REASONS,
+    ]
+    profit = listed["expected_profit"].astype(float)
+    assert profit.is_monotonic_decreasing
+    assert set(listed["contact"]) <= {"True", "False"}
+    assert (listed["contact"] == "True").equals(profit > 0)
     tenure = [c for r in REASONS for c in listed[r] if c.startswith("tenure_months = ")]
     assert all(re.match(r"^tenure_months = \d+ months? ", c) for c in tenure)
 
@@ -122,9 +139,10 @@ def test_hostile_values_stay_text_in_spreadsheets(pipeline: ChurnPipeline, tmp_p
 
 
 def test_a_missing_value_column_is_a_warning_naming_its_setting() -> None:
-    retention = RetentionList(ID, "monthly_charges", 10)
+    retention = RetentionList(ID, Economics(value_column="monthly_charges", clv=150.0), 10)
     warning = retention.value_warning(["customerID", "MonthlyCharges", "tenure"])
     assert warning is not None
+    assert "RETENTION_CLV (150)" in warning
     assert "RETENTION_VALUE_COLUMN" in warning and "'monthly_charges'" in warning
     assert "did you mean 'MonthlyCharges'" in warning
     assert retention.value_warning(["monthly_charges"]) is None

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from churnops_common.ml.economics import Economics
 from churnops_common.ml.pipeline import ChurnPipeline
 from churnops_common.synthetic import generate
 from churnops_common.tabular import read_chunks
@@ -65,7 +66,7 @@ def _score(
         scorer,
         read_chunks(path, chunk_rows, start, stop),
         BatchOutputs(out),
-        RetentionList(ID, "monthly_charges", 10),
+        RetentionList(ID, Economics(value_column="monthly_charges"), 10),
     )
     return pq.read_table(out).to_pandas()
 
@@ -193,15 +194,19 @@ def test_summary_matches_sklearn_and_numpy() -> None:
     assert unlabelled.stats().roc_auc is None
 
 
-def test_retention_is_the_top_k_by_expected_loss(pipeline: ChurnPipeline, tmp_path: Path) -> None:
+def test_retention_is_the_top_k_by_expected_profit(pipeline: ChurnPipeline, tmp_path: Path) -> None:
     path = batch_file(tmp_path, 600, seed=10)
     scorer = ChunkScorer(pipeline, _info(), "shap")
-    retention = RetentionList(ID, "monthly_charges", 25)
+    economics = Economics(value_column="monthly_charges", value_multiplier=12.0)
+    retention = RetentionList(ID, economics, 25)
     score_stream(scorer, read_chunks(path, 70), BatchOutputs(tmp_path / "r.parquet"), retention)
     inputs = pd.read_csv(path)
-    loss = pipeline.churn_probability(inputs) * inputs["monthly_charges"].to_numpy()
-    expected = inputs[ID].to_numpy()[np.argsort(-loss, kind="stable")[:25]]
+    p = pipeline.churn_probability(inputs)
+    clv = inputs["monthly_charges"].to_numpy() * 12.0
+    profit = p * (0.3 * (clv - 10) - 1) - (1 - p) * 11
+    expected = inputs[ID].to_numpy()[np.argsort(-profit, kind="stable")[:25]]
     table = retention.table()
     assert table[ID].tolist() == expected.tolist()
     assert table["rank"].tolist() == list(range(1, 26))
+    np.testing.assert_allclose(table["expected_profit"], np.sort(profit)[::-1][:25])
     assert table["reason_1"].notna().all()

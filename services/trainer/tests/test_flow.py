@@ -140,6 +140,16 @@ def test_first_training_without_a_champion_is_promoted(
     )
     assert set(reference[LABEL]) == {0, 1}
 
+    # Profit under the campaign's economics (defaults): EMPC, maximum profit and contact rate.
+    from empulse.metrics import empc_score
+
+    empc = empc_score(reference[LABEL], reference[PROBABILITY])
+    assert metrics["holdout_empc"] == pytest.approx(empc, rel=1e-9)
+    assert float(version.tags["holdout_empc"]) == pytest.approx(empc, abs=1e-6)
+    assert 0 < metrics["holdout_contact_rate"] <= 1 and "holdout_mp" in metrics
+    # One decision: the pipeline's own predict() is the profit cut at the constant CLV.
+    assert pipeline.threshold == pytest.approx(11 / 67)
+
 
 def test_a_worse_challenger_is_not_promoted_and_the_audit_says_why(
     trainer_settings: Settings, land_table: Land

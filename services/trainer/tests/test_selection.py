@@ -105,3 +105,18 @@ def test_the_gate_refuses_a_worse_calibrated_challenger() -> None:
     fine = gate.Calibration(challenger_ece=0.03, champion_ece=0.02, tolerance=0.02)
     assert gate.decide(0.70, "3", 0.60, 0.01, fine).promote
     assert not gate.decide(0.60, "3", 0.60, 0.01, fine).promote  # PR-AUC comes first
+
+
+def test_the_empc_rule_refuses_a_less_profitable_challenger_only_when_on() -> None:
+    from churnops_common.ml.profit_metrics import ProfitMetrics
+
+    def profit(empc: float | None) -> ProfitMetrics:
+        return ProfitMetrics(empc=empc, mp=empc, optimal_threshold=0.2, contact_rate=0.3)
+
+    rule = gate.profit_rule(profit(4.0), profit(5.0))
+    decision = gate.decide(0.70, "3", 0.60, 0.01, None, rule)
+    assert not decision.promote and "EMPC 4.0000 is below the champion's 5.0000" in decision.reason
+    better = gate.decide(0.70, "3", 0.60, 0.01, None, gate.profit_rule(profit(5.0), profit(5.0)))
+    assert better.promote and "EMPC 5.0000 vs 5.0000" in better.reason
+    assert gate.decide(0.70, "3", 0.60, 0.01).promote  # off: today's behaviour
+    assert gate.profit_rule(profit(None), profit(5.0)) is None  # undefined: no rule

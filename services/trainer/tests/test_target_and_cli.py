@@ -131,7 +131,12 @@ def test_cli_trains_and_prints_the_json_line(
     # Embedded mode has no workers to tell: this process's own stages handle the decision.
     assert result["event"] == "ModelPromoted" and result["workers_notified"] is False
     assert "handled by this process's stages" in result["notice"]
-    assert set(result["holdout"]) == {"roc_auc", "pr_auc", "log_loss", "brier", "ece"}
+    assert set(result["holdout"]) == {"roc_auc", "pr_auc", "log_loss", "brier", "ece"} | {
+        "empc",
+        "mp",
+        "contact_rate",
+        "optimal_threshold",
+    }
     assert set(result["calibration"]) == {"method", "before", "after"}
     assert result["calibration"]["after"]["ece"] == result["holdout"]["ece"]
     assert result["model_version"] == "1" and result["promoted"] is True

@@ -117,6 +117,15 @@ def generate(
     drift: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="0 = reference, 1 = drifted.")
     ] = 0.0,
+    loyalty: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Move the population toward established customers (0 = none, 1 = most);"
+            " who churns, given their columns, stays the same (a covariate shift).",
+        ),
+    ] = 0.0,
     no_target: Annotated[bool, typer.Option("--no-target", help="Leave out `churned`.")] = False,
     levels: Annotated[
         int,
@@ -127,7 +136,7 @@ def generate(
     """Write a deterministic synthetic churn table (columns: data/data_descriptions.csv)."""
     from churnops_common.synthetic import generate as make
 
-    frame = make(rows, seed=seed, drift=drift, levels=levels)
+    frame = make(rows, seed=seed, drift=drift, levels=levels, loyalty=loyalty)
     if no_target:
         frame = frame.drop(columns=["churned"])
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -142,6 +151,7 @@ def generate(
         "rows": rows,
         "seed": seed,
         "drift": drift,
+        "loyalty": loyalty,
         "levels": levels,
         "churn_rate": None if no_target else round(float(frame["churned"].mean()), 4),
     }
@@ -477,6 +487,8 @@ def _print_summary(result: dict[str, Any]) -> None:
         "estimated_degradations",
         "drifted_pr_auc_estimated",
         "drifted_pr_auc_realized",
+        "customers_to_contact",
+        "campaign_expected_profit",
         "retrains",
         "promotions",
         "champion_version",
@@ -484,10 +496,13 @@ def _print_summary(result: dict[str, Any]) -> None:
         "dead_letters",
         "seconds",
     ):
-        console.print(f"{key:>18}: {result[key]}")
+        console.print(f"{key:>24}: {result[key]}")
     for reason in result["rejections"]:
-        console.print(f"{'rejected because':>18}: {reason}")
-    console.print(f"{'state kept in':>18}: {result['home']}")
+        console.print(f"{'rejected because':>24}: {reason}")
+    console.print(f"{'state kept in':>24}: {result['home']}")
+    if result.get("monitoring_report"):
+        console.print(f"{'open the report':>24}: {result['monitoring_report']}", highlight=False)
+        console.print(f"{'all reports':>24}: {result['monitoring_reports']}", highlight=False)
 
 
 def _install_plugins() -> None:

@@ -1,8 +1,10 @@
 """`churnops demo`: the whole lifecycle in embedded mode, with whatever stages are installed.
 
-Train a first champion, score three batches, reject a malformed file, detect drift on a
-labelled drifted batch, retrain, promote the better model and rescore. Each step is an event
-dropped into the in-process bus; the stages react exactly as the workers would.
+Train a first champion, score three batches, reject a malformed file, estimate the performance
+of a shifted batch before its labels (and compare once they land), detect drift on a labelled
+drifted batch, retrain, promote the better model and rescore, then build the monitoring report
+over all of it. Each step is an event dropped into the in-process bus; the stages react exactly
+as the workers would.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from churnops_common.dispatch import Outcome
 from churnops_common.embedded import EmbeddedPlatform
-from churnops_common.events import DataKind, Event
+from churnops_common.events import DataKind, Event, MonitoringRequested
 from churnops_common.settings import Settings
 from churnops_common.synthetic import generate
 
@@ -35,6 +37,9 @@ class DemoSummary:
     # The drifted batch's PR-AUC: estimated before its labels, realized once they landed.
     drifted_pr_auc_estimated: float | None = None
     drifted_pr_auc_realized: float | None = None
+    # The retention campaigns (the profit cut of each batch's latest scoring), added up.
+    customers_to_contact: int = 0
+    campaign_expected_profit: float | None = None
     retrains: int = 0
     promotions: int = 0
     champion_version: str | None = None
@@ -42,6 +47,9 @@ class DemoSummary:
     dead_letters: int = 0
     seconds: float = 0.0
     home: str = ""
+    # The monitoring report the demo ends with (a local file to open), and the list of reports.
+    monitoring_report: str | None = None
+    monitoring_reports: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,10 +63,14 @@ class DemoStep:
     rows: int
     seed: int
     drift: float = 0.0
+    loyalty: float = 0.0  # a covariate shift only: see `synthetic.generate`
     with_target: bool = False
     malformed: bool = False
     labels_only: bool = False  # the outcomes (id, target) of the batch with the same seed
 
+
+# The batch whose performance is estimated before its labels and realized after.
+SHIFTED_BATCH = "batch-0005-shifted.csv"
 
 STEPS = (
     DemoStep(
@@ -81,21 +93,13 @@ STEPS = (
         malformed=True,
     ),
     DemoStep(
-        "a drifted batch lands, its outcomes unknown: PSI breach, performance estimated at once",
+        "a shifted batch lands (established customers), outcomes unknown: PSI breach, and fewer"
+        " churners to find: the estimated PR-AUC falls at once",
         "new_data",
-        "batch-0005-drifted.csv",
+        SHIFTED_BATCH,
         8000,
         15,
-        drift=1.0,
-    ),
-    DemoStep(
-        "its outcomes land weeks later: the realized performance beside the estimate",
-        "labels",
-        "labels-0005-drifted.csv",
-        8000,
-        15,
-        drift=1.0,
-        labels_only=True,
+        loyalty=1.0,
     ),
     DemoStep(
         "a drifted, labelled batch lands: PSI breach, retrain, promote, rescore",
@@ -106,6 +110,15 @@ STEPS = (
         drift=1.0,
         with_target=True,
     ),
+    DemoStep(
+        "the shifted batch's outcomes land weeks later: its realized PR-AUC beside the estimate",
+        "labels",
+        "labels-0005-shifted.csv",
+        8000,
+        15,
+        loyalty=1.0,
+        labels_only=True,
+    ),
 )
 
 
@@ -115,7 +128,7 @@ def _write_step_file(step: DemoStep, folder: Path) -> Path:
         # Semicolons instead of commas, and no id column: a classic export mistake.
         path.write_text("region;age;tenure_months\nnorth;41;12\nsouth;35;3\n", encoding="utf-8")
         return path
-    frame = generate(step.rows, seed=step.seed, drift=step.drift)
+    frame = generate(step.rows, seed=step.seed, drift=step.drift, loyalty=step.loyalty)
     if step.labels_only:
         frame = frame[["customer_id", "churned"]]
     elif not step.with_target:
@@ -157,14 +170,21 @@ def run_demo(settings: Settings, progress: Progress = print) -> DemoSummary:
         name = outcome.event.event_type if outcome.event else "?"
         progress(f"    {stage:<8} {name:<18} -> {follow}")
 
+    total = len(STEPS) + ("monitor" in platform.stages)
     with tempfile.TemporaryDirectory(prefix="churnops-demo-") as tmp:
         for number, step in enumerate(STEPS, 1):
-            progress(f"[{number}/{len(STEPS)}] {step.title}")
+            progress(f"[{number}/{total}] {step.title}")
             platform.drop(_write_step_file(step, Path(tmp)), step.kind)
             platform.run(on_outcome=report)
+    if "monitor" in platform.stages:
+        progress(f"[{total}/{total}] build the monitoring report over every batch")
+        platform.publish(MonitoringRequested.start_chain("demo-monitoring"))
+        platform.run(on_outcome=report)
+        _monitoring_report(platform, summary)
 
     _tally(platform.bus.published, summary)
     _estimate_vs_realized(platform, summary)
+    _campaigns(platform, summary)
     summary.seconds = round(time.perf_counter() - started, 1)
     return summary
 
@@ -190,7 +210,7 @@ def _tally(events: list[Event], summary: DemoSummary) -> None:
 
 
 def _estimate_vs_realized(platform: EmbeddedPlatform, summary: DemoSummary) -> None:
-    """The first drifted batch's PR-AUC as estimated before its labels and as realized after."""
+    """The shifted batch's PR-AUC as estimated before its labels and as realized after."""
     from sqlalchemy import select
 
     from churnops_common.db.tables import performance_estimates, scoring_runs
@@ -203,7 +223,7 @@ def _estimate_vs_realized(platform: EmbeddedPlatform, summary: DemoSummary) -> N
         )
         .where(
             performance_estimates.c.metric == "pr_auc",
-            scoring_runs.c.input_key == "new_data/batch-0005-drifted.csv",
+            scoring_runs.c.input_key == f"new_data/{SHIFTED_BATCH}",
         )
         .order_by(performance_estimates.c.estimated_at)
         .limit(1)
@@ -213,6 +233,56 @@ def _estimate_vs_realized(platform: EmbeddedPlatform, summary: DemoSummary) -> N
     if row is not None:
         summary.drifted_pr_auc_estimated = _rounded(row.value)
         summary.drifted_pr_auc_realized = _rounded(row.realized)
+
+
+def _campaigns(platform: EmbeddedPlatform, summary: DemoSummary) -> None:
+    """Whom the retention lists say to contact, and the profit expected from it: each batch's
+    latest scoring (a batch rescored by a new champion counts once, with its new list)."""
+    from sqlalchemy import select
+
+    from churnops_common.db.tables import retention_campaigns, scoring_runs
+
+    query = (
+        select(scoring_runs.c.input_key, retention_campaigns)
+        .join(scoring_runs, scoring_runs.c.run_id == retention_campaigns.c.scoring_run_id)
+        .order_by(scoring_runs.c.created_at)
+    )
+    with platform.runtime.engine.connect() as conn:
+        latest = {row.input_key: row for row in conn.execute(query)}
+    if latest:
+        summary.customers_to_contact = sum(int(row.contacted) for row in latest.values())
+        summary.campaign_expected_profit = round(
+            sum(float(row.expected_profit) for row in latest.values()), 2
+        )
+
+
+def _monitoring_report(platform: EmbeddedPlatform, summary: DemoSummary) -> None:
+    """Where the report the demo ended with lies on disk (embedded mode's object store)."""
+    from sqlalchemy import select
+
+    from churnops_common.db.tables import monitoring_reports
+    from churnops_common.storage.base import parse_uri
+    from churnops_common.storage.local import LocalObjectStore
+
+    query = (
+        select(monitoring_reports.c.report_uris)
+        .where(monitoring_reports.c.status == "done")
+        .order_by(monitoring_reports.c.created_at.desc())
+        .limit(1)
+    )
+    with platform.runtime.engine.connect() as conn:
+        uris = conn.execute(query).scalar_one_or_none() or []
+    index = next((u for u in uris if str(u).endswith("/index.html")), None)
+    if index is None:
+        return
+    store = platform.runtime.store
+    if not isinstance(store, LocalObjectStore):
+        summary.monitoring_report = str(index)
+        return
+    bucket, key = parse_uri(str(index))
+    objects = store.root / bucket
+    summary.monitoring_report = str((objects / key).resolve())
+    summary.monitoring_reports = str((objects / "monitoring" / "index.html").resolve())
 
 
 def _rounded(value: float | None) -> float | None:

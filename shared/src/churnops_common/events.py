@@ -173,6 +173,8 @@ class PsiBreached(Event):
     features: dict[str, float]
     max_psi: float = Field(ge=0)
     threshold: float = Field(gt=0)
+    # How many features were compared (None from producers before it was added).
+    features_compared: int | None = Field(default=None, ge=0)
 
 
 class BatchScored(Event):
@@ -251,6 +253,27 @@ class ScoreChunkRequested(Event):
     row_stop: int = Field(ge=0)
 
 
+class TrialsRequested(Event):
+    """Help a running training's hyperparameter search: pull trials from its Optuna study.
+
+    The trainer that holds the training lock publishes these; any trainer replica that takes one
+    runs trials of the study until its budget is spent. The study (in the Optuna storage) counts
+    the budget, so a copy delivered twice, or late, runs nothing extra.
+    """
+
+    event_type: Literal["TrialsRequested"] = "TrialsRequested"
+    study_name: str = Field(min_length=1, max_length=200)
+    run_id: str = Field(min_length=1)  # the training run (training_runs) the study belongs to
+    training: ObjectRef  # the training rows the coordinator searches on (Parquet)
+    target: str = Field(min_length=1)
+    exclude: list[str] = Field(default_factory=list)  # columns that are no features
+    n_trials: int = Field(ge=1)
+    seed: int
+    cv_max_rows: int = Field(ge=0)
+    cv_folds: int = Field(ge=2)
+    helper: int = Field(ge=1)  # which helper task of the training (seeds its sampler)
+
+
 class MonitoringRequested(Event):
     """Build the drift/performance report over recent batches (weekly, or on demand)."""
 
@@ -293,6 +316,7 @@ AnyEvent = Annotated[
     | ModelPromoted
     | ModelRejected
     | ScoreChunkRequested
+    | TrialsRequested
     | MonitoringRequested
     | IngestRequested
     | IntegrityFailed,
@@ -315,6 +339,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ModelPromoted,
         ModelRejected,
         ScoreChunkRequested,
+        TrialsRequested,
         MonitoringRequested,
         IngestRequested,
         IntegrityFailed,

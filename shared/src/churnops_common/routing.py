@@ -52,6 +52,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     _sub("PsiBreached", MONITOR),  # alert
     _sub("RetrainRequested", TRAINER),
     _sub("PerformanceDegraded", TRAINER),
+    _sub("TrialsRequested", TRAINER),  # trials of a running training's search
     _sub("PerformanceDegraded", MONITOR),  # alert
     _sub("BatchScored", MONITOR),
     _sub("DataRejected", MONITOR),  # alert

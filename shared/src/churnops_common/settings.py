@@ -225,6 +225,11 @@ class Settings(BaseSettings):
         " stratified folds; larger ones by a single validation split.",
     )
     trainer_cv_folds: int = Field(5, ge=2, description="k for the k-fold model selection.")
+    gate_require_empc: bool = Field(
+        False,
+        description="The gate also refuses a challenger whose holdout EMPC (expected maximum"
+        " profit, RETENTION_* economics) is below the champion's.",
+    )
     gate_ece_tolerance: float = Field(
         0.02,
         ge=0,
@@ -236,6 +241,27 @@ class Settings(BaseSettings):
         ge=1,
         description="Threads per model fit in the trainer. Small tables train fastest on"
         " one: OpenMP threads spin and stall on a busy machine.",
+    )
+    # One search over every trainer replica (stack mode): the trainer holding the training lock
+    # publishes TrialsRequested tasks; replicas that take one pull trials from the shared study.
+    trainer_search_helpers: int = Field(
+        8,
+        ge=0,
+        description="TrialsRequested tasks a training publishes for other trainer replicas"
+        " (at most one per trial but the first; 0: the training runs every trial itself)."
+        " Replicas beyond this many add nothing to one training.",
+    )
+    trainer_trial_heartbeat_s: int = Field(
+        10, ge=1, description="A running trial records a heartbeat in the Optuna study this often."
+    )
+    trainer_trial_grace_s: int = Field(
+        60,
+        ge=2,
+        description="A running trial without a heartbeat for this long (its trainer died) is"
+        " failed and enqueued again with the same parameters.",
+    )
+    trainer_trial_retries: int = Field(
+        2, ge=0, description="How often one trial is retried after its trainer died."
     )
 
     # Scorer: streaming batch scoring, splitting big files, reasons, retention list.
@@ -289,12 +315,44 @@ class Settings(BaseSettings):
         ' {"tenure": "months", "balance": "EUR"}): `tenure = 2 months`. The default covers'
         " the usual churn-table spelling of tenure in months; other columns show bare numbers.",
     )
+    # Retention campaign economics (defaults: Verbraken, Verbeke and Baesens, IEEE TKDE 2013).
+    # They decide whom to contact (the profit cut) and price every profit figure.
     retention_value_column: str | None = Field(
         "monthly_charges",
-        description="Expected loss = probability x this column (when the batch has it; when it"
-        " does not, the list is ranked by probability and a warning names this setting).",
+        description="A customer's value column: CLV = this x RETENTION_VALUE_MULTIPLIER where"
+        " the batch has it (a blank takes RETENTION_CLV); empty: RETENTION_CLV for all. A batch"
+        " without the column is valued at RETENTION_CLV and a warning names this setting.",
     )
-    retention_top_k: int = Field(1000, ge=1, description="Customers in each retention list.")
+    retention_value_multiplier: float = Field(
+        12.0,
+        gt=0,
+        description="CLV = value column x this (e.g. the months a retained customer stays).",
+    )
+    retention_clv: float = Field(
+        200.0, description="Value of a retained customer when there is no value column."
+    )
+    retention_incentive_cost: float = Field(
+        10.0, ge=0, description="The incentive offered (paid by whoever accepts it)."
+    )
+    retention_contact_cost: float = Field(1.0, ge=0, description="Cost of one contact.")
+    retention_accept_alpha: float = Field(
+        6.0, gt=0, description="Share of contacted churners who accept ~ Beta(alpha, beta)."
+    )
+    retention_accept_beta: float = Field(14.0, gt=0, description="See RETENTION_ACCEPT_ALPHA.")
+    retention_capacity: int | None = Field(
+        None,
+        ge=0,
+        description="Most customers contacted per batch (0: nobody); empty: no limit.",
+    )
+    retention_budget: float | None = Field(
+        None, ge=0, description="Most expected spend per batch; empty: no limit."
+    )
+    retention_top_k: int = Field(
+        1000,
+        ge=1,
+        description="Customers shown in each retention list, best expected profit first (the"
+        " list holds every contacted customer when a capacity or budget bounds them).",
+    )
 
     # Alerts.
     alert_webhook_url: str | None = None
@@ -307,13 +365,6 @@ class Settings(BaseSettings):
     )
 
     # Monitor: live performance, segments and the drift report.
-    monitor_decision_threshold: float = Field(
-        0.5,
-        gt=0,
-        lt=1,
-        description="Churn probability at or above which a customer counts as"
-        " predicted to churn (precision/recall, error rates).",
-    )
     monitor_top_k_share: float = Field(
         0.1, gt=0, le=1, description="Precision at top K: K is this share of the labelled rows."
     )

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from churnops_common.db.engine import is_sqlite
 from churnops_common.db.tables import alerts
+from churnops_common.drift import DriftVerdict
 from churnops_common.events import (
     DataRejected,
     Event,
@@ -47,13 +48,18 @@ def _fmt(value: float | None) -> str:
 
 
 def psi_alert(event: PsiBreached) -> Alert:
-    worst = sorted(event.features.items(), key=lambda kv: -kv[1])[:5]
+    """The quality report's own headline ('accepted, drift in 8 of 14 features: retrain
+    requested'), then the worst features."""
+    verdict = DriftVerdict(event.features, event.threshold)  # the drifted features only
+    compared = f" of {event.features_compared}" if event.features_compared is not None else ""
+    words = f"drift in {len(verdict.drifted)}{compared} features"
+    worst = list(verdict.drifted.items())[:5]
     features = ", ".join(f"{name}={psi:.3f}" for name, psi in worst)
     return Alert(
         f"PsiBreached:{event.quality_run_id}",
         "PsiBreached",
-        f":warning: Drift in {event.object.uri}: max PSI {event.max_psi:.3f} >= "
-        f"{event.threshold:g} ({features})",
+        f":warning: {event.object.uri}: accepted, {words}: retrain requested "
+        f"(PSI >= {event.threshold:g}: {features})",
     )
 
 

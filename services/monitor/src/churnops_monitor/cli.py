@@ -155,6 +155,10 @@ def _band(value: Any) -> str:
     return str(value).replace("-", " to ")
 
 
+def _money(value: Any) -> str:
+    return f"{float(value):,.2f}"
+
+
 # Per section of `status`: (column, header, how to show it) for people; `--json` keeps every
 # column as stored.
 Show = Callable[[Any], str]
@@ -191,6 +195,20 @@ STATUS_COLUMNS: dict[str, list[tuple[str, str, Show | None]]] = {
         ("score_mean", "mean score", None),
         ("high_risk_share", "high risk", None),
     ],
+    "retention_campaigns": [
+        ("model_version", "version", None),
+        ("rows", "rows", None),
+        ("contacted", "contacted", None),
+        ("expected_profit", "expected profit", _money),
+    ],
+    "realized_profit": [
+        ("model_version", "version", None),
+        ("rows", "rows", None),
+        ("contacted", "contacted", None),
+        ("profit", "profit (cut)", _money),
+        ("profit_top10", "top 10%", _money),
+        ("profit_p50", "p >= 0.5", _money),
+    ],
     "rejected_files": [
         ("created_at", "when", None),
         ("object_key", "file", _file),
@@ -214,6 +232,8 @@ STATUS_TITLES = {
     "live_performance": "Live performance (labelled batches)",
     "estimated_performance": "Estimated performance (before labels)",
     "scoring_runs": "Recent scoring runs",
+    "retention_campaigns": "Retention campaigns (the profit cut's totals)",
+    "realized_profit": "Realized profit (labelled batches)",
     "rejected_files": "Rejected files",
     "alerts": "Alerts",
     "monitoring_reports": "Monitoring reports",
@@ -286,6 +306,13 @@ def _print_status(result: dict[str, Any]) -> None:
             + (f" ({shown})" if shown else ""),
             highlight=False,
         )
+        profit = mlflow.get("profit") or {}
+        if profit.get("empc") is not None:
+            console.print(
+                f"Holdout profit per customer: EMPC {profit['empc']:.4f}, maximum"
+                f" {profit['mp']:.4f} contacting {profit['contact_rate']:.1%}",
+                highlight=False,
+            )
     else:
         console.print(f"Champion: none ({mlflow['error']})", highlight=False)
     where = (
@@ -317,6 +344,7 @@ def estimate(
     import numpy as np
 
     from churnops_common.tabular import read_frame
+    from churnops_monitor.estimates import cut_threshold
     from churnops_monitor.estimation import EstimationError, estimate_batch, fit_estimator
 
     if not predictions.is_file():
@@ -330,14 +358,15 @@ def estimate(
     top_k = max(1, int(len(probability) * settings.monitor_top_k_share))
     try:
         fitted = fit_estimator(ref_p, ref_y)
-        estimates = estimate_batch(fitted, probability, settings.monitor_decision_threshold, top_k)
+        threshold = cut_threshold(probability, settings)
+        estimates = estimate_batch(fitted, probability, threshold, top_k)
     except EstimationError as exc:
         raise UserError(str(exc)) from None
     result: dict[str, Any] = {k: _number(v.value) for k, v in estimates.items()}
     result["bands"] = {k: [_number(v.lower), _number(v.upper)] for k, v in estimates.items()}
     result.update(
         rows=len(probability),
-        threshold=settings.monitor_decision_threshold,
+        threshold=threshold,
         top_k=top_k,
         reference=source,
         reference_roc_auc=fitted.reference_roc_auc,
@@ -409,8 +438,57 @@ def _print_estimate(result: dict[str, Any]) -> None:
     )
 
 
+def evaluate(
+    predictions: Annotated[
+        Path, typer.Argument(dir_okay=False, help="A predictions file (Parquet or CSV).")
+    ],
+    labels: Annotated[
+        Path,
+        typer.Option(dir_okay=False, help="The known outcomes: the id and target columns."),
+    ],
+    name: ModelNameOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Score a scored file against its outcomes: ROC-AUC, PR-AUC, Brier, ECE, EMPC, maximum
+    profit, optimal contact rate, and the realized profit of the profit cut and of the plain
+    policies (top 10% by probability, probability >= 0.5), under the RETENTION_* economics."""
+    from churnops_common.cli import contract_settings
+    from churnops_monitor.evaluation import EvaluationError, evaluation, outcomes
+
+    settings, _ = contract_settings(name)  # the model's contract names ids and targets
+    try:
+        result = evaluation(outcomes(predictions, labels, settings), settings)
+    except EvaluationError as exc:
+        raise UserError(str(exc)) from None
+    emit(result, as_json, _print_evaluation)
+
+
+def _print_evaluation(result: dict[str, Any]) -> None:
+    def shown(value: float | None, form: str = ".4f") -> str:
+        return "n/a" if value is None else format(value, form)
+
+    console.print(f"{result['rows']:,} customers with outcomes, {result['churners']:,} churned")
+    console.print(
+        f"  ROC-AUC {shown(result['roc_auc'])}  PR-AUC {shown(result['pr_auc'])}"
+        f"  Brier {shown(result['brier'])}  ECE {shown(result['ece'])}"
+    )
+    console.print(
+        f"  EMPC {shown(result['empc'])} per customer, maximum profit {shown(result['mp'])}"
+        f" contacting {shown(result['contact_rate'], '.1%')}"
+    )
+    for label, profit, contacted in (
+        ("profit cut", "profit", "contacted"),
+        ("top 10% by probability", "profit_top10", "contacted_top10"),
+        ("probability >= 0.5", "profit_p50", "contacted_p50"),
+    ):
+        console.print(
+            f"  realized profit, {label}: {result[profit]:,.2f} ({result[contacted]:,} contacted)"
+        )
+
+
 def register(app: typer.Typer) -> None:
     """Add this service's commands to the churnops CLI."""
     app.command("monitor")(monitor)
     app.command("status")(status)
     app.command("estimate")(estimate)
+    app.command("evaluate")(evaluate)

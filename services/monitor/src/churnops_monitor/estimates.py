@@ -10,6 +10,7 @@ batch reads the same one.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +21,10 @@ from sqlalchemy import and_, select, update
 from churnops_common.db.inserts import insert_for
 from churnops_common.db.tables import performance_estimates
 from churnops_common.events import BatchScored, PerformanceDegraded
+from churnops_common.ml.economics import Economics, decide
 from churnops_common.runtime import Runtime
+from churnops_common.settings import Settings
+from churnops_monitor.decision import threshold_of
 from churnops_monitor.estimation import Estimate, EstimationError, Estimator, estimate_batch
 from churnops_monitor.estimation import fit_estimator as fit
 from churnops_monitor.metrics import PerformanceMetrics
@@ -89,13 +93,22 @@ def estimate_scored(runtime: Runtime, scored: BatchScored) -> dict[str, Estimate
     top_k = max(1, int(len(probability) * settings.monitor_top_k_share))
     try:
         estimates = estimate_batch(
-            estimator, probability, settings.monitor_decision_threshold, top_k
+            estimator, probability, cut_threshold(probability, settings), top_k
         )
     except EstimationError as exc:
         log.info("%s: no estimate: %s", scored.predictions.uri, exc)
         return {}
     _record(runtime, scored, estimator, estimates, len(probability))
     return estimates
+
+
+def cut_threshold(probability: np.ndarray, settings: Settings) -> float:
+    """The profit cut as a probability, priced at the constant CLV (the predictions alone carry
+    no value column; with one CLV for all the cut is exactly `probability >= it`). Nobody
+    contacted: infinity, so nobody counts as predicted to churn."""
+    economics = replace(Economics.from_settings(settings), value_column=None)
+    contact = decide(probability, economics.values(None, len(probability)), economics)
+    return threshold_of(probability, contact) if contact.any() else float("inf")
 
 
 def _record(

@@ -2,7 +2,8 @@
 
 Three separate reports, because their references differ: features are compared with the
 reference sample, scores with the reference batch's scores, and classification quality needs
-only the current labelled rows.
+only the current labelled rows. Drift is PSI at the platform's threshold throughout, column
+types come from the data contract (`churnops_common.evidently_drift`).
 """
 
 from __future__ import annotations
@@ -10,11 +11,26 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from churnops_common.drift import score_psi
+from churnops_common.evidently_drift import (
+    any_drift_share,
+    column_types,
+    inert,
+    platform_method,
+    platform_scores,
+    prepare,
+)
+from churnops_common.evidently_drift import save_html as save_page
 from churnops_monitor.sources import SCORE
+
+if TYPE_CHECKING:
+    from churnops_common.contract import Schema
+
+__all__ = ["BuiltReport", "inert", "split_columns"]
 
 PREDICTION = "predicted_churn"
 _NAME_RE = re.compile(r"^([A-Za-z0-9_]+)\((.*)\)$")
@@ -28,45 +44,18 @@ class BuiltReport:
 
 
 def split_columns(
-    reference: pd.DataFrame, current: pd.DataFrame, exclude: set[str]
+    reference: pd.DataFrame, current: pd.DataFrame, exclude: set[str], schema: Schema | None = None
 ) -> tuple[list[str], list[str]]:
-    """(numeric, categorical) feature columns present on both sides."""
-    numeric: list[str] = []
-    categorical: list[str] = []
-    for column in current.columns:
-        if column in exclude or column not in reference.columns:
-            continue
-        if reference[column].isna().all() or current[column].isna().all():
-            continue  # no distribution to compare (and Evidently fails on it)
-        both_numeric = all(
-            pd.api.types.is_numeric_dtype(f[column]) and not pd.api.types.is_bool_dtype(f[column])
-            for f in (reference, current)
-        )
-        (numeric if both_numeric else categorical).append(column)
-    return numeric, categorical
-
-
-# Evidently embeds the report's data as raw JSON inside a <script> element: a value holding
-# `</script>` would end it and run what follows in whoever opens the page. User text (column
-# names, categories) goes in with its angle brackets swapped for look-alikes that HTML ignores.
-_INERT = str.maketrans({"<": "\uff1c", ">": "\uff1e"})
-
-
-def inert(text: str) -> str:
-    """User text that cannot open or close an HTML element, whatever page embeds it raw."""
-    return text.translate(_INERT)
-
-
-def _prepare(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> pd.DataFrame:
-    """Same dtypes on both sides: floats, and text with missing as its own category; names
-    and categories made inert (see `inert`)."""
-    out = pd.DataFrame(index=frame.index)
-    for column in numeric:
-        out[inert(column)] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-    for column in categorical:
-        text = frame[column].astype(object).where(frame[column].notna(), "(missing)").astype(str)
-        out[inert(column)] = text.map(inert)
-    return out.reset_index(drop=True)
+    """(numeric, categorical) feature columns present on both sides, typed by the contract."""
+    columns = [
+        column
+        for column in current.columns
+        if column not in exclude
+        and column in reference.columns
+        # no distribution to compare (and Evidently fails on it)
+        and not (reference[column].isna().all() or current[column].isna().all())
+    ]
+    return column_types(schema, columns, reference, current)
 
 
 def flatten_snapshot(snapshot: Any, prefix: str) -> dict[str, float]:
@@ -89,35 +78,55 @@ def flatten_snapshot(snapshot: Any, prefix: str) -> dict[str, float]:
 
 def _save(snapshot: Any, folder: Path, name: str, prefix: str) -> BuiltReport:
     path = folder / f"{name}.html"
-    snapshot.save_html(str(path))  # a Path object silently writes nothing (Evidently 0.7)
+    save_page(snapshot, str(path))
     if not path.is_file():
         raise RuntimeError(f"Evidently wrote no HTML to {path}")
     return BuiltReport(name, path, flatten_snapshot(snapshot, prefix))
 
 
 def data_drift_report(
-    reference: pd.DataFrame, current: pd.DataFrame, exclude: set[str], folder: Path
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    exclude: set[str],
+    folder: Path,
+    *,
+    threshold: float,
+    schema: Schema | None = None,
 ) -> BuiltReport | None:
+    """The window's batches merged against the reference: Evidently's PSI at the platform's
+    threshold, column types from the contract (each batch's own verdict is its quality run's)."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    numeric, categorical = split_columns(reference, current, exclude)
+    numeric, categorical = split_columns(reference, current, exclude, schema)
     if not numeric and not categorical:
         return None
     names = [inert(c) for c in numeric], [inert(c) for c in categorical]
     definition = DataDefinition(numerical_columns=names[0], categorical_columns=names[1])
-    ref = Dataset.from_pandas(_prepare(reference, numeric, categorical), data_definition=definition)
-    cur = Dataset.from_pandas(_prepare(current, numeric, categorical), data_definition=definition)
-    snapshot = Report([DataDriftPreset(columns=names[0] + names[1])]).run(cur, ref)
-    return _save(snapshot, folder, "data_drift", "data_drift")
+    ref = Dataset.from_pandas(prepare(reference, numeric, categorical), data_definition=definition)
+    cur = Dataset.from_pandas(prepare(current, numeric, categorical), data_definition=definition)
+    columns = names[0] + names[1]
+    preset = DataDriftPreset(
+        columns=columns,
+        method="psi",
+        threshold=threshold,
+        drift_share=any_drift_share(len(columns)),
+    )
+    snapshot = Report([preset]).run(cur, ref)
+    built = _save(snapshot, folder, "data_drift", "data_drift")
+    built.metrics["data_drift.columns"] = float(len(columns))
+    return built
 
 
 def prediction_drift_report(
-    reference_scores: pd.Series, current_scores: pd.Series, folder: Path
+    reference_scores: pd.Series, current_scores: pd.Series, folder: Path, threshold: float
 ) -> BuiltReport:
+    """PSI of the churn probabilities (the platform's, on the reference's deciles), shown by
+    Evidently with both distributions; drifted at the same threshold as the features."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.metrics import ValueDrift
 
+    psi = score_psi(reference_scores.to_numpy(), current_scores.to_numpy())
     definition = DataDefinition(numerical_columns=[SCORE])
     ref = Dataset.from_pandas(
         pd.DataFrame({SCORE: reference_scores.astype("float64").values}), data_definition=definition
@@ -125,8 +134,12 @@ def prediction_drift_report(
     cur = Dataset.from_pandas(
         pd.DataFrame({SCORE: current_scores.astype("float64").values}), data_definition=definition
     )
-    snapshot = Report([ValueDrift(column=SCORE)]).run(cur, ref)
-    return _save(snapshot, folder, "prediction_drift", "prediction_drift")
+    metric = ValueDrift(column=SCORE, method=platform_method(), threshold=threshold)
+    with platform_scores({SCORE: psi}):
+        snapshot = Report([metric]).run(cur, ref)
+        built = _save(snapshot, folder, "prediction_drift", "prediction_drift")
+    built.metrics["prediction_drift.psi"] = psi
+    return built
 
 
 def classification_report(

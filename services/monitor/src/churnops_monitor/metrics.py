@@ -61,10 +61,9 @@ def _both_classes(y_true: np.ndarray) -> bool:
 
 
 def precision_recall_at(
-    y_true: np.ndarray, y_score: np.ndarray, threshold: float
+    y_true: np.ndarray, predicted: np.ndarray
 ) -> tuple[float | None, float | None]:
-    """Precision and recall when `score >= threshold` means "predicted to churn"."""
-    predicted = y_score >= threshold
+    """Precision and recall of a decision (True: predicted to churn, i.e. contacted)."""
     true_positives = float(np.sum(predicted & (y_true == 1)))
     return _ratio(true_positives, float(predicted.sum())), _ratio(
         true_positives, float(y_true.sum())
@@ -113,8 +112,10 @@ def evaluate(
     *,
     threshold: float,
     top_k_share: float,
+    contact: np.ndarray | None = None,
 ) -> PerformanceMetrics:
-    """Every monitored metric of `y_score` (probabilities) against `y_true` (0/1)."""
+    """Every monitored metric of `y_score` (probabilities) against `y_true` (0/1). Precision
+    and recall are of `contact` (the profit cut) when given, else of `score >= threshold`."""
     truth = np.asarray(y_true, dtype=np.int64)
     score = np.asarray(y_score, dtype=np.float64)
     if truth.shape != score.shape:
@@ -122,7 +123,8 @@ def evaluate(
     if truth.size and not np.isin(truth, (0, 1)).all():
         raise ValueError("outcomes must be 0 or 1")
     both = _both_classes(truth)
-    precision, recall = precision_recall_at(truth, score, threshold)
+    predicted = score >= threshold if contact is None else np.asarray(contact, dtype=bool)
+    precision, recall = precision_recall_at(truth, predicted)
     k = top_k_size(truth.size, top_k_share)
     return PerformanceMetrics(
         rows=int(truth.size),

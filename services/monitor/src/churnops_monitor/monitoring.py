@@ -1,8 +1,10 @@
 """The monitoring report: recent inputs and predictions against the reference, on demand or weekly.
 
-Writes HTML under `reports/monitoring/<date>/<report id>/`, a summary JSON beside it, an MLflow
-run `monitoring_metrics`, and a `monitoring.monitoring_reports` row. With no predictions in the
-window it records a skipped row with the reason and builds nothing.
+Writes HTML under `reports/monitoring/<date>/<report id>/` (an index with each batch's verdict
+and what the platform did, see report_index.py), a summary JSON beside it, an MLflow run
+`monitoring_metrics`, a `monitoring.monitoring_reports` row, and rewrites the index of all
+reports (`reports/monitoring/index.html`). With no predictions in the window it records a
+skipped row with the reason and builds nothing else.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -20,10 +23,13 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from churnops_common.contract import load_contract
 from churnops_common.db.engine import is_sqlite
-from churnops_common.db.tables import monitoring_reports, performance_metrics, quality_runs
+from churnops_common.db.tables import monitoring_reports, performance_metrics
 from churnops_common.errors import PermanentError
 from churnops_common.runtime import Runtime
+from churnops_monitor.batches import BatchReview, review_batches
+from churnops_monitor.decision import contact_of, threshold_of
 from churnops_monitor.evidently_reports import (
     BuiltReport,
     classification_report,
@@ -32,8 +38,10 @@ from churnops_monitor.evidently_reports import (
 )
 from churnops_monitor.metrics import evaluate
 from churnops_monitor.performance import PREDICTION_META
+from churnops_monitor.profit_plot import render_profit
 from churnops_monitor.reference import Reference, earliest_batch, find_reference
 from churnops_monitor.report_index import render_index
+from churnops_monitor.runs_index import publish_runs_index
 from churnops_monitor.sources import (
     SCORE,
     ScoringRun,
@@ -138,23 +146,28 @@ def build_reports(
 ) -> list[BuiltReport]:
     settings = runtime.settings
     exclude = set(PREDICTION_META) | {settings.id_column, settings.target_column}
-    cap = settings.monitor_report_max_rows
+    cap, threshold = settings.monitor_report_max_rows, settings.psi_threshold
     built = [
-        data_drift_report(_sample(reference.frame, cap), _sample(current, cap), exclude, folder),
+        data_drift_report(
+            _sample(reference.frame, cap),
+            _sample(current, cap),
+            exclude,
+            folder,
+            threshold=threshold,
+            schema=load_contract(runtime.store, settings),
+        ),
         prediction_drift_report(
-            _sample(reference_scores.to_frame(), cap)[SCORE], _sample(current, cap)[SCORE], folder
+            _sample(reference_scores.to_frame(), cap)[SCORE],
+            _sample(current, cap)[SCORE],
+            folder,
+            threshold,
         ),
     ]
     labelled = current[current[settings.target_column].notna()]
     if len(labelled):
-        built.append(
-            classification_report(
-                _sample(labelled, cap),
-                settings.target_column,
-                settings.monitor_decision_threshold,
-                folder,
-            )
-        )
+        sample = _sample(labelled, cap)
+        threshold = threshold_of(sample[SCORE].to_numpy(), contact_of(sample, settings))
+        built.append(classification_report(sample, settings.target_column, threshold, folder))
     return [b for b in built if b is not None]
 
 
@@ -178,11 +191,13 @@ def own_metrics(runtime: Runtime, current: pd.DataFrame) -> dict[str, float]:
         "current.labelled_rows": float(len(labelled)),
     }
     if len(labelled):
+        contact = contact_of(labelled, settings)  # the profit cut, over the window's rows
         perf = evaluate(
             labelled[settings.target_column].astype(int).to_numpy(),
             labelled[SCORE].to_numpy(),
-            threshold=settings.monitor_decision_threshold,
+            threshold=threshold_of(labelled[SCORE].to_numpy(), contact),
             top_k_share=settings.monitor_top_k_share,
+            contact=contact,
         )
         for name in (
             "roc_auc",
@@ -262,8 +277,7 @@ def run_monitoring(
             f"no batches scored since {start.isoformat()}" if any_run else "no predictions yet"
         )
         log.info("monitoring report %s skipped: %s", report_id, result.reason)
-        record(runtime, result, correlation_id)
-        return result
+        return _recorded(runtime, result, correlation_id)
     frame, total_rows = current_frame(runtime, runs)
     if frame is None:
         result.reason = (
@@ -271,37 +285,46 @@ def run_monitoring(
             f" {start.isoformat()} are gone"
         )
         log.warning("monitoring report %s skipped: %s", report_id, result.reason)
-        record(runtime, result, correlation_id)
-        return result
+        return _recorded(runtime, result, correlation_id)
     reference = find_reference(runtime)
     if reference is None:  # unreachable while the window's own predictions exist
         raise PermanentError("no reference data: no baseline, training data or scored batch")
     current = attach_labels(runtime, frame)
     ref_scores = reference_scores_for(runtime, reference)
     result = _build(runtime, result, runs, reference, current, ref_scores, total_rows)
+    return _recorded(runtime, result, correlation_id)
+
+
+def _recorded(runtime: Runtime, result: MonitoringResult, correlation_id: str) -> MonitoringResult:
     record(runtime, result, correlation_id)
+    try:
+        publish_runs_index(runtime)
+    except Exception as exc:  # the report and its row stand; the next report rewrites the index
+        log.warning("index of monitoring reports not rewritten: %s", exc)
     return result
 
 
-def quality_reports(runtime: Runtime, runs: list[ScoringRun]) -> list[tuple[str, str]]:
-    """(input URI, quality report URI) of the window's batches whose report is rendered."""
-    keys = {(r.input_bucket, r.input_key, r.input_etag) for r in runs}
-    query = select(
-        quality_runs.c.bucket,
-        quality_runs.c.object_key,
-        quality_runs.c.etag,
-        quality_runs.c.report_uri,
-    ).where(
-        quality_runs.c.object_key.in_(sorted({k for _, k, _ in keys})),
-        quality_runs.c.report_uri.is_not(None),
-    )
-    with runtime.engine.connect() as conn:
-        rows = conn.execute(query).all()
-    return sorted(
-        (f"s3://{r.bucket}/{r.object_key}", str(r.report_uri))
-        for r in rows
-        if (r.bucket, r.object_key, r.etag) in keys
-    )
+def relative_link(runtime: Runtime, prefix: str) -> Callable[[str | None], str | None]:
+    """An href from a page under `prefix` (a key folder of the reports bucket) to a stored
+    report, when that report is in the bucket (None: not there, nothing to link)."""
+    bucket = runtime.settings.minio_reports_bucket
+    up = "../" * (prefix.count("/") + 1)
+
+    def link(uri: str | None) -> str | None:
+        if not uri or not uri.startswith(f"s3://{bucket}/"):
+            return None
+        key = uri.removeprefix(f"s3://{bucket}/")
+        return up + key if runtime.store.exists(bucket, key) else None
+
+    return link
+
+
+def batch_metrics(batches: list[BatchReview]) -> dict[str, float]:
+    checked = [b for b in batches if b.verdict is not None]
+    return {
+        "batches.checked": float(len(checked)),
+        "batches.drifted": float(sum(1 for b in checked if b.verdict and b.verdict.has_drift)),
+    }
 
 
 def _build(
@@ -330,14 +353,17 @@ def _build(
     with tempfile.TemporaryDirectory(prefix="churnops-monitor-") as tmp:
         folder = Path(tmp)
         built = build_reports(runtime, reference, current, ref_scores, folder)
-        metrics: dict[str, float] = own_metrics(runtime, current)
+        threshold = runtime.settings.psi_threshold
+        batches = review_batches(runtime.engine, runs, threshold)
+        metrics: dict[str, float] = own_metrics(runtime, current) | batch_metrics(batches)
         for report in built:
             metrics.update(report.metrics)
         result = result.model_copy(update={**update, "metrics": metrics})
         (folder / "trends.html").write_text(render_trends(runtime.engine), encoding="utf-8")
+        (folder / "profit.html").write_text(render_profit(runtime.engine), encoding="utf-8")
         pages = sorted(p.name for p in folder.glob("*.html"))
-        quality = quality_reports(runtime, runs)
-        (folder / "index.html").write_text(render_index(result, pages, quality), encoding="utf-8")
+        index = render_index(result, pages, batches, relative_link(runtime, prefix), threshold)
+        (folder / "index.html").write_text(index, encoding="utf-8")
         (folder / "summary.json").write_text(result.model_dump_json(indent=2), encoding="utf-8")
         uris = [
             runtime.store.put_file(

@@ -17,10 +17,17 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from churnops_common.db.engine import is_sqlite
-from churnops_common.db.tables import model_promotions, performance_metrics, segment_metrics
+from churnops_common.db.tables import (
+    model_promotions,
+    performance_metrics,
+    realized_profits,
+    segment_metrics,
+)
 from churnops_common.events import Event, ObjectRef, PerformanceDegraded, stable_id
+from churnops_common.ml.economics import RealizedProfit
 from churnops_common.runtime import Runtime
 from churnops_common.settings import Settings
+from churnops_monitor.decision import contact_of, realized_profit, threshold_of
 from churnops_monitor.metrics import PerformanceMetrics, evaluate
 from churnops_monitor.segments import SegmentRow, default_segment_columns
 from churnops_monitor.segments import segment_metrics as compute_segments
@@ -78,6 +85,7 @@ class Evaluation:
     metrics: PerformanceMetrics
     segments: list[SegmentRow]
     degraded: list[tuple[str, float, float]]  # (metric, value, threshold)
+    profit: RealizedProfit | None = None
 
 
 def segment_columns_for(frame: pd.DataFrame, settings: Settings) -> list[str]:
@@ -104,21 +112,28 @@ def degraded_checks(
 
 
 def evaluate_set(labelled: LabelledSet, run_id: str, settings: Settings) -> Evaluation:
+    """Metrics of the labelled rows, with the profit cut as the decision, and the realized
+    profit of that cut against the plain policies."""
     frame, target = labelled.frame, settings.target_column
+    contact = contact_of(frame, settings)
+    threshold = threshold_of(frame[SCORE].to_numpy(), contact)
     metrics = evaluate(
         frame[target].to_numpy(),
         frame[SCORE].to_numpy(),
-        threshold=settings.monitor_decision_threshold,
+        threshold=threshold,
         top_k_share=settings.monitor_top_k_share,
+        contact=contact,
     )
     segments = compute_segments(
         frame,
         target=target,
         score=SCORE,
-        threshold=settings.monitor_decision_threshold,
+        threshold=threshold,
         columns=segment_columns_for(frame, settings),
     )
-    return Evaluation(run_id, labelled, metrics, segments, degraded_checks(metrics, settings))
+    degraded = degraded_checks(metrics, settings)
+    profit = realized_profit(frame, target, settings)
+    return Evaluation(run_id, labelled, metrics, segments, degraded, profit)
 
 
 def performance_run_id(source: ObjectRef, model_name: str, model_version: str) -> str:
@@ -178,6 +193,18 @@ def store_evaluation(
                 .on_conflict_do_nothing(
                     index_elements=["run_id", "segment_column", "segment_value"]
                 )
+            )
+        if ev.profit is not None:  # beside the metrics row: what the cut earned, and the rest
+            conn.execute(
+                insert(realized_profits)
+                .values(
+                    run_id=ev.run_id,
+                    model_name=ev.labelled.model_name,
+                    model_version=ev.labelled.model_version,
+                    computed_at=now,
+                    **vars(ev.profit),
+                )
+                .on_conflict_do_nothing(index_elements=["run_id"])
             )
 
 

@@ -14,12 +14,15 @@ from churnops_common.db.tables import (
     monitoring_reports,
     performance_metrics,
     quality_runs,
+    realized_profits,
+    retention_campaigns,
     scoring_runs,
 )
 from churnops_common.runtime import Runtime
 from churnops_common.settings import Settings
 
 RECENT = 5
+PROFIT_METRICS = ("empc", "mp", "contact_rate")
 
 
 def _rows(
@@ -67,6 +70,8 @@ def champion_from_mlflow(settings: Settings) -> dict[str, Any]:
         "version": str(version.version),
         "run_id": version.run_id,
         "metrics": metrics,
+        # Holdout profit under the campaign economics (absent on versions trained before it).
+        "profit": {name: metrics.get(f"holdout_{name}") for name in PROFIT_METRICS},
     }
 
 
@@ -124,6 +129,18 @@ def gather_status(runtime: Runtime) -> dict[str, Any]:
                 "created_at",
             ],
             "created_at",
+        ),
+        "retention_campaigns": _rows(
+            runtime,
+            retention_campaigns,
+            ["scoring_run_id", "model_version", "rows", "contacted", "expected_profit"],
+            "created_at",
+        ),
+        "realized_profit": _rows(
+            runtime,
+            realized_profits,
+            ["model_version", "rows", "contacted", "profit", "profit_top10", "profit_p50"],
+            "computed_at",
         ),
         "rejected_files": _rows(
             runtime,

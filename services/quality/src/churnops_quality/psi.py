@@ -1,7 +1,7 @@
 """Population Stability Index of a batch against a stored profile, in one chunked pass.
 
-Proportions below 1e-4 (zero included) are raised to 1e-4, then
-PSI = sum over bins of (cur - ref) * ln(cur / ref).
+The formula and the verdict are the platform's (`churnops_common.drift`): proportions below
+1e-4 (zero included) are raised to 1e-4, then PSI = sum over bins of (cur - ref) * ln(cur / ref).
 """
 
 from __future__ import annotations
@@ -12,15 +12,10 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from churnops_common.drift import FLOOR, DriftVerdict, psi_value
 from churnops_quality.profile import FeatureBins, Profile
 
-FLOOR = 1e-4
-
-
-def psi_value(ref_proportions: np.ndarray, cur_proportions: np.ndarray) -> float:
-    ref = np.maximum(np.asarray(ref_proportions, dtype="float64"), FLOOR)
-    cur = np.maximum(np.asarray(cur_proportions, dtype="float64"), FLOOR)
-    return float(np.sum((cur - ref) * np.log(cur / ref)))
+__all__ = ["FLOOR", "FeaturePsi", "PsiAccumulator", "PsiResult", "compute_psi", "psi_value"]
 
 
 class FeaturePsi(BaseModel):
@@ -50,7 +45,10 @@ class PsiResult(BaseModel):
         return max((f.psi for f in self.features), default=None)
 
     def breached(self, threshold: float) -> dict[str, float]:
-        return {f.name: f.psi for f in self.features if f.psi >= threshold}
+        return self.verdict(threshold).drifted
+
+    def verdict(self, threshold: float) -> DriftVerdict:
+        return DriftVerdict(self.by_feature, threshold)
 
 
 class PsiAccumulator:

@@ -1,9 +1,10 @@
 """A quality run for one stored object: check it, keep the evidence, decide the follow-ups.
 
 Evidence on the verdict's path: a `quality_runs` row (+ `feature_psi` rows), the report's inputs
-as JSON under `reports/<run_id>/`, and for a rejected file a quarantine copy. What is only for
-people (the HTML/PDF report and the MLflow run) is rendered by a follow-up task on the quality
-queue (`QualityReportRequested`, see evidence.py), so the scorer never waits for plots.
+as JSON under `reports/quality/<file name>/<run_id>/` (`churnops_common.report_names`), and
+for a rejected file a quarantine copy. What is only for people (the HTML/PDF report, the
+Evidently page and the MLflow run) is rendered by a follow-up task on the quality queue
+(`QualityReportRequested`, see evidence.py), so the scorer never waits for plots.
 
 Quarantine (documented choice): the reports bucket, `quarantine/<run_id>/<file name>` with
 `quarantine/<run_id>/reason.json` beside it. The original stays where it landed; the copy is
@@ -27,9 +28,11 @@ from churnops_common.events import (
     PsiBreached,
     QualityReportRequested,
 )
+from churnops_common.report_names import quality_folder
 from churnops_common.runtime import Runtime
 from churnops_quality.baseline import Baseline, load_baseline
 from churnops_quality.checks import CheckResult, check_file, rejected
+from churnops_quality.data_profile import DataProfile, from_baseline, from_psi
 from churnops_quality.reading import FileProblem, check_size
 from churnops_quality.records import RunRecord, write_run
 from churnops_quality.refresh import save_first_baseline
@@ -223,14 +226,27 @@ def _report_input(
         psi=result.psi,
         threshold=runtime.settings.psi_threshold,
         baseline_version=baseline.version if baseline else None,
+        profile=_profile(result),
     )
     info = runtime.store.put_bytes(
         runtime.settings.minio_reports_bucket,
-        f"{run_id}/{REPORT_INPUT}",
+        f"{quality_folder(ref.key, run_id)}/{REPORT_INPUT}",
         data.model_dump_json().encode(),
         "application/json",
     )
     return ObjectRef(bucket=info.bucket, key=info.key, etag=info.etag, size=info.size)
+
+
+def _profile(result: CheckResult) -> DataProfile | None:
+    """What an accepted file holds: a first training set is its own baseline's profile."""
+    verdict = result.verdict
+    if verdict.status != "accepted":
+        return None
+    if result.new_baseline is not None:
+        return from_baseline(result.new_baseline[0].profile, verdict.target_rate)
+    if result.psi is not None:
+        return from_psi(result.psi, verdict.target_rate)
+    return None
 
 
 def _record(runtime: Runtime, outcome: QualityOutcome, correlation_id: str) -> None:
@@ -238,6 +254,8 @@ def _record(runtime: Runtime, outcome: QualityOutcome, correlation_id: str) -> N
     details: dict[str, object] = {
         "issues": [i.model_dump() for i in verdict.issues],
         "baseline_version": outcome.baseline_version,
+        # The threshold the verdict was decided at: reports restate it, never re-decide.
+        "psi_threshold": outcome.threshold,
     }
     if outcome.quarantine is not None:
         details["quarantine"] = outcome.quarantine.uri
@@ -331,6 +349,7 @@ def followups(source: Event, outcome: QualityOutcome, *, announce: bool = True) 
                 features=outcome.breached,
                 max_psi=max_psi,
                 threshold=outcome.threshold,
+                features_compared=len(outcome.psi),
             )
         )
     return [*events, *_report_request(source, outcome)]

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pyarrow.parquet as pq
 
 from churnops_common.errors import PermanentError
@@ -93,7 +92,7 @@ def score_chunk(runtime: Runtime, event: ScoreChunkRequested) -> list[Event]:
         )
         result = score_stream(scorer, chunks, BatchOutputs(part), retention)
         ranked = Path(tmp) / "retention.parquet"
-        result.retention.best.to_parquet(ranked, index=False)
+        result.retention.save_part(ranked)
         store = runtime.store
         store.put_file(
             layout.bucket, layout.part_retention(event.chunk_index), ranked, PARQUET_TYPE
@@ -149,7 +148,7 @@ def assemble_batch(
                     writer.write(batch)
                     summary.add(probabilities(batch), target_codes(batch, settings.target_column))
             ranked = runtime.store.get_bytes(layout.bucket, layout.part_retention(part.chunk_index))
-            retention.merge_frame(pd.read_parquet(io.BytesIO(ranked)))
+            retention.merge_part(io.BytesIO(ranked))
         if writer is not None:
             writer.close()
         predictions = publish(runtime, layout, outputs, retention)
@@ -165,6 +164,7 @@ def assemble_batch(
         summary,
         elapsed.total_seconds(),
         bool(job.has_target),
+        retention,
     )
     runs.finish_job(runtime.engine, event.scoring_run_id)
     return followups

@@ -55,7 +55,8 @@ def score(
     """Validate FILE against the model's contract, then score it with the champion:
     probabilities, risk bands, top 3 reasons. Exit 1 (nothing written) when it is rejected.
 
-    Writes OUT and, beside it, OUT-retention.csv (the customers with the largest expected loss).
+    Writes OUT and, beside it, OUT-retention.csv: the customers by the expected profit of
+    contacting them, with the profit cut (whom to contact) and the campaign's totals.
     """
     from churnops_common.cli import UserError, console, emit
 
@@ -86,6 +87,16 @@ def score(
     )
     for warning in summary.get("warnings", []):
         console.print(f"warning: {warning}", markup=False, highlight=False)
+    campaign = summary.get("campaign")
+    if campaign:
+        console.print(
+            f"campaign: contact {campaign['contacted']} customers, expected cost"
+            f" {campaign['expected_cost']:,.2f}, retained value"
+            f" {campaign['expected_retained_value']:,.2f}, expected profit"
+            f" {campaign['expected_profit']:,.2f}",
+            markup=False,
+            highlight=False,
+        )
 
 
 def _score(file: Path, out: Path, name: str | None) -> dict[str, Any]:
@@ -93,6 +104,7 @@ def _score(file: Path, out: Path, name: str | None) -> dict[str, Any]:
     from churnops_common.cli import UserError, contract_settings
     from churnops_common.embedded import EmbeddedPlatform
     from churnops_common.events import DataRejected
+    from churnops_scorer.campaigns import find as find_campaign
 
     settings, contract = contract_settings(name)
     quality = EmbeddedPlatform(settings, services={"quality"}, in_stack=True)
@@ -122,6 +134,7 @@ def _score(file: Path, out: Path, name: str | None) -> dict[str, Any]:
         "scoring_run_id": scored.scoring_run_id,
         "out": str(out),
         "retention": str(_retention_path(out)),
+        "campaign": find_campaign(quality.runtime.engine, scored.scoring_run_id),
     }
 
 
@@ -221,6 +234,7 @@ def _score_direct(file: Path, out: Path, model: str | None, as_json: bool) -> di
         "out": str(out),
         "retention": str(result.retention_path),
         "warnings": list(result.warnings),
+        "campaign": result.campaign,
     }
 
 

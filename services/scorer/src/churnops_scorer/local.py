@@ -35,6 +35,7 @@ class LocalResult:
     retention_path: Path
     model_name: str = ""
     warnings: tuple[str, ...] = ()
+    campaign: dict[str, float | int | None] | None = None
 
 
 def check_fit(columns: list[str], loaded: LoadedModel) -> None:
@@ -132,7 +133,12 @@ def score_with(loaded: LoadedModel, file: Path, out: Path, progress: bool) -> Lo
     retention_path = out.with_name(f"{out.stem}-retention.csv")
     retention_path.write_bytes(retention.to_csv_bytes())
     return LocalResult(
-        result.rows, loaded.version, retention_path, loaded.name, (warning,) if warning else ()
+        result.rows,
+        loaded.version,
+        retention_path,
+        loaded.name,
+        (warning,) if warning else (),
+        retention.summary(),
     )
 
 

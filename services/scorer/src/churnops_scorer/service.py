@@ -20,7 +20,7 @@ from churnops_common.events import Event, ObjectRef, ScoreChunkRequested
 from churnops_common.runtime import Runtime
 from churnops_common.settings import Settings
 from churnops_common.tabular import columns_of, count_rows, read_chunks
-from churnops_scorer import followups, runs
+from churnops_scorer import campaigns, followups, runs
 from churnops_scorer.batch import BatchOutputs, needed_columns, score_stream
 from churnops_scorer.layout import PREDICTIONS_CSV, PREDICTIONS_FILE, RETENTION_FILE, OutputLayout
 from churnops_scorer.models import LoadedModel
@@ -101,6 +101,7 @@ def score_batch(
         result.summary,
         time.perf_counter() - started,
         has_target,
+        result.retention,
     )
 
 
@@ -128,11 +129,14 @@ def finish(
     summary: ScoreSummary,
     seconds: float,
     has_target: bool,
+    retention: RetentionList,
 ) -> list[Event]:
     """Record the run and announce it: BatchScored (and RetrainRequested when labels say so)."""
     from datetime import UTC, datetime
 
     stats = summary.stats()
+    # The campaign first: a recorded run is never scored again, so its campaign must exist.
+    campaigns.record(runtime.engine, run_id, model, stats.rows, retention)
     inserted = runs.record_run(
         runtime.engine,
         {

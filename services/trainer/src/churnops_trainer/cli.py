@@ -157,6 +157,7 @@ def train_command(
             "log_loss": round(result.holdout.log_loss, 6),
             "brier": round(result.holdout.brier, 6),
             "ece": round(result.holdout.ece, 6),
+            **{k: _round(v) for k, v in result.holdout_profit.model_dump().items()},
         },
         "calibration": {
             "method": result.calibration_method,
@@ -183,6 +184,10 @@ def train_command(
     }
     reason = result.decision.reason
     emit(output, as_json, lambda r: _human(r, reason, len(prepared.train), len(prepared.holdout)))
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
 
 
 def _seeded(settings: Any, contract: Any, target: str | None, id_column: str | None) -> Any:
@@ -352,6 +357,11 @@ def _human(result: dict[str, Any], reason: str, train_rows: int, holdout_rows: i
         f"calibration ({c['method']}): Brier {c['before']['brier']:.4f} -> "
         f"{c['after']['brier']:.4f}, ECE {c['before']['ece']:.4f} -> {c['after']['ece']:.4f}"
     )
+    if h.get("empc") is not None:
+        console.print(
+            f"profit per customer (RETENTION_* economics): EMPC {h['empc']:.4f}, maximum"
+            f" {h['mp']:.4f} contacting {h['contact_rate']:.1%} of them"
+        )
     verdict = "promoted to champion" if result["promoted"] else "not promoted"
     console.print(
         f"model {result['model_name']!r} version {result['model_version']}: {verdict} ({reason})",

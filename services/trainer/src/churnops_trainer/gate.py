@@ -12,6 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from churnops_common.db.engine import is_sqlite
 from churnops_common.db.tables import model_promotions, training_runs
 from churnops_common.ml.integrity import ArtifactDigest
+from churnops_common.ml.profit_metrics import ProfitMetrics
 
 
 @dataclass(frozen=True)
@@ -36,15 +37,36 @@ class Calibration:
         return not self.challenger_ece > self.champion_ece + self.tolerance
 
 
+@dataclass(frozen=True)
+class Profit:
+    """Both models' holdout EMPC (expected maximum profit per customer, same economics)."""
+
+    challenger_empc: float
+    champion_empc: float
+
+    @property
+    def acceptable(self) -> bool:
+        return not self.challenger_empc < self.champion_empc
+
+
+def profit_rule(challenger: ProfitMetrics, champion: ProfitMetrics | None) -> Profit | None:
+    """The EMPC rule's figures; None (no rule) where either EMPC is undefined."""
+    if champion is None or challenger.empc is None or champion.empc is None:
+        return None
+    return Profit(challenger.empc, champion.empc)
+
+
 def decide(
     challenger_pr_auc: float,
     champion_version: str | None,
     champion_pr_auc: float | None,
     margin: float,
     calibration: Calibration | None = None,
+    profit: Profit | None = None,
 ) -> Decision:
-    """Promote when there is no champion, or the challenger beats it by at least `margin` and
-    its calibration (ECE) is not worse than the champion's by more than the tolerance."""
+    """Promote when there is no champion, or the challenger beats it by at least `margin`, its
+    calibration (ECE) is not worse than the champion's by more than the tolerance and, when the
+    EMPC rule is on (`profit`), its EMPC is no worse than the champion's."""
     if champion_version is None or champion_pr_auc is None:
         return Decision(True, "no champion yet", challenger_pr_auc, None, None)
     needed = champion_pr_auc + margin
@@ -64,6 +86,13 @@ def decide(
             f" {calibration.champion_ece:.4f} by more than {calibration.tolerance:.4f}"
         )
         return Decision(False, reason, challenger_pr_auc, champion_pr_auc, champion_version)
+    if profit is not None and not profit.acceptable:
+        reason = (
+            f"challenger PR-AUC {challenger_pr_auc:.4f} beats champion v{champion_version}"
+            f" {champion_pr_auc:.4f} by {gain:+.4f}, but its holdout EMPC"
+            f" {profit.challenger_empc:.4f} is below the champion's {profit.champion_empc:.4f}"
+        )
+        return Decision(False, reason, challenger_pr_auc, champion_pr_auc, champion_version)
     reason = (
         f"challenger PR-AUC {challenger_pr_auc:.4f} beats champion v{champion_version}"
         f" {champion_pr_auc:.4f} by {gain:+.4f} (margin {margin:.4f})"
@@ -72,6 +101,8 @@ def decide(
         reason += (
             f"; holdout ECE {calibration.challenger_ece:.4f} vs {calibration.champion_ece:.4f}"
         )
+    if profit is not None:
+        reason += f"; holdout EMPC {profit.challenger_empc:.4f} vs {profit.champion_empc:.4f}"
     return Decision(True, reason, challenger_pr_auc, champion_pr_auc, champion_version)
 
 

@@ -26,12 +26,18 @@ from churnops_common.events import (
     PerformanceDegraded,
     PsiBreached,
     RetrainRequested,
+    TrialsRequested,
 )
 from churnops_common.runtime import Runtime
-from churnops_trainer import gate, guard, registry
+from churnops_trainer import distributed, gate, guard, registry
 from churnops_trainer.data import NoTrainingData, assemble
 from churnops_trainer.outcome import announce, pipeline_key, recorded, training_data_key
-from churnops_trainer.service import complete_promotion, save_objects, train_and_decide
+from churnops_trainer.service import (
+    complete_promotion,
+    optuna_storage,
+    save_objects,
+    train_and_decide,
+)
 from churnops_trainer.studies import prune_studies
 
 log = logging.getLogger(__name__)
@@ -40,6 +46,7 @@ ON_DATA_VALIDATED = "churnops.trainer.on_data_validated"
 ON_RETRAIN_REQUESTED = "churnops.trainer.on_retrain_requested"
 ON_PSI_BREACHED = "churnops.trainer.on_psi_breached"
 ON_PERFORMANCE_DEGRADED = "churnops.trainer.on_performance_degraded"
+ON_TRIALS_REQUESTED = "churnops.trainer.on_trials_requested"
 # Reasons whose `data` names a table to train on. Drift and performance requests may name the
 # batch that raised them: evidence, not a training set (training on it alone would discard the
 # training set), so those train on the latest training set plus the labelled batches.
@@ -219,10 +226,18 @@ def on_performance_degraded(event: Event, runtime: Runtime) -> Sequence[Event]:
     return retrain(event, runtime, ON_PERFORMANCE_DEGRADED, "performance")
 
 
+def on_trials_requested(event: Event, runtime: Runtime) -> Sequence[Event]:
+    """Help a running training's search: pull its trials until the budget is spent."""
+    assert isinstance(event, TrialsRequested)
+    distributed.help_search(runtime, event, optuna_storage(runtime.settings))
+    return []
+
+
 # task name (from churnops_common.routing) -> handler
 HANDLERS: dict[str, Handler] = {
     ON_DATA_VALIDATED: on_data_validated,
     ON_RETRAIN_REQUESTED: on_retrain_requested,
     ON_PSI_BREACHED: on_psi_breached,
     ON_PERFORMANCE_DEGRADED: on_performance_degraded,
+    ON_TRIALS_REQUESTED: on_trials_requested,
 }

@@ -13,7 +13,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-ECE_BINS = 10
+from churnops_common.ml.calibration_error import expected_calibration_error
 
 
 class Metrics(BaseModel):
@@ -46,21 +46,6 @@ def evaluate(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> Metrics:
         rows=len(y),
         positive_rate=float(y.mean()),
     )
-
-
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = ECE_BINS) -> float:
-    """ECE over equal-mass bins: rows sorted by probability, cut into `bins` groups of (almost)
-    equal size; the row-weighted mean |churn rate - mean probability| over the groups."""
-    y = np.asarray(y, dtype=float)
-    p = np.asarray(p, dtype=float)
-    if len(y) == 0:
-        return float("nan")
-    order = np.argsort(p, kind="stable")
-    gaps = [
-        len(group) * abs(y[group].mean() - p[group].mean())
-        for group in np.array_split(order, min(bins, len(y)))
-    ]
-    return float(sum(gaps) / len(y))
 
 
 def pr_auc(y: np.ndarray, p: np.ndarray) -> float:

@@ -47,8 +47,15 @@ class SearchConfig:
     n_jobs: int = 1  # one thread: small tables gain little, busy machines lose a lot
     validation_share: float = 0.2
     families: tuple[Family, ...] = FAMILIES
-    storage: str | None = None  # Optuna RDB URL; None keeps the study in memory
+    # Optuna RDB URL or storage (with heartbeats when trainers share the study); None keeps the
+    # study in memory
+    storage: str | optuna.storages.BaseStorage | None = None
     study_name: str | None = None
+    # Several processes sampling one study: each seeds its sampler apart (else their random
+    # start-up trials coincide), and TPE counts running trials as bad ("constant liar") so two
+    # processes do not sample the same spot.
+    sampler_seed_offset: int = 0
+    constant_liar: bool = False
     early_stopping_rounds: int = 50
     max_estimators: int = 2000
     cv_max_rows: int = 50_000  # below this many training rows, k-fold selection
@@ -95,7 +102,7 @@ class _Fitted:
 
 
 @dataclass
-class _TrialResult:
+class TrialResult:
     out_of_fold: np.ndarray  # NaN where a row was never a validation row
     best_iteration: float  # mean over folds
     fold_scores: list[float]
@@ -344,21 +351,31 @@ def _suggest(
     return family, params, str(balance), mode
 
 
-def _new_study(config: SearchConfig, folds: _Folds, enqueued: int) -> optuna.Study:
+def _sampler_and_pruner(
+    config: SearchConfig, folds: _Folds, enqueued: int
+) -> tuple[optuna.samplers.BaseSampler, optuna.pruners.BasePruner]:
+    """What every process searching the study uses: neither is stored in the study."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         sampler = optuna.samplers.TPESampler(
-            seed=config.seed,
+            seed=config.seed + config.sampler_seed_offset,
             multivariate=True,
             group=True,
+            constant_liar=config.constant_liar,
             n_startup_trials=enqueued + max(4, min(10, config.n_trials // 4)),
         )
     # The enqueued plain configurations are never pruned: they are the bar to beat. Cross-
     # validated trials report once per fold; a single split reports per boosting round.
     warmup = 1 if folds.cross_validated else 30
     pruner = optuna.pruners.MedianPruner(n_startup_trials=max(4, enqueued), n_warmup_steps=warmup)
-    return optuna.create_study(
+    return sampler, pruner
+
+
+def open_study(config: SearchConfig, prepared: Prepared) -> optuna.Study:
+    """The training's study, created (its plain configurations enqueued) or loaded as stored."""
+    sampler, pruner = _sampler_and_pruner(config, prepared.folds, len(prepared.points))
+    study = optuna.create_study(
         direction="maximize",
         sampler=sampler,
         pruner=pruner,
@@ -366,9 +383,36 @@ def _new_study(config: SearchConfig, folds: _Folds, enqueued: int) -> optuna.Stu
         study_name=config.study_name,
         load_if_exists=True,
     )
+    # A stored study of an earlier attempt keeps its finished trials: only the rest run (the
+    # best one is refitted below if this process did not run it).
+    if not finished_trials(study):
+        for point in prepared.points[: config.n_trials]:
+            study.enqueue_trial(point, skip_if_exists=True)
+    return study
 
 
-class _Search:
+def join_study(config: SearchConfig, prepared: Prepared) -> optuna.Study | None:
+    """The stored study another process created (None when it is gone), to pull trials from."""
+    if config.storage is None:
+        return None  # a study in memory is no one else's
+    sampler, pruner = _sampler_and_pruner(config, prepared.folds, len(prepared.points))
+    try:
+        return optuna.load_study(
+            study_name=config.study_name, storage=config.storage, sampler=sampler, pruner=pruner
+        )
+    except KeyError:
+        return None
+
+
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+def finished_trials(study: optuna.Study) -> int:
+    """Trials that count against the budget: complete or pruned (not failed ones)."""
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+class Search:
     """The objective and what it needs: features per categorical mode, folds, results."""
 
     def __init__(
@@ -382,7 +426,7 @@ class _Search:
         self.frames, self.y, self.folds = frames, y, folds
         self.preprocessor, self.config = preprocessor, config
         self.modes: list[CategoricalMode] = list(frames)
-        self.results: dict[int, _TrialResult] = {}
+        self.results: dict[int, TrialResult] = {}
 
     def params(
         self, family: Family, params: dict[str, Any], mode: CategoricalMode
@@ -398,7 +442,7 @@ class _Search:
         balance: str,
         mode: CategoricalMode,
         trial: optuna.Trial | None,
-    ) -> _TrialResult:
+    ) -> TrialResult:
         features, y = self.frames[mode], self.y
         out_of_fold = np.full(len(y), np.nan)
         scores: list[float] = []
@@ -422,7 +466,7 @@ class _Search:
                 trial.report(float(np.mean(scores)), step)
                 if trial.should_prune():
                     raise optuna.TrialPruned()
-        return _TrialResult(out_of_fold, float(np.mean(iterations)), scores)
+        return TrialResult(out_of_fold, float(np.mean(iterations)), scores)
 
     def objective(self, trial: optuna.Trial) -> float:
         family, params, balance, mode = _suggest(trial, self.config.families, self.modes)
@@ -449,10 +493,22 @@ def high_cardinality(preprocessor: TabularPreprocessor, config: SearchConfig) ->
     return [c for c, v in preprocessor.categorical.items() if len(v) > config.high_cardinality]
 
 
-def tune(
+@dataclass
+class Prepared:
+    """What every trial needs, built the same way by every process from the same rows."""
+
+    search: Search
+    preprocessor: TabularPreprocessor
+    encoded: TabularPreprocessor  # with target encoding tables, when a mode needs them
+    folds: _Folds
+    modes: list[CategoricalMode]
+    points: list[dict[str, Any]]
+
+
+def prepare(
     train: pd.DataFrame, y: pd.Series, exclude: tuple[str, ...], config: SearchConfig
-) -> Challenger:
-    """Search, refit the best configuration on every training row, calibrate."""
+) -> Prepared:
+    """Preprocessor, features per categorical mode, folds and the first configurations."""
     preprocessor = TabularPreprocessor.fit(
         train, exclude=exclude, min_level_rows=config.min_level_rows
     )
@@ -470,31 +526,54 @@ def tune(
             features, y, columns, preprocessor, config.cv_folds, config.seed
         )
         encoded = preprocessor.with_encoding(tables)
-    search = _Search(frames, y, folds, preprocessor, config)
+    search = Search(frames, y, folds, preprocessor, config)
     points = starting_points(config.families, modes)
-    study = _new_study(config, folds, len(points))
-    # A stored study of an earlier attempt keeps its finished trials: only the rest run (the
-    # best one is refitted below if this process did not run it).
-    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    finished = len(study.get_trials(deepcopy=False, states=done))
-    if finished == 0:
-        for point in points[: config.n_trials]:
-            study.enqueue_trial(point, skip_if_exists=True)
-    remaining = config.n_trials - finished
+    return Prepared(search, preprocessor, encoded, folds, modes, points)
+
+
+# Runs trials of the study until it holds the budget's finished trials (config.n_trials).
+TrialRunner = Callable[[optuna.Study, Search, int], None]
+# The result of a trial another process ran (None: not kept; it is run again here).
+ResultSource = Callable[[optuna.trial.FrozenTrial], TrialResult | None]
+
+
+def optimize_here(study: optuna.Study, search: Search, budget: int) -> None:
+    """Every remaining trial in this process (one process: embedded mode, `churnops train`)."""
+    remaining = budget - finished_trials(study)
     if remaining > 0:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            study.optimize(search.objective, n_trials=remaining, gc_after_trial=False)
+        study.optimize(search.objective, n_trials=remaining, gc_after_trial=False)
+
+
+def tune(
+    train: pd.DataFrame,
+    y: pd.Series,
+    exclude: tuple[str, ...],
+    config: SearchConfig,
+    runner: TrialRunner = optimize_here,
+    kept: ResultSource | None = None,
+) -> Challenger:
+    """Search, refit the best configuration on every training row, calibrate."""
+    y = y.astype(int)
+    prepared = prepare(train, y, exclude, config)
+    search, modes = prepared.search, prepared.modes
+    study = open_study(config, prepared)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        runner(study, search, config.n_trials)
     best = study.best_trial
     family, params, balance, mode = _params_of(best.params, modes)
-    result = search.results.get(best.number) or search.run(family, params, balance, mode, None)
+    result = (
+        search.results.get(best.number)
+        or (kept(best) if kept is not None else None)
+        or search.run(family, params, balance, mode, None)
+    )
     return _refit(
-        train=features if mode != "target" else frames["target"],
+        train=search.frames[mode],
         y=y,
-        preprocessor=encoded if mode == "target" else preprocessor,
+        preprocessor=prepared.encoded if mode == "target" else prepared.preprocessor,
         chosen=(family, search.params(family, params, mode), balance, mode),
         result=result,
-        folds=folds,
+        folds=prepared.folds,
         study=study,
         config=config,
         index=train.index,
@@ -507,7 +586,7 @@ def _refit(
     y: pd.Series,
     preprocessor: TabularPreprocessor,
     chosen: tuple[Family, dict[str, Any], str, CategoricalMode],
-    result: _TrialResult,
+    result: TrialResult,
     folds: _Folds,
     study: optuna.Study,
     config: SearchConfig,

@@ -21,11 +21,13 @@ import pandas as pd
 
 from churnops_common.contract import load_contract
 from churnops_common.events import ObjectRef
+from churnops_common.ml.economics import Economics
 from churnops_common.ml.pipeline import ChurnPipeline, Family
+from churnops_common.ml.profit_metrics import ProfitMetrics, profit_metrics
 from churnops_common.ml.reference import reference_frame
 from churnops_common.runtime import Runtime
 from churnops_common.settings import Settings
-from churnops_trainer import gate, plots, registry
+from churnops_trainer import distributed, gate, plots, registry
 from churnops_trainer.data import TrainingData
 from churnops_trainer.metrics import Metrics, evaluate
 from churnops_trainer.outcome import pipeline_key, training_data_key
@@ -46,6 +48,7 @@ class TrainingResult:
     holdout: Metrics  # calibrated, as registered
     champion_holdout: Metrics | None
     holdout_uncalibrated: Metrics  # the same model before calibration
+    holdout_profit: ProfitMetrics  # EMPC, MP, optimal threshold and contact rate
     calibration_method: str
     training_data: ObjectRef
     pipeline_object: ObjectRef
@@ -88,24 +91,34 @@ def train_and_decide(
         cv_max_rows=settings.trainer_cv_max_rows,
         cv_folds=settings.trainer_cv_folds,
     )
-    y = data.train[target].astype(int)
     started = time.perf_counter()
-    challenger = tune(data.train, y, exclude, config)
+    challenger = _search(
+        runtime,
+        data,
+        config,
+        target=target,
+        exclude=exclude,
+        run_id=run_id,
+        correlation_id=correlation_id,
+    )
     tuned_s = time.perf_counter() - started
     pipeline = challenger.pipeline
     pipeline.id_column, pipeline.target_column = id_column, target
+    # One decision for the platform: the pipeline's own predict() contacts whom the profit cut
+    # would at the campaign's constant CLV (its break-even probability), not a tuned F1 cut.
+    economics = Economics.from_settings(settings)
+    pipeline.threshold = economics.break_even()
     y_holdout = data.holdout[target].astype(int).to_numpy()
     proba = pipeline.churn_probability(data.holdout)
     holdout = evaluate(y_holdout, proba, pipeline.threshold)
     uncalibrated = evaluate(y_holdout, _uncalibrated(pipeline, data.holdout), pipeline.threshold)
+    profit = profit_metrics(y_holdout, proba, economics)
     champion = registry.load_champion(settings, runtime.engine)
-    champion_holdout = None
+    champion_holdout, champion_profit = None, None
     if champion is not None:
-        champion_holdout = evaluate(
-            y_holdout,
-            champion.pipeline.churn_probability(data.holdout),
-            champion.pipeline.threshold,
-        )
+        champion_proba = champion.pipeline.churn_probability(data.holdout)
+        champion_holdout = evaluate(y_holdout, champion_proba, champion.pipeline.threshold)
+        champion_profit = profit_metrics(y_holdout, champion_proba, economics)
     decision = gate.decide(
         holdout.pr_auc,
         champion.version if champion else None,
@@ -114,6 +127,7 @@ def train_and_decide(
         None
         if champion_holdout is None
         else gate.Calibration(holdout.ece, champion_holdout.ece, settings.gate_ece_tolerance),
+        gate.profit_rule(profit, champion_profit) if settings.gate_require_empc else None,
     )
     pipeline.metadata.update(
         {
@@ -121,6 +135,7 @@ def train_and_decide(
             "trigger": trigger,
             "holdout": holdout.model_dump(),
             "holdout_uncalibrated": uncalibrated.model_dump(),
+            "holdout_profit": profit.model_dump(),
             "calibration": challenger.calibration_method,
             "params": challenger.params,
             "data_objects": data.data_objects,
@@ -132,6 +147,7 @@ def train_and_decide(
     tags = {
         **_version_tags(data, challenger, trigger, correlation_id),
         **_calibration_tags(holdout, uncalibrated),
+        **_profit_tags(profit),
         **({"contract": contract.fingerprint} if contract is not None else {}),
     }
     logged = registry.log_training(
@@ -139,7 +155,10 @@ def train_and_decide(
         pipeline,
         data.train,
         _params(challenger, data, config),
-        _metrics(holdout, champion_holdout, challenger, uncalibrated),
+        {
+            **_metrics(holdout, champion_holdout, challenger, uncalibrated),
+            **_profit_metrics(profit, champion_profit),
+        },
         *_artifacts(challenger, data, holdout),
         tags,
         reference=reference_frame(
@@ -169,7 +188,8 @@ def train_and_decide(
     )
     log.info(
         "trained v%s (%s, %d trials on %d rows: tuned in %.1f s, gated and logged in %.1f s,"
-        " %.1f s in all): holdout PR-AUC %.4f, ECE %.4f (%.4f before calibration: %s); %s",
+        " %.1f s in all): holdout PR-AUC %.4f, ECE %.4f (%.4f before calibration: %s),"
+        " EMPC %s; %s",
         logged.version,
         challenger.family,
         challenger.trials,
@@ -181,6 +201,7 @@ def train_and_decide(
         holdout.ece,
         uncalibrated.ece,
         challenger.calibration_method,
+        profit.empc,
         decision.reason,
     )
     return TrainingResult(
@@ -192,11 +213,45 @@ def train_and_decide(
         holdout=holdout,
         champion_holdout=champion_holdout,
         holdout_uncalibrated=uncalibrated,
+        holdout_profit=profit,
         calibration_method=challenger.calibration_method,
         training_data=data_ref,
         pipeline_object=pipeline_ref,
         training_rows=len(data.train),
         holdout_rows=len(data.holdout),
+    )
+
+
+def _search(
+    runtime: Runtime,
+    data: TrainingData,
+    config: SearchConfig,
+    *,
+    target: str,
+    exclude: tuple[str, ...],
+    run_id: str | None,
+    correlation_id: str,
+) -> Challenger:
+    """The search: shared with every trainer replica through a study in a shared database
+    (`distributed`: stack mode), in this process otherwise (a study in memory or in SQLite:
+    embedded mode; no training run: `churnops train`)."""
+    url = config.storage if isinstance(config.storage, str) else None
+    if (
+        url is None
+        or url.startswith("sqlite")
+        or run_id is None
+        or not runtime.settings.trainer_search_helpers
+    ):
+        return tune(data.train, data.train[target], exclude, config)
+    return distributed.coordinate(
+        runtime,
+        config,
+        data.train,
+        url=url,
+        run_id=run_id,
+        correlation_id=correlation_id,
+        target=target,
+        exclude=exclude,
     )
 
 
@@ -252,6 +307,25 @@ def _calibration_tags(holdout: Metrics, uncalibrated: Metrics) -> dict[str, str]
         "uncalibrated_holdout_brier": f"{uncalibrated.brier:.6f}",
         "uncalibrated_holdout_ece": f"{uncalibrated.ece:.6f}",
     }
+
+
+def _profit_tags(profit: ProfitMetrics) -> dict[str, str]:
+    """Holdout EMPC, maximum profit and the profit-optimal contact rate, on the version."""
+    figures = {
+        "holdout_empc": profit.empc,
+        "holdout_mp": profit.mp,
+        "holdout_contact_rate": profit.contact_rate,
+        "holdout_optimal_threshold": profit.optimal_threshold,
+    }
+    return {name: f"{value:.6f}" for name, value in figures.items() if value is not None}
+
+
+def _profit_metrics(profit: ProfitMetrics, champion: ProfitMetrics | None) -> dict[str, float]:
+    """The MLflow metrics of the campaign economics (RETENTION_*), per customer of the holdout."""
+    values = {f"holdout_{k}": float(v) for k, v in profit.model_dump().items() if v is not None}
+    if champion is not None and champion.empc is not None:
+        values["champion_holdout_empc"] = champion.empc
+    return values
 
 
 def _fit(text: str, limit: int = MAX_TAG_CHARS) -> str:
@@ -388,7 +462,7 @@ def save_objects(
             "application/octet-stream",
         )
         table_path = Path(tmp) / "training.parquet"
-        _parquet_safe(data.train).to_parquet(table_path, index=False)
+        distributed.parquet_ready(data.train).to_parquet(table_path, index=False)
         table_info = runtime.store.put_file(
             bucket,
             training_data_key(name, version),
@@ -399,13 +473,3 @@ def save_objects(
         ObjectRef(bucket=bucket, key=model_info.key, etag=model_info.etag, size=model_info.size),
         ObjectRef(bucket=bucket, key=table_info.key, etag=table_info.etag, size=table_info.size),
     )
-
-
-def _parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text columns as strings: a column mixing numbers and text would not convert."""
-    out = frame.copy()
-    for column in out.columns:
-        if out[column].dtype == object:
-            out[column] = out[column].astype("string")
-    out.columns = [str(c) for c in out.columns]
-    return out

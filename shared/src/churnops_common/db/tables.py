@@ -314,3 +314,37 @@ scoring_chunks = Table(
     Column("finished_at", TZ, nullable=False),
     PrimaryKeyConstraint("run_id", "chunk_index"),
 )
+
+# 012 (scorer, monitor): the retention campaign of each scored batch (the profit cut's totals),
+# and the realized profit of the cut against two plain policies once a batch's labels land.
+retention_campaigns = Table(
+    "retention_campaigns",
+    metadata,
+    Column("scoring_run_id", Text, primary_key=True),
+    Column("model_name", Text, nullable=False),
+    Column("model_version", Text, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("contacted", BigInteger, nullable=False),
+    Column("expected_cost", Float, nullable=False),
+    Column("expected_retained", Float, nullable=False),
+    Column("expected_profit", Float, nullable=False),
+    Column("capacity", BigInteger),
+    Column("budget", Float),
+    Column("created_at", TZ, nullable=False),
+)
+
+realized_profits = Table(
+    "realized_profits",
+    metadata,
+    Column("run_id", Text, primary_key=True),  # the performance_metrics row it sits beside
+    Column("model_name", Text, nullable=False),
+    Column("model_version", Text, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("contacted", BigInteger, nullable=False),
+    Column("profit", Float, nullable=False),
+    Column("contacted_top10", BigInteger, nullable=False),
+    Column("profit_top10", Float, nullable=False),
+    Column("contacted_p50", BigInteger, nullable=False),
+    Column("profit_p50", Float, nullable=False),
+    Column("computed_at", TZ, nullable=False),
+)

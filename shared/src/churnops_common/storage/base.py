@@ -134,5 +134,9 @@ class ObjectStore(ABC):
         readers can stream a file of any size in chunks without holding it in memory.
         """
 
+    @abstractmethod
+    def delete(self, bucket: str, key: str) -> None:
+        """Remove the object; nothing happens when it does not exist."""
+
     def exists(self, bucket: str, key: str) -> bool:
         return self.stat(bucket, key) is not None

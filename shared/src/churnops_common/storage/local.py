@@ -186,6 +186,10 @@ class LocalObjectStore(ObjectStore):
         with self.local_path(bucket, key, etag=etag) as path:
             return self.put_file(dest_bucket, dest_key, path)
 
+    def delete(self, bucket: str, key: str) -> None:
+        self._path(bucket, key).unlink(missing_ok=True)
+        self._meta_path(bucket, key).unlink(missing_ok=True)
+
     @contextmanager
     def local_path(self, bucket: str, key: str, *, etag: str | None = None) -> Iterator[Path]:
         path = self._existing(bucket, key)

@@ -166,6 +166,13 @@ class S3ObjectStore(ObjectStore):
                 raise ObjectChanged(bucket, key, etag, now.etag if now else None)
         return self._stat_or_raise(dest_bucket, dest_key)
 
+    def delete(self, bucket: str, key: str) -> None:
+        self._check(bucket, key)
+        try:
+            self.client.remove_object(bucket, key)  # S3 answers a missing key with success
+        except (S3Error, ServerError) as exc:
+            raise self._translate(exc, bucket, key, None) from exc
+
     @contextmanager
     def local_path(self, bucket: str, key: str, *, etag: str | None = None) -> Iterator[Path]:
         suffix = Path(key).suffix

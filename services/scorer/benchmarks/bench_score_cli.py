@@ -1,0 +1,138 @@
+"""`churnops score` as a whole process against the naive path, with the same trained model.
+
+    uv run python services/scorer/benchmarks/bench_score_cli.py [--rows N] [--repeat R]
+
+What a user runs, timed from the shell's point of view (process start to exit, imports and
+model loading included, `PYTHONDONTWRITEBYTECODE=1` as in many container images):
+
+- ours: `churnops score batch.csv --out preds.parquet` after `churnops train` in a fresh home:
+  the contract's validation (quality's handler), the champion from the registry, the compiled
+  trees with top-3 reasons and risk bands, Parquet out, the retention list, the recorded
+  scoring run, and the quality report;
+- naive: a fresh `python -c` that loads the same registered model with MLflow, reads the whole
+  CSV with pandas, calls `predict_proba` and writes the probabilities with `to_csv`.
+
+Both read the same N-row CSV (default 1M rows). The figures depend on the machine and what
+else runs on it: they are printed, never asserted; the median of --repeat runs of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+NAIVE = """
+import sys
+import mlflow
+import pandas as pd
+mlflow.set_tracking_uri(sys.argv[1])
+pipeline = mlflow.sklearn.load_model(sys.argv[2])
+frame = pd.read_csv(sys.argv[3])
+probability = pipeline.predict_proba(frame)[:, 1]
+pd.DataFrame({"customer_id": frame["customer_id"], "churn_probability": probability}).to_csv(
+    sys.argv[4], index=False
+)
+"""
+
+
+def churnops(*args: str) -> list[str]:
+    return [str(Path(sys.executable).with_name("churnops")), *args]
+
+
+def timed(command: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)  # noqa: S603
+    return time.perf_counter() - started
+
+
+def champion_uri(env: dict[str, str]) -> tuple[str, str]:
+    """(tracking URI, models:/ URI of the champion) of the benchmark's home."""
+    script = (
+        "from churnops_common.settings import Settings; s = Settings();"
+        "print(s.mlflow_uri()); print(s.mlflow_model_name)"
+    )
+    out = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", script], check=True, env=env, capture_output=True, text=True
+    ).stdout.split()
+    return out[0], f"models:/{out[1]}@champion"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--train-rows", type=int, default=20_000)
+    parser.add_argument("--trials", type=int, default=5)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="bench-score-cli-"))
+    try:
+        home = folder / "home"
+        env = {**os.environ, "CHURNOPS_HOME": str(home), "PYTHONDONTWRITEBYTECODE": "1"}
+        train, batch = folder / "train.csv", folder / "batch.csv"
+        subprocess.run(  # noqa: S603
+            churnops("generate", "--out", str(train), "--rows", str(args.train_rows)),
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+        subprocess.run(  # noqa: S603
+            churnops(
+                "generate",
+                "--out",
+                str(batch),
+                "--rows",
+                str(args.rows),
+                "--seed",
+                "7",
+                "--no-target",
+            ),
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+        print(f"training the champion on {args.train_rows:,} rows ({args.trials} trials)...")
+        subprocess.run(  # noqa: S603
+            churnops("train", "--data", str(train), "--trials", str(args.trials)),
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+        tracking, model = champion_uri(env)
+        ours, naive = [], []
+        for i in range(args.repeat):
+            out = folder / f"preds-{i}.parquet"
+            ours.append(timed(churnops("score", str(batch), "--out", str(out)), env))
+            naive.append(
+                timed(
+                    [
+                        sys.executable,
+                        "-c",
+                        NAIVE,
+                        tracking,
+                        model,
+                        str(batch),
+                        str(folder / f"naive-{i}.csv"),
+                    ],
+                    env,
+                )
+            )
+        mine, theirs = statistics.median(ours), statistics.median(naive)
+        print(f"rows: {args.rows:,}; cpus visible: {os.cpu_count()}; median of {args.repeat}")
+        for label, seconds in (("churnops score (whole process)", mine), ("naive", theirs)):
+            print(f"  {label:<32} {seconds:7.2f} s  {args.rows / seconds:>10,.0f} rows/s")
+        print(f"  ours vs naive: {theirs / mine:.2f}x faster (target >= 3x)")
+        print(json.dumps({"rows": args.rows, "ours_s": ours, "naive_s": naive}))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
