@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent
-# Beside the repository; CHURNOPS_DATASETS_DIR points elsewhere (a worktree in another folder).
+# Beside the repository; CHURNOPS_DATASETS_DIR and CHURNOPS_FIXTURES_DIR point elsewhere (a
+# worktree in another folder).
 DATASETS = Path(os.environ.get("CHURNOPS_DATASETS_DIR", ROOT.parent / "shared" / "datasets"))
-# Beside the repository; CHURNOPS_FIXTURES_DIR points elsewhere (a worktree in another folder).
 FIXTURES = Path(os.environ.get("CHURNOPS_FIXTURES_DIR", ROOT.parent / "shared" / "fixtures"))
 POSTGRES_URL = os.environ.get(
     "CHURNOPS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -336,15 +336,16 @@ for ax, (i, customer) in zip(axes, enumerate(chosen.itertuples(index=False)), st
     ax.set_title(f"{getattr(customer, ID)}: p={customer.churn_probability:.2f}", fontsize=10)
     ax.axvline(0, color="grey", linewidth=1)
     shap_top = list(values.index[::-1][:3])
-    written = [getattr(customer, f"reason_{k}") for k in (1, 2, 3)]
+    # Only risk-raising contributions above SCORER_REASON_FLOOR are reasons: up to three.
+    written = [r for k in (1, 2, 3) if isinstance(r := getattr(customer, f"reason_{k}"), str)]
     comparison.append(
         {
             ID: getattr(customer, ID),
             "churn probability": round(float(customer.churn_probability), 3),
             "reasons in the predictions file": ", ".join(map(str, written)),
             "TreeSHAP top 3": ", ".join(shap_top),
-            "leading reason agrees": shap_top[0] == written[0],
-            "same top 3": set(shap_top) == set(written),
+            "leading reason agrees": bool(written) and shap_top[0] == written[0],
+            "same top 3": set(shap_top[: len(written)]) == set(written),
         }
     )
 fig.suptitle("Local explanations (SHAP, log-odds): red pushes towards churn")

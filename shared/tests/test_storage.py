@@ -208,3 +208,26 @@ def test_a_local_pin_survives_an_overwrite_while_it_is_read(tmp_path: Path) -> N
     with store.local_path("landing", "new_data/b.csv", etag=first.etag) as path:
         store.put_bytes("landing", "new_data/b.csv", b"new")
         assert path.read_bytes() == b"old"  # the pinned version, not the replacement
+
+
+def test_local_objects_get_the_users_umask_not_a_temporary_files_0600(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from churnops_common.storage import local
+
+    store = LocalObjectStore(tmp_path / "objects")
+    store.ensure_buckets(["outputs"])
+    source = tmp_path / "source.csv"
+    source.write_text("a\n1\n")
+    previous = os.umask(0o027)
+    local._file_mode.cache_clear()
+    try:
+        store.put_file("outputs", "one.csv", source)
+        store.put_bytes("outputs", "two.csv", b"a\n2\n")
+    finally:
+        os.umask(previous)
+        local._file_mode.cache_clear()
+    for name in ("one.csv", "two.csv"):
+        mode = stat.S_IMODE((tmp_path / "objects" / "outputs" / name).stat().st_mode)
+        assert mode == 0o640, oct(mode)

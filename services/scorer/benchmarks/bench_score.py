@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -125,7 +126,6 @@ def run_ours(file: Path, model: Path, out: Path, reasons: str) -> dict[str, Any]
     """Like the other paths, the model is loaded before the clock starts; so are the compiled
     trees and kernels, which a worker keeps with its cached model. That start-up is reported
     on its own ("startup")."""
-    import os
 
     os.environ["SCORER_REASONS"] = reasons
     os.environ.setdefault("CHURNOPS_HOME", str(out.parent / "home"))
@@ -168,7 +168,6 @@ def measure_once(
     mode: str, file: Path, model: Path, folder: Path, source: Path | None = None
 ) -> dict[str, Any]:
     """One run in a child process; with `source`, that checkout's packages come first."""
-    import os
 
     suffix = ".csv" if mode == "naive" else ".parquet"
     out = folder / f"{mode}-{file.stem}{suffix}"
@@ -197,7 +196,8 @@ def measure_once(
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     result["rows_per_s"] = result["rows"] / result["seconds"]
     print(
-        f"  {mode:<10} {file.name}: {result['rows']:,} rows in {result['seconds']:.2f}s, "
+        f"  {mode + (' (baseline)' if source else ''):<21} {file.name}:"
+        f" {result['rows']:,} rows in {result['seconds']:.2f}s, "
         f"peak {result['peak_mib']:.0f} MiB"
         + (
             f" (start-up before the clock {result['startup_s']:.2f}s)"
@@ -251,6 +251,8 @@ def main() -> None:
             ("ours (path reasons)", "ours-path"),
         ):
             rows[name] = measure(mode, batch, model, folder, args.repeat)
+        if args.baseline_src is not None:
+            compare(batch, model, folder, args.baseline_src, max(args.repeat, 3))
         small = folder / f"batch-{args.shap_rows}.csv"
         make_csv(small, args.shap_rows)
         rows[f"ours (shap reasons, {args.shap_rows:,} rows)"] = measure(

@@ -195,7 +195,10 @@ def test_compiled_route_scores_a_file_as_the_pandas_route_does(
         compiled["churn_probability"], pipeline.churn_probability(inputs), atol=1e-12
     )
     assert compiled[TARGET].tolist() == (np.arange(3000) % 3 == 0).astype(int).tolist()
-    assert compiled[REASONS].notna().all().all()
+    # Only risk-raising contributions are reasons: a row has up to three, each with its log-odds.
+    assert compiled[REASONS[0]].notna().mean() > 0.9
+    assert (compiled[REASONS].isna().to_numpy() == compiled[REASON_VALUES].isna().to_numpy()).all()
+    assert (compiled[REASON_VALUES].fillna(1.0) > 0).all().all()
 
 
 def _copy(pipeline: ChurnPipeline) -> ChurnPipeline:

@@ -12,7 +12,7 @@ import pytest
 
 from churnops_common.ml.economics import Economics, decide
 from churnops_scorer.retention import RetentionList
-from churnops_scorer.scoring import PROBABILITY, REASONS, RISK_BAND
+from churnops_scorer.scoring import PROBABILITY, REASON_VALUES, REASONS, RISK_BAND
 
 ID = "customer_id"
 
@@ -24,6 +24,7 @@ def _predictions(p: np.ndarray, offset: int = 0) -> pa.Table:
         PROBABILITY: pa.array(p, pa.float64()),
         RISK_BAND: pa.array(["low"] * n),
         **{r: pa.array(["tenure"] * n) for r in REASONS},
+        **{r: pa.array([0.5] * n, pa.float64()) for r in REASON_VALUES},
     }
     return pa.table(columns)
 

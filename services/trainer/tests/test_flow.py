@@ -87,13 +87,37 @@ def test_first_training_without_a_champion_is_promoted(
     assert int(version.tags["training_rows"]) + int(version.tags["holdout_rows"]) == 1500
     artifacts = {a.path for a in client.list_artifacts(version.run_id, "plots")}
     assert {
-        "plots/feature_importance.png",
-        "plots/contributions.png",
-        "plots/calibration.png",
-        "plots/optuna_history.png",
+        f"plots/{name}.png"
+        for name in (
+            "feature_importance",
+            "contributions",
+            "roc",
+            "precision_recall",
+            "confusion_matrix",
+            "cumulative_gains_lift",
+            "calibration",
+            "optuna_history",
+            "optuna_param_importances",
+        )
     } <= artifacts
-    metrics = client.get_run(version.run_id).data.metrics
-    assert {"roc_auc", "pr_auc", "log_loss", "brier", "f1"} <= set(metrics)
+    tables = {a.path for a in client.list_artifacts(version.run_id, "tables")}
+    assert {"tables/cumulative_gains.csv", "tables/optuna_param_importances.csv"} <= tables
+    run = client.get_run(version.run_id)
+    metrics = run.data.metrics
+    assert {"holdout_roc_auc", "holdout_pr_auc", "holdout_log_loss", "holdout_brier"} <= set(
+        metrics
+    )
+    # No metric repeats another's figure under a second name.
+    values = [round(v, 12) for v in metrics.values()]
+    assert len(values) == len(set(values)), sorted(metrics.items(), key=lambda kv: kv[1])
+    # One child run per finished Optuna trial, its state and params with it.
+    children = client.search_runs(
+        [run.info.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}'"
+    )
+    assert len(children) == int(run.data.params["n_trials"])
+    assert all(c.data.params and "optuna.state" in c.data.tags for c in children)
+    pruned = sum(c.data.tags["optuna.state"] == "PRUNED" for c in children)
+    assert pruned == int(run.data.params["trials_pruned"])
 
     # The scorer's view: the registered pipeline loads and explains itself.
     pipeline = mlflow.sklearn.load_model("models:/churn-model@champion")
@@ -102,7 +126,7 @@ def test_first_training_without_a_champion_is_promoted(
     assert proba.shape == (50,) and np.all((proba >= 0) & (proba <= 1))
     assert list(pipeline.contributions(batch).columns) == pipeline.input_columns
     assert "customer_id" not in pipeline.input_columns
-    assert {"ece", "holdout_ece", "uncalibrated_holdout_ece"} <= set(metrics)
+    assert {"holdout_ece", "uncalibrated_holdout_ece"} <= set(metrics)
     assert float(version.tags["holdout_ece"]) == pytest.approx(metrics["holdout_ece"], abs=1e-6)
 
     # The version's reference set: holdout rows, their calibrated probability and label.

@@ -32,7 +32,8 @@ app.add_typer(db_app, name="db")
 # markup off: what is printed holds user text (column names, file names, errors), and a
 # column named `[/x]` must print as itself, not crash Rich's markup parser; colour goes
 # through `style=` or Text.
-console = Console(stderr=True, soft_wrap=True, markup=False)
+# emoji off: a `:smile:` in user text is text, not a picture.
+console = Console(stderr=True, soft_wrap=True, markup=False, emoji=False)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")]
 
 
@@ -44,6 +45,40 @@ ModelNameOption = Annotated[
         " baseline and champion: train another dataset under another name.",
     ),
 ]
+
+
+@app.callback()
+def _options(
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "-v",
+            "--verbose",
+            help="Log everything, library warnings included (CHURNOPS_LOG_LEVEL picks a level).",
+        ),
+    ] = False,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            "--home",
+            help="Embedded mode's state folder for this command (default: CHURNOPS_HOME, else"
+            " .churnops); `--home .churnops/demo` looks at the demo's.",
+        ),
+    ] = None,
+) -> None:
+    """ChurnOps: event-driven churn prediction. Embedded mode needs nothing but Python."""
+    import os
+
+    from churnops_common.logs import configure_cli_logging
+
+    configure_cli_logging(verbose)
+    if verbose:
+        from churnops_common.contract import list_every_column
+
+        list_every_column()
+    if home is not None:
+        os.environ["CHURNOPS_HOME"] = str(home)
+        get_settings.cache_clear()
 
 
 class UserError(Exception):
@@ -249,6 +284,7 @@ def drop(
             "etag": info.etag,
             "note": "MinIO's notification starts the pipeline",
         }
+        lines = [f"uploaded {file.name} to {info.uri}: MinIO's notification starts the pipeline"]
     else:
         from churnops_common.embedded import EmbeddedPlatform
 
@@ -261,7 +297,20 @@ def drop(
             "events": [e.event_type for e in platform.bus.published],
             "handled": handled,
         }
-    emit(result, as_json, lambda r: console.print(r))
+        lines = _story(platform.bus.published, handled)
+    emit(result, as_json, lambda _: _print_lines(lines))
+
+
+def _story(events: list[Any], handled: int) -> list[str]:
+    from churnops_common.narration import sentences
+
+    told = sentences(events)
+    return [*told, f"({handled} task(s) handled)"] if told else [f"{handled} task(s) handled"]
+
+
+def _print_lines(lines: list[str]) -> None:
+    for line in lines:
+        console.print(line, highlight=False)
 
 
 REQUESTS = {
@@ -284,11 +333,11 @@ def request(
         raise UserError(f"request must be one of {', '.join(REQUESTS)}, not {what!r}")
     fields: dict[str, Any] = {"reason": "manual"} if what == "retrain" else {}
     event = EVENT_TYPES[REQUESTS[what]](**fields)
-    result = _publish(event)
-    emit(result, as_json, lambda r: console.print(r))
+    result, lines = _publish(event)
+    emit(result, as_json, lambda _: _print_lines(lines))
 
 
-def _publish(event: Any, only_task: str | None = None) -> dict[str, Any]:
+def _publish(event: Any, only_task: str | None = None) -> tuple[dict[str, Any], list[str]]:
     """Stack: send to the workers by task name. Embedded: handle it here and now."""
     settings = get_settings()
     if settings.is_stack:
@@ -300,11 +349,12 @@ def _publish(event: Any, only_task: str | None = None) -> dict[str, Any]:
             bus.publish_to(event, only_task)
         else:
             bus.publish(event)
-        return {
+        sent = {
             "published": event.event_type,
             "event_id": event.event_id,
             "correlation_id": event.correlation_id,
         }
+        return sent, [f"sent {event.event_type} to the workers"]
     from churnops_common.embedded import EmbeddedPlatform
 
     platform = EmbeddedPlatform(settings)
@@ -313,13 +363,14 @@ def _publish(event: Any, only_task: str | None = None) -> dict[str, Any]:
     else:
         platform.publish(event)
     handled = platform.run()
-    return {
+    result = {
         "published": event.event_type,
         "event_id": event.event_id,
         "correlation_id": event.correlation_id,
         "handled": handled,
         "events": [e.event_type for e in platform.bus.published],
     }
+    return result, _story(platform.bus.published, handled)
 
 
 @app.command("dead-letters")
@@ -383,7 +434,8 @@ def replay(
 
     # The ledger may hold the parked attempt as handled: forget it, or the replay is skipped.
     Ledger(engine).forget(row.task_name, event.idempotency_key)
-    emit(_publish(event, only_task=row.task_name), as_json, lambda r: console.print(r))
+    result, lines = _publish(event, only_task=row.task_name)
+    emit(result, as_json, lambda _: _print_lines(lines))
 
 
 DEMO_TRIALS = 10
@@ -394,6 +446,9 @@ def demo(
     home: Annotated[
         Path | None, typer.Option(help="Folder for the demo's state (wiped first).")
     ] = None,
+    trials: Annotated[
+        int, typer.Option(min=1, help="Optuna trials per training (fewer: a quicker demo).")
+    ] = DEMO_TRIALS,
     as_json: JsonFlag = False,
 ) -> None:
     """Run the whole lifecycle in embedded mode and print a summary."""
@@ -412,7 +467,7 @@ def demo(
     settings = Settings(
         churnops_mode="embedded",
         churnops_home=home or Path(".churnops") / "demo",
-        optuna_n_trials=DEMO_TRIALS,
+        optuna_n_trials=trials,
     )
 
     def progress(line: str) -> None:

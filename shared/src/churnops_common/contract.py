@@ -180,8 +180,18 @@ def positive_label(series: pd.Series) -> str | None:
 
 
 # -- names and hints -----------------------------------------------------------------------------
+_EVERY_COLUMN = False  # `churnops -v`: hints list every column, however many
+
+
+def list_every_column() -> None:
+    """From now on in this process, hints name every column (asked for with `churnops -v`)."""
+    global _EVERY_COLUMN
+    _EVERY_COLUMN = True
+
+
 def columns_hint(columns: object, wanted: str | None = None, limit: int = 40) -> str:
-    """'did you mean ...' for a mistyped column name, then the columns (all, up to `limit`)."""
+    """'did you mean ...' for a mistyped column name, then the columns (all, up to `limit`,
+    unless every column was asked for)."""
     import difflib
 
     names = [str(c) for c in columns]  # type: ignore[attr-defined]
@@ -191,8 +201,10 @@ def columns_hint(columns: object, wanted: str | None = None, limit: int = 40) ->
         close = difflib.get_close_matches(wanted.lower(), list(folded), n=3, cutoff=0.6)
         if close:
             parts.append("did you mean " + " or ".join(repr(folded[c]) for c in close) + "?")
+    if _EVERY_COLUMN:
+        limit = len(names)
     shown = ", ".join(names[:limit])
-    more = f" (+{len(names) - limit} more)" if len(names) > limit else ""
+    more = f" (+{len(names) - limit} more: `churnops -v` lists all)" if len(names) > limit else ""
     parts.append(f"columns are: {shown}{more}")
     return "; ".join(parts)
 

@@ -302,12 +302,26 @@ class Settings(BaseSettings):
         " model's own predict on LightGBM); shap = exact TreeSHAP"
         " (ChurnPipeline.contributions; hundreds of times slower on deep trees).",
     )
+    scorer_reason_floor: float = Field(
+        0.05,
+        ge=0,
+        description="A column counts as a reason only when it raises the churn log-odds by more"
+        " than this (0.05: the odds x1.05); weaker or risk-lowering contributions are no"
+        " reason, so a customer may have fewer than three.",
+    )
+    scorer_reason_units: dict[str, str] = Field(
+        default_factory=lambda: {"tenure": "months"},
+        description="Units shown after a numeric reason's value, per input column (JSON, e.g."
+        ' {"tenure": "months", "balance": "EUR"}): `tenure = 2 months`. The default covers'
+        " the usual churn-table spelling of tenure in months; other columns show bare numbers.",
+    )
     # Retention campaign economics (defaults: Verbraken, Verbeke and Baesens, IEEE TKDE 2013).
     # They decide whom to contact (the profit cut) and price every profit figure.
     retention_value_column: str | None = Field(
         "monthly_charges",
         description="A customer's value column: CLV = this x RETENTION_VALUE_MULTIPLIER where"
-        " the batch has it (a blank takes RETENTION_CLV); empty: RETENTION_CLV for all.",
+        " the batch has it (a blank takes RETENTION_CLV); empty: RETENTION_CLV for all. A batch"
+        " without the column is valued at RETENTION_CLV and a warning names this setting.",
     )
     retention_value_multiplier: float = Field(
         12.0,

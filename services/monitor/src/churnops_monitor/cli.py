@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -77,24 +79,58 @@ def monitor(
 
 
 def _print_report(result: dict[str, Any]) -> None:
+    """The report in sentences: what it covered, what it found, where to open it."""
+    from churnops_common.settings import get_settings
+    from churnops_common.storage.factory import where_to_look
+
     if result["status"] == "skipped":
-        console.print(f"monitoring report skipped: {result['reason']}")
+        console.print(f"No monitoring report: {result['reason']}.", highlight=False)
         return
+    metrics = result["metrics"]
     console.print(
-        f"monitoring report {result['report_id'][:12]}: {result['scoring_runs']}"
-        f" batch(es), {result['current_rows']} rows, {result['labelled_rows']} labelled"
+        f"Monitoring report over {result['scoring_runs']} scored batch(es) since"
+        f" {_local(result['window_start'])}: {result['current_rows']:,} rows,"
+        f" {result['labelled_rows']:,} of them labelled.",
+        highlight=False,
     )
-    console.print(f"reference: {result['reference_source']} ({result['reference_uri']})")
-    for key in (
-        "data_drift.DriftedColumnsCount.share",
-        "prediction_drift.ValueDrift.churn_probability",
-        "performance.roc_auc",
-        "performance.pr_auc",
-    ):
-        if key in result["metrics"]:
-            console.print(f"  {key}: {result['metrics'][key]:.4f}")
-    for uri in result["report_uris"]:
-        console.print(f"  {uri}")
+    drifted = metrics.get("data_drift.DriftedColumnsCount.count")
+    share = metrics.get("data_drift.DriftedColumnsCount.share")
+    if drifted is not None:
+        console.print(
+            f"Drift: {drifted:.0f} column(s) drifted"
+            + (f" ({share:.0%} of those compared)." if share is not None else "."),
+            highlight=False,
+        )
+    performance = [
+        f"{label} {metrics[key]:.3f}"
+        for key, label in (("performance.roc_auc", "ROC-AUC"), ("performance.pr_auc", "PR-AUC"))
+        if key in metrics
+    ]
+    if performance:
+        console.print(
+            f"Performance on the labelled rows: {', '.join(performance)}.", highlight=False
+        )
+    if result.get("reference_source"):
+        console.print(f"Compared with: {result['reference_source']}.", highlight=False)
+    settings = get_settings()
+    uris = sorted(result["report_uris"], key=lambda u: not u.endswith("/index.html"))
+    if uris:
+        others = ", ".join(u.rsplit("/", 1)[-1] for u in uris[1:])
+        console.print(
+            f"Open {where_to_look(settings, uris[0])}"
+            + (f" (beside it: {others})." if others else "."),
+            highlight=False,
+        )
+
+
+def _local(moment: Any) -> str:
+    """A timestamp (ISO text or datetime) in the local time zone, to the minute."""
+    if moment is None or moment == "":
+        return ""
+    when = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return f"{when.astimezone():%Y-%m-%d %H:%M}"
 
 
 def status(as_json: JsonFlag = False) -> None:
@@ -104,52 +140,189 @@ def status(as_json: JsonFlag = False) -> None:
     emit(gather_status(_runtime()), as_json, _print_status)
 
 
-def _cell(value: Any) -> str:
+def _file(value: Any) -> str:
+    return str(value).rsplit("/", 1)[-1]
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = " ".join(str(value).split())
+    text = re.sub(r"^:[a-z_]+:\s*", "", text)  # a Slack emoji code leading an alert message
+    text = re.sub(r"s3://\S*/", "", text)  # an object by its file name: short, and any mode
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _band(value: Any) -> str:
+    return str(value).replace("-", " to ")
+
+
+def _money(value: Any) -> str:
+    return f"{float(value):,.2f}"
+
+
+# Per section of `status`: (column, header, how to show it) for people; `--json` keeps every
+# column as stored.
+Show = Callable[[Any], str]
+STATUS_COLUMNS: dict[str, list[tuple[str, str, Show | None]]] = {
+    "promotions": [
+        ("decided_at", "when", None),
+        ("challenger_version", "challenger", None),
+        ("challenger_pr_auc", "PR-AUC", None),
+        ("champion_version", "champion", None),
+        ("champion_pr_auc", "its PR-AUC", None),
+        ("decision", "decision", None),
+    ],
+    "live_performance": [
+        ("computed_at", "when", None),
+        ("model_version", "version", None),
+        ("source_key", "labels from", _file),
+        ("rows", "rows", None),
+        ("roc_auc", "ROC-AUC", None),
+        ("pr_auc", "PR-AUC", None),
+    ],
+    "estimated_performance": [
+        ("estimated_at", "when", None),
+        ("model_version", "version", None),
+        ("rows", "rows", None),
+        ("pr_auc_estimated", "PR-AUC est.", None),
+        ("pr_auc_band", "95% band", _band),
+        ("pr_auc_realized", "realized", None),
+    ],
+    "scoring_runs": [
+        ("created_at", "when", None),
+        ("input_key", "file", _file),
+        ("model_version", "version", None),
+        ("rows", "rows", None),
+        ("score_mean", "mean score", None),
+        ("high_risk_share", "high risk", None),
+    ],
+    "retention_campaigns": [
+        ("model_version", "version", None),
+        ("rows", "rows", None),
+        ("contacted", "contacted", None),
+        ("expected_profit", "expected profit", _money),
+    ],
+    "realized_profit": [
+        ("model_version", "version", None),
+        ("rows", "rows", None),
+        ("contacted", "contacted", None),
+        ("profit", "profit (cut)", _money),
+        ("profit_top10", "top 10%", _money),
+        ("profit_p50", "p >= 0.5", _money),
+    ],
+    "rejected_files": [
+        ("created_at", "when", None),
+        ("object_key", "file", _file),
+        ("reason", "why", _short),
+    ],
+    "alerts": [
+        ("created_at", "when", None),
+        ("kind", "kind", None),
+        ("status", "sent", None),
+        ("message", "message", _short),
+    ],
+    "monitoring_reports": [
+        ("created_at", "when", None),
+        ("status", "status", None),
+        ("current_rows", "rows", None),
+        ("reason", "note", _short),
+    ],
+}
+STATUS_TITLES = {
+    "promotions": "Promotions",
+    "live_performance": "Live performance (labelled batches)",
+    "estimated_performance": "Estimated performance (before labels)",
+    "scoring_runs": "Recent scoring runs",
+    "retention_campaigns": "Retention campaigns (the profit cut's totals)",
+    "realized_profit": "Realized profit (labelled batches)",
+    "rejected_files": "Rejected files",
+    "alerts": "Alerts",
+    "monitoring_reports": "Monitoring reports",
+}
+# Where the newest row of a section points to: printed under its table, one path per line.
+STATUS_LOCATIONS = {
+    "scoring_runs": ("predictions_uri", "latest predictions"),
+    "monitoring_reports": ("report_uris", "latest report"),
+}
+
+
+def _cell(column: str, value: Any, show: Show | None) -> str:
+    if value is None or value == "":
+        return ""
+    if show is not None:
+        return show(value)
+    if column.endswith("_at"):
+        return _local(value)
     if isinstance(value, float):
-        return f"{value:.4f}"
-    text = "" if value is None else str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+        return f"{value:.0%}" if column.endswith("_share") else f"{value:.3f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return _short(value)
 
 
-def _print_rows(title: str, rows: list[dict[str, Any]]) -> None:
+def _print_rows(section: str, rows: list[dict[str, Any]], settings: Any) -> None:
+    from rich import box
     from rich.table import Table
 
+    from churnops_common.storage.factory import where_to_look
+
+    title = STATUS_TITLES.get(section, section)
     if not rows:
-        console.print(f"{title}: none")
+        console.print(f"{title}: none", highlight=False)
         return
-    table = Table(title=title, title_justify="left")
-    for column in rows[0]:
-        table.add_column(column, overflow="fold")
+    columns = [spec for spec in STATUS_COLUMNS.get(section, []) if spec[0] in rows[0]]
+    columns = columns or [(c, c.replace("_", " "), None) for c in rows[0]]
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for _, header, _ in columns:
+        table.add_column(header)
     for row in rows:
-        table.add_row(*(_cell(v) for v in row.values()))
+        table.add_row(*(_cell(c, row.get(c), show) for c, _, show in columns))
     console.print(table)
+    column, label = STATUS_LOCATIONS.get(section, ("", ""))
+    found = rows[0].get(column) if column else None
+    if found:
+        uris = found if isinstance(found, list) else str(found).split(",")
+        for uri in uris:
+            console.print(f"  {label}: {where_to_look(settings, str(uri).strip())}")
 
 
 def _print_status(result: dict[str, Any]) -> None:
+    from churnops_common.settings import get_settings
+
+    settings = get_settings()
     mlflow = result["champion"]["mlflow"]
     if mlflow["reachable"]:
-        metrics = ", ".join(f"{k}={v:.4f}" for k, v in sorted(mlflow["metrics"].items()))
-        console.print(f"champion: {mlflow['model_name']} v{mlflow['version']} ({metrics})")
+        metrics = mlflow["metrics"]
+        shown = ", ".join(
+            f"{label} {metrics[key]:.3f}"
+            for key, label in (
+                ("holdout_pr_auc", "holdout PR-AUC"),
+                ("holdout_roc_auc", "ROC-AUC"),
+                ("holdout_ece", "ECE"),
+            )
+            if key in metrics
+        )
+        console.print(
+            f"Champion: {mlflow['model_name']} version {mlflow['version']}"
+            + (f" ({shown})" if shown else ""),
+            highlight=False,
+        )
         profit = mlflow.get("profit") or {}
         if profit.get("empc") is not None:
             console.print(
-                f"holdout profit per customer: EMPC {profit['empc']:.4f}, maximum"
-                f" {profit['mp']:.4f} contacting {profit['contact_rate']:.1%}"
+                f"Holdout profit per customer: EMPC {profit['empc']:.4f}, maximum"
+                f" {profit['mp']:.4f} contacting {profit['contact_rate']:.1%}",
+                highlight=False,
             )
     else:
-        console.print(f"champion (MLflow): unavailable - {mlflow['error']}")
-    _print_rows("promotions", result["champion"]["promotions"])
-    for title in (
-        "live_performance",
-        "estimated_performance",
-        "scoring_runs",
-        "retention_campaigns",
-        "realized_profit",
-        "rejected_files",
-        "alerts",
-        "monitoring_reports",
-    ):
-        _print_rows(title.replace("_", " "), result[title])
+        console.print(f"Champion: none ({mlflow['error']})", highlight=False)
+    where = (
+        f"embedded, state in {settings.churnops_home}" if result["mode"] == "embedded" else "stack"
+    )
+    console.print(f"Mode: {where}", highlight=False)
+    _print_rows("promotions", result["champion"]["promotions"], settings)
+    for section in STATUS_TITLES:
+        if section != "promotions":
+            _print_rows(section, result[section], settings)
 
 
 def estimate(

@@ -50,6 +50,10 @@ PREDICTION_META = frozenset(
         "reason_1",
         "reason_2",
         "reason_3",
+        "reason_1_log_odds",
+        "reason_2_log_odds",
+        "reason_3_log_odds",
+        # Files scored before the reasons' strength said its unit.
         "reason_1_contribution",
         "reason_2_contribution",
         "reason_3_contribution",

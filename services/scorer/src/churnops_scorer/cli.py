@@ -86,6 +86,8 @@ def score(
         markup=False,
         highlight=False,
     )
+    for warning in summary.get("warnings", []):
+        console.print(f"warning: {warning}", markup=False, highlight=False)
     campaign = summary.get("campaign")
     if campaign:
         console.print(
@@ -128,7 +130,7 @@ def _score(file: Path, out: Path, name: str | None) -> dict[str, Any]:
         "model_version": scored.model_version,
         "contract": contract.fingerprint if contract is not None else None,
         "id_column": settings.id_column,
-        "warnings": list(verdict.warnings),
+        "warnings": [*verdict.warnings, *_retention_warnings(settings, file)],
         "predictions_object": scored.predictions.uri,
         "scoring_run_id": scored.scoring_run_id,
         "out": str(out),
@@ -233,5 +235,14 @@ def _score_direct(file: Path, out: Path, model: str | None, as_json: bool) -> di
         "model_version": result.model_version,
         "out": str(out),
         "retention": str(result.retention_path),
+        "warnings": list(result.warnings),
         "campaign": result.campaign,
     }
+
+
+def _retention_warnings(settings: Any, file: Path) -> list[str]:
+    from churnops_common.tabular import columns_of
+    from churnops_scorer.retention import RetentionList
+
+    warning = RetentionList.from_settings(settings).value_warning(columns_of(file))
+    return [warning] if warning else []

@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from churnops_common.ml.economics import Economics
 from churnops_common.settings import get_settings
 from churnops_common.tabular import columns_of, read_chunks
 from churnops_scorer.batch import BatchOutputs, Progress, needed_columns, score_stream
@@ -35,6 +34,7 @@ class LocalResult:
     model_version: str
     retention_path: Path
     model_name: str = ""
+    warnings: tuple[str, ...] = ()
     campaign: dict[str, float | int | None] | None = None
 
 
@@ -108,11 +108,11 @@ def score_with(loaded: LoadedModel, file: Path, out: Path, progress: bool) -> Lo
         target_column in columns,
         settings.scorer_risk_medium,
         settings.scorer_risk_high,
+        settings.scorer_reason_floor,
     )
     scorer = ChunkScorer(loaded.pipeline, info, settings.scorer_reasons)
-    retention = RetentionList(
-        id_column, Economics.from_settings(settings), settings.retention_top_k
-    )
+    retention = RetentionList.from_settings(settings, id_column)
+    warning = retention.value_warning(columns)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="churnops-cli-") as tmp:
         parquet = out if out.suffix == ".parquet" else Path(tmp) / "predictions.parquet"
@@ -133,7 +133,12 @@ def score_with(loaded: LoadedModel, file: Path, out: Path, progress: bool) -> Lo
     retention_path = out.with_name(f"{out.stem}-retention.csv")
     retention_path.write_bytes(retention.to_csv_bytes())
     return LocalResult(
-        result.rows, loaded.version, retention_path, loaded.name, retention.summary()
+        result.rows,
+        loaded.version,
+        retention_path,
+        loaded.name,
+        (warning,) if warning else (),
+        retention.summary(),
     )
 
 

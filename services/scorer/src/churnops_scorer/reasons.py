@@ -72,15 +72,23 @@ class Attributor:
         return frame
 
 
-def top_reasons(contributions: np.ndarray, k: int = TOP_REASONS) -> tuple[np.ndarray, np.ndarray]:
+def top_reasons(
+    contributions: np.ndarray, k: int = TOP_REASONS, floor: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """(column index, value) of the k largest contributions per row, largest first; ties keep
-    column order. Fewer than k columns leave the missing reasons as index -1, value NaN."""
+    column order. Only contributions above `floor` (log-odds) are reasons: a weaker or
+    risk-lowering one, or a missing one when there are fewer than k columns, is index -1 and
+    value NaN."""
     n, width = contributions.shape
     take = min(k, width)
     index, values = top_k(contributions, take)
     if take < k:
         index = np.hstack([index, np.full((n, k - take), -1, dtype=np.int64)])
         values = np.hstack([values, np.full((n, k - take), np.nan)])
+    weak = ~(values > floor)  # NaN too
+    if weak.any():
+        index = np.where(weak, -1, index)
+        values = np.where(weak, np.nan, values)
     return index, values
 
 
@@ -123,3 +131,57 @@ def warm_up() -> None:
     the top-k (the scorer image does this at build time)."""
     forest.warm_up()
     top_k(np.array([[0.0, 1.0]]), 1)
+
+
+MISSING_VALUE = "missing"
+MAX_VALUE_CHARS = 40
+
+
+class ReasonWording:
+    """A reason in an analyst's words: the column, the customer's own value (as the file holds
+    it, so whatever encoding the model used inside), its unit, and how much it raises the odds:
+    `Contract = Month-to-month (raises churn odds x2.1)`, `tenure = 2 months (...)`."""
+
+    def __init__(self, units: dict[str, str] | None = None) -> None:
+        self.units = dict(units or {})
+
+    def value(self, column: str, raw: object) -> str:
+        """The customer's value of `column` as text, with its unit."""
+        if raw is None or (isinstance(raw, float) and np.isnan(raw)):
+            return MISSING_VALUE
+        if isinstance(raw, bool | np.bool_):
+            text = str(bool(raw))
+        elif isinstance(raw, int | float | np.integer | np.floating):
+            text = _number(float(raw))
+        else:
+            text = " ".join(str(raw).split())  # no line breaks or runs of blanks in a cell
+            if not text or text.lower() == "nan":  # blank, or a missing number as text
+                return MISSING_VALUE
+        if len(text) > MAX_VALUE_CHARS:
+            text = text[: MAX_VALUE_CHARS - 3] + "..."
+        unit = self.units.get(column)
+        if not unit or not _is_number(text):
+            return text
+        if float(text) == 1 and unit.endswith("s"):  # 1 month, not 1 months
+            unit = unit[:-1]
+        return f"{text} {unit}"
+
+    def reason(self, column: str, raw: object, log_odds: float) -> str:
+        return (
+            f"{column} = {self.value(column, raw)}"
+            f" (raises churn odds x{float(np.exp(log_odds)):.2f})"
+        )
+
+
+def _number(value: float) -> str:
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -5,7 +5,8 @@ value column times its multiplier, or the campaign's constant) and the campaign'
 (`churnops_common.ml.economics`). The list is ordered by it, best first, and the profit cut
 marks whom to contact: positive expected profit, within the capacity and while the budget
 lasts. The list states its totals: customers contacted, expected cost, expected retained value,
-expected profit.
+expected profit. A batch without the value column is valued at the constant CLV, and
+`value_warning` says so, naming the setting.
 
 It is kept as a running selection over chunks: the best `max(top_k, capacity bound)` rows, so
 it costs that many rows of memory whatever the batch size (the capacity and the budget bound
@@ -13,39 +14,98 @@ whom the cut may contact, so every contacted customer is in the list), and ties 
 (chunking does not change it). Without a capacity or budget every customer with positive
 expected profit is contacted; the totals then add up over the whole batch as it streams by,
 and the list shows the best `top_k` of them.
+
+Each listed customer's reasons are written in words with the customer's own values, read from
+the input chunk (`ReasonWording`): only the rows that enter the list are worded.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from churnops_common.contract import columns_hint
 from churnops_common.ml.economics import Economics, Totals, cut
 from churnops_scorer.features import numbers
-from churnops_scorer.scoring import PROBABILITY, REASONS, RISK_BAND, probabilities
+from churnops_scorer.reasons import ReasonWording
+from churnops_scorer.scoring import PROBABILITY, REASON_VALUES, REASONS, RISK_BAND, probabilities
+
+if TYPE_CHECKING:
+    from churnops_common.settings import Settings
 
 EXPECTED_PROFIT = "expected_profit"
 VALUE = "value"
 CONTACT = "contact"
+RAW_VALUES = [f"{r}_customer_value" for r in REASONS]  # kept beside the list, not shown
 _TOTALS_KEY = b"churnops.retention_totals"  # the streamed totals of a split batch's part
 
 
+def _customer_values(chunk: pa.Table, names: pa.ChunkedArray, rows: np.ndarray) -> np.ndarray:
+    """Per listed row: the input value of the column its reason names, as text (numbers
+    rounded to 2 places), None where there is no reason or the batch lacks the column. One
+    Arrow take per column named, not a Python object per cell of the chunk."""
+    out = np.full(len(rows), None, dtype=object)
+    named = np.asarray(names.to_pylist(), dtype=object)
+    for column in {n for n in named if isinstance(n, str)} & set(chunk.column_names):
+        where = np.flatnonzero(named == column)
+        values = chunk.column(column).take(pa.array(rows[where]))
+        if pa.types.is_floating(values.type):
+            values = pc.round(values, 2)
+        if pa.types.is_dictionary(values.type):
+            values = values.cast(values.type.value_type)
+        out[where] = values.cast(pa.string()).to_pylist()
+    return out
+
+
 class RetentionList:
-    def __init__(self, id_column: str, economics: Economics, top_k: int) -> None:
+    def __init__(
+        self,
+        id_column: str,
+        economics: Economics,
+        top_k: int,
+        wording: ReasonWording | None = None,
+    ) -> None:
         self.id_column = id_column
         self.economics = economics
         self.value_column = economics.value_column
         self.top_k = top_k
         self.keep = max(top_k, economics.capacity_bound() or 0)
-        self.columns = [id_column, PROBABILITY, RISK_BAND, VALUE, EXPECTED_PROFIT, *REASONS]
+        self.wording = wording or ReasonWording()
+        # Reasons are kept as (column, log-odds, the customer's value as text) and worded
+        # once, for the rows of the final list (`table`).
+        self.listed = [id_column, PROBABILITY, RISK_BAND, VALUE, EXPECTED_PROFIT, *REASONS]
+        self.columns = [*self.listed, *REASON_VALUES, *RAW_VALUES]
         self.best = pd.DataFrame({c: pd.Series(dtype="object") for c in self.columns})
         self.profitable = Totals()  # every customer with positive expected profit, so far
+
+    @classmethod
+    def from_settings(cls, settings: Settings, id_column: str | None = None) -> RetentionList:
+        return cls(
+            id_column or settings.id_column,
+            Economics.from_settings(settings),
+            settings.retention_top_k,
+            ReasonWording(settings.scorer_reason_units),
+        )
+
+    def value_warning(self, columns: Iterable[str]) -> str | None:
+        """Why every customer of a batch with these columns gets the constant CLV, or None."""
+        names = list(columns)
+        if not self.value_column or self.value_column in names:
+            return None
+        return (
+            f"retention list values every customer at RETENTION_CLV"
+            f" ({self.economics.clv:g}): the value column {self.value_column!r}"
+            f" (setting RETENTION_VALUE_COLUMN) is not in the batch;"
+            f" {columns_hint(names, self.value_column)}"
+        )
 
     def add(self, chunk: pa.Table, predictions: pa.Table) -> None:
         """Merge one input chunk (for the value column) and its predictions, same order."""
@@ -66,10 +126,17 @@ class RetentionList:
             )
         )
         best = _top_rows(profit, self.keep)
-        top = predictions.select([self.id_column, PROBABILITY, RISK_BAND, *REASONS]).take(best)
+        if len(self.best) >= self.keep:  # only rows that beat the list's last enter it
+            best = best[profit[best] > float(self.best[EXPECTED_PROFIT].min())]
+        if best.size == 0:
+            return
+        kept = [self.id_column, PROBABILITY, RISK_BAND, *REASONS, *REASON_VALUES]
+        top = predictions.select(kept).take(best)
         frame = top.to_pandas()
         frame[VALUE] = value[best]
         frame[EXPECTED_PROFIT] = profit[best]
+        for reason, raw_value in zip(REASONS, RAW_VALUES, strict=True):
+            frame[raw_value] = _customer_values(chunk, top.column(reason), best)
         self._merge_rows(frame[self.columns])
 
     def _merge_rows(self, ranked: pd.DataFrame) -> None:
@@ -88,7 +155,7 @@ class RetentionList:
     def merge_part(self, source: str | Path | IO[bytes]) -> None:
         """Merge a part saved by `save_part` (a later part)."""
         table = pq.read_table(source)
-        self._merge_rows(table.to_pandas()[self.columns])
+        self._merge_rows(table.to_pandas().reindex(columns=self.columns))
         saved = (table.schema.metadata or {}).get(_TOTALS_KEY)
         if saved is not None:
             self.profitable = self.profitable.plus(Totals(**json.loads(saved)))
@@ -116,10 +183,21 @@ class RetentionList:
         return self._decided()[1]
 
     def table(self) -> pd.DataFrame:
-        """The list: the best `top_k` rows, and every contacted customer beyond them."""
-        table, _ = self._decided()
-        shown = (np.arange(len(table)) < self.top_k) | table[CONTACT].to_numpy(dtype=bool)
-        listed: pd.DataFrame = table.loc[shown].reset_index(drop=True)
+        """The list as people read it: rank, customer, scores, the cut, reasons in words; the
+        best `top_k` rows, and every contacted customer beyond them."""
+        decided, _ = self._decided()
+        shown = (np.arange(len(decided)) < self.top_k) | decided[CONTACT].to_numpy(dtype=bool)
+        best = decided.loc[shown].reset_index(drop=True)
+        listed: pd.DataFrame = best[[*self.listed[:5], CONTACT, *REASONS]].copy()
+        for reason, strength, raw in zip(REASONS, REASON_VALUES, RAW_VALUES, strict=True):
+            listed[reason] = [
+                self.wording.reason(column, value, float(weight))
+                if isinstance(column, str)
+                else None
+                for column, weight, value in zip(
+                    best[reason], best[strength], best[raw], strict=True
+                )
+            ]
         listed.insert(0, "rank", np.arange(1, len(listed) + 1))
         return listed
 

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from churnops_common.events import DataValidated, Event, ObjectRef, ScoreChunkRequested
-from churnops_common.ml.economics import Economics
 from churnops_common.runtime import Runtime
 from churnops_common.settings import Settings
 from churnops_common.tabular import columns_of, count_rows, read_chunks
@@ -48,13 +47,12 @@ def batch_info(
         has_target=has_target,
         risk_medium=settings.scorer_risk_medium,
         risk_high=settings.scorer_risk_high,
+        reason_floor=settings.scorer_reason_floor,
     )
 
 
 def new_retention(settings: Settings) -> RetentionList:
-    return RetentionList(
-        settings.id_column, Economics.from_settings(settings), settings.retention_top_k
-    )
+    return RetentionList.from_settings(settings)
 
 
 def local_outputs(folder: Path, settings: Settings) -> BatchOutputs:
@@ -105,6 +103,9 @@ def score_batch(
         with tempfile.TemporaryDirectory(prefix="churnops-score-") as tmp:
             outputs = local_outputs(Path(tmp), settings)
             retention = new_retention(settings)
+            warning = retention.value_warning(columns_of(path))
+            if warning:
+                log.warning("%s: %s", ref.uri, warning)
             chunks = read_chunks(
                 path, settings.scorer_chunk_rows, columns=needed_columns(scorer, retention)
             )

@@ -20,7 +20,9 @@ from churnops_scorer.reasons import TOP_REASONS, Attributor, ReasonMethod, top_r
 PROBABILITY = "churn_probability"
 RISK_BAND = "risk_band"
 REASONS = [f"reason_{i}" for i in range(1, TOP_REASONS + 1)]
-REASON_VALUES = [f"{r}_contribution" for r in REASONS]
+# How much each reason raises the model's churn log-odds (its additive contribution): the
+# column's name says so, for whoever reads the file without this comment.
+REASON_VALUES = [f"{r}_log_odds" for r in REASONS]
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class BatchInfo:
     has_target: bool
     risk_medium: float = 0.3
     risk_high: float = 0.6
+    reason_floor: float = 0.0  # log-odds a contribution must exceed to count as a reason
 
 
 def output_schema(info: BatchInfo) -> pa.Schema:
@@ -109,7 +112,7 @@ class ChunkScorer:
         info = self.info
         n = chunk.num_rows
         contributions, probability = self.attributor.contributions(chunk)
-        index, values = top_reasons(contributions)
+        index, values = top_reasons(contributions, floor=info.reason_floor)
         arrays: list[pa.Array] = [
             ids_of(chunk, info.id_column, row_offset),
             pa.array(probability, pa.float64()),

@@ -6,9 +6,13 @@ loaded by its version number, so a promotion racing with a load cannot mix two v
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,11 +167,12 @@ def log_training(
     tables: dict[str, pd.DataFrame],
     tags: dict[str, str],
     reference: pd.DataFrame | None = None,
+    trials: list[Any] | None = None,
 ) -> LoggedVersion:
     """One MLflow run with everything, and a registered model version tagged with `tags`;
-    `reference` (the holdout predictions) is stored in the run and named by a version tag."""
+    `reference` (the holdout predictions) is stored in the run and named by a version tag;
+    each Optuna trial becomes a child run of it."""
     import mlflow
-    import mlflow.sklearn
 
     example = input_example(pipeline, raw_train)
     # No process-wide active experiment: embedded mode runs every service in one process.
@@ -178,6 +183,7 @@ def log_training(
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(v)})
         for name, fig in figures.items():
             mlflow.log_figure(fig, f"plots/{name}.png")
+        log_trials(_client(settings), run.info.experiment_id, run.info.run_id, trials or [])
         with tempfile.TemporaryDirectory() as tmp:
             for name, table in tables.items():
                 path = Path(tmp) / f"{name}.csv"
@@ -185,19 +191,8 @@ def log_training(
                 mlflow.log_artifact(str(path), "tables")
             if reference is not None:
                 mlflow.log_artifact(str(write_reference(reference, Path(tmp))), ARTIFACT_PATH)
-        info = mlflow.sklearn.log_model(
-            pipeline,
-            name="model",
-            signature=signature_of(pipeline, example),
-            input_example=example,
-            registered_model_name=settings.mlflow_model_name,
-            # skops cannot vouch for LightGBM/XGBoost objects; loading is gated by
-            # MLFLOW_ALLOW_PICKLE_DESERIALIZATION either way (see churnops_common.ml.integrity).
-            serialization_format="cloudpickle",
-            # Explicit: MLflow would otherwise infer them by reloading the model in a
-            # subprocess, which costs seconds per training.
-            pip_requirements=pip_requirements(),
-        )
+        with _registration_notes():
+            info = _log_model(settings, pipeline, example)
     version = str(info.registered_model_version)
     client = _client(settings)
     if reference is not None:
@@ -208,6 +203,75 @@ def log_training(
     return LoggedVersion(
         version, run.info.run_id, version_uri(settings.mlflow_model_name, version), digest
     )
+
+
+def _log_model(settings: Settings, pipeline: ChurnPipeline, example: pd.DataFrame) -> Any:
+    import mlflow.sklearn
+
+    return mlflow.sklearn.log_model(
+        pipeline,
+        name="model",
+        signature=signature_of(pipeline, example),
+        input_example=example,
+        registered_model_name=settings.mlflow_model_name,
+        # skops cannot vouch for LightGBM/XGBoost objects; loading is gated by
+        # MLFLOW_ALLOW_PICKLE_DESERIALIZATION either way (see churnops_common.ml.integrity).
+        serialization_format="cloudpickle",
+        # Explicit: MLflow would otherwise infer them by reloading the model in a
+        # subprocess, which costs seconds per training.
+        pip_requirements=pip_requirements(),
+    )
+
+
+@contextmanager
+def _registration_notes() -> Iterator[None]:
+    """MLflow prints "Registered model ... Creating a new version" to stderr on every
+    registration, past its logger: into this log (at INFO) instead of a user's terminal."""
+    notes = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(notes):
+            yield
+    finally:
+        for line in notes.getvalue().splitlines():
+            if line.strip():
+                log.info("mlflow: %s", line.strip())
+
+
+TRIAL_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
+
+
+def log_trials(client: Any, experiment_id: str, parent_run_id: str, trials: list[Any]) -> None:
+    """One child run per finished Optuna trial (params, validation PR-AUC, state), logged once
+    the search is over: trials that ran in other processes or on other machines are in the
+    study's storage, not in this process's MLflow context."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    for trial in trials:
+        status = TRIAL_STATUS.get(trial.state.name)
+        if status is None:  # still running or waiting: not part of this search's result
+            continue
+        start = _millis(trial.datetime_start)
+        child = client.create_run(
+            experiment_id,
+            start_time=start,
+            run_name=f"trial-{trial.number}",
+            tags={"mlflow.parentRunId": parent_run_id, "optuna.state": trial.state.name},
+        )
+        metrics = []
+        if trial.value is not None and trial.state.name == "COMPLETE":
+            metrics.append(Metric("validation_pr_auc", float(trial.value), start or 0, 0))
+        params = [Param(str(k), str(v)[:6000]) for k, v in trial.params.items()]
+        client.log_batch(
+            child.info.run_id,
+            metrics=metrics,
+            params=params,
+            tags=[RunTag("optuna.trial_number", str(trial.number))],
+        )
+        client.set_terminated(child.info.run_id, status, end_time=_millis(trial.datetime_complete))
+
+
+def _millis(moment: Any) -> int | None:
+    return None if moment is None else int(moment.timestamp() * 1000)
 
 
 def version_uri(model_name: str, version: str) -> str:

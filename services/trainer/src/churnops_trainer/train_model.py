@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import numpy as np
 import pandas as pd
 
 from churnops_common.contract import load_contract
@@ -163,6 +164,7 @@ def train_and_decide(
         reference=reference_frame(
             data.holdout, pipeline.input_columns, id_column, y_holdout, proba
         ),
+        trials=challenger.study.get_trials(deepcopy=False),
     )
     logged_s = time.perf_counter() - started - tuned_s
     # The decision goes on record first (with the version on the run's row); only then does
@@ -360,24 +362,24 @@ def _uncalibrated(pipeline: ChurnPipeline, frame: pd.DataFrame) -> Any:
 def _metrics(
     holdout: Metrics, champion: Metrics | None, challenger: Challenger, uncalibrated: Metrics
 ) -> dict[str, float]:
-    metrics = {f"holdout_{k}": float(v) for k, v in holdout.model_dump().items()}
+    # Each figure once: the holdout's under `holdout_` (the threshold and row count are
+    # params), the folds' mean and spread only when there were folds to average.
+    metrics = {
+        f"holdout_{k}": float(v)
+        for k, v in holdout.model_dump().items()
+        if k not in ("threshold", "rows")
+    }
     metrics.update(
         {
-            "roc_auc": holdout.roc_auc,
-            "pr_auc": holdout.pr_auc,
-            "log_loss": holdout.log_loss,
-            "brier": holdout.brier,
-            "f1": holdout.f1,
-            "ece": holdout.ece,
             "uncalibrated_holdout_brier": uncalibrated.brier,
             "uncalibrated_holdout_ece": uncalibrated.ece,
             "validation_pr_auc": challenger.validation.pr_auc,
             "validation_roc_auc": challenger.validation.roc_auc,
-            "validation_fold_pr_auc_mean": float(sum(challenger.fold_scores))
-            / max(len(challenger.fold_scores), 1),
-            "validation_fold_pr_auc_std": challenger.fold_spread,
         }
     )
+    if len(challenger.fold_scores) > 1:
+        metrics["validation_fold_pr_auc_mean"] = float(np.mean(challenger.fold_scores))
+        metrics["validation_fold_pr_auc_std"] = challenger.fold_spread
     if challenger.calibration is not None:
         metrics["oof_brier_before_calibration"] = challenger.calibration.brier_before
         metrics["oof_brier_after_calibration"] = challenger.calibration.brier_after
@@ -414,18 +416,30 @@ def _artifacts(
     summary = plots.contribution_summary(pipeline.contributions(sample))
     importance = feature_importance(pipeline)
     proba = pipeline.churn_probability(data.holdout)
+    y = data.holdout[pipeline.target_column or ""].astype(int).to_numpy()
+    threshold = pipeline.threshold
+    importances = plots.param_importances(challenger.study, challenger.family)
     figures = {
         "feature_importance": plots.importance_figure(importance, "Gain importance"),
         "contributions": plots.contributions_figure(summary),
-        "calibration": plots.calibration_figure(
-            data.holdout[pipeline.target_column or ""].astype(int).to_numpy(), proba
-        ),
+        "roc": plots.roc_figure(y, proba),
+        "precision_recall": plots.pr_figure(y, proba, threshold),
+        "confusion_matrix": plots.confusion_figure(y, proba, threshold),
+        "cumulative_gains_lift": plots.gains_figure(y, proba),
+        "calibration": plots.calibration_figure(y, proba),
         "optuna_history": plots.history_figure(challenger.study),
+        "optuna_param_importances": plots.param_importance_figure(
+            importances,
+            challenger.family,
+            len(plots.family_trials(challenger.study, challenger.family)),
+        ),
     }
     history = challenger.study.trials_dataframe(attrs=("number", "value", "state", "params"))
     tables = {
         "feature_importance": importance.to_frame(),
         "contributions_summary": summary,
+        "cumulative_gains": plots.gains_table(y, proba),
+        "optuna_param_importances": importances.to_frame(),
         "optuna_trials": history.set_index("number"),
     }
     return figures, tables

@@ -24,3 +24,17 @@ def object_store_from_settings(settings: Settings, *, upload: bool = False) -> O
     from churnops_common.storage.local import LocalObjectStore
 
     return LocalObjectStore(settings.churnops_home / "objects")
+
+
+def where_to_look(settings: Settings, uri: str) -> str:
+    """Where a person finds an object: its s3:// URI in stack mode; in embedded mode the file
+    itself, under CHURNOPS_HOME (an s3:// URI names nothing that exists there)."""
+    from churnops_common.storage.base import parse_uri
+
+    if settings.is_stack or not uri.startswith("s3://"):
+        return uri
+    try:
+        bucket, key = parse_uri(uri)
+    except ValueError:
+        return uri
+    return str(settings.churnops_home / "objects" / bucket / key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -32,6 +33,27 @@ def _md5_of(path: Path) -> str:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+@functools.cache
+def _file_mode() -> int:
+    """What a file created by `open()` gets under this process's umask (a temporary file is
+    0600 whatever the umask: the published object must not be)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    current = os.umask(0o022)  # no /proc: read it by setting it, and put it back at once
+    os.umask(current)
+    return 0o666 & ~current
+
+
+def _replace(temporary: str, dest: Path) -> None:
+    """Publish a finished temporary file at `dest`, with the mode of any file the user makes."""
+    os.chmod(temporary, _file_mode())
+    os.replace(temporary, dest)
 
 
 class LocalObjectStore(ObjectStore):
@@ -78,7 +100,7 @@ class LocalObjectStore(ObjectStore):
             Path(path).open("rb") as source,
         ):
             shutil.copyfileobj(source, tmp, _CHUNK)
-        os.replace(tmp.name, dest)
+        _replace(tmp.name, dest)
         return self._record(bucket, key, dest)
 
     def put_bytes(
@@ -89,7 +111,7 @@ class LocalObjectStore(ObjectStore):
         dest.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False, prefix=".put-") as tmp:
             tmp.write(data)
-        os.replace(tmp.name, dest)
+        _replace(tmp.name, dest)
         return self._record(bucket, key, dest)
 
     def _record(self, bucket: str, key: str, path: Path) -> ObjectInfo:
