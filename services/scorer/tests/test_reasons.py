@@ -15,6 +15,12 @@ def test_top_k_breaks_ties_by_column_order() -> None:
 
 
 def test_fewer_columns_than_reasons_leave_the_rest_empty() -> None:
-    index, values = top_reasons(np.array([[0.5, -1.0]]), k=3)
+    index, values = top_reasons(np.array([[0.5, 0.2]]), k=3)
     assert index.tolist() == [[0, 1, -1]]
-    assert values[0, :2].tolist() == [0.5, -1.0] and np.isnan(values[0, 2])
+    assert values[0, :2].tolist() == [0.5, 0.2] and np.isnan(values[0, 2])
+
+
+def test_a_risk_lowering_contribution_is_never_a_reason() -> None:
+    index, values = top_reasons(np.array([[0.5, -1.0, 0.01]]), k=3, floor=0.05)
+    assert index.tolist() == [[0, -1, -1]]
+    assert values[0, 0] == 0.5 and np.isnan(values[0, 1:]).all()
