@@ -18,7 +18,7 @@ from churnops_common.events import DataValidated, ObjectRef, TrialsRequested
 from churnops_common.runtime import Runtime
 from churnops_common.settings import Settings
 from churnops_common.synthetic import generate
-from churnops_trainer import distributed, guard
+from churnops_trainer import distributed, records
 from churnops_trainer.search import Prepared, SearchConfig, join_study, open_study, prepare
 
 pytestmark = pytest.mark.services
@@ -133,7 +133,7 @@ def test_a_helper_takes_nothing_once_the_budget_is_spent_or_the_run_ended(
     name, budget = f"spent-{uuid.uuid4().hex[:8]}", 2
     config, prepared = _searcher(settings, name, budget)
     study = open_study(config, prepared)
-    run_id = guard.start_run(runtime.engine, settings.mlflow_model_name, "manual", "c")
+    run_id = records.start_run(runtime.engine, settings.mlflow_model_name, "manual", "c")
     request = TrialsRequested(
         study_name=name,
         run_id=run_id,
@@ -159,7 +159,7 @@ def test_a_helper_takes_nothing_once_the_budget_is_spent_or_the_run_ended(
 
     other = f"ended-{uuid.uuid4().hex[:8]}"
     open_study(*_searcher(settings, other, budget))
-    guard.finish_run(runtime.engine, run_id, "failed", detail="the coordinator gave up")
+    records.finish_run(runtime.engine, run_id, "failed", detail="the coordinator gave up")
     assert (
         distributed.help_search(runtime, request.model_copy(update={"study_name": other}), url) == 0
     )
