@@ -80,6 +80,7 @@ JSON_KEYS: dict[str, set[str]] = {
         "scoring_run_id",
         "out",
         "retention",
+        "campaign",
         "seconds",
     },
     "validate": {
@@ -127,7 +128,8 @@ JSON_KEYS: dict[str, set[str]] = {
         "workers_notified",
         "notice",
     },
-    "generate": {"out", "rows", "seed", "drift", "levels", "churn_rate"},
+    "generate": {"out", "rows", "seed", "drift", "loyalty", "levels", "churn_rate"},
+    "evaluate": {"rows", "churners", "roc_auc", "pr_auc", "empc", "mp", "profit", "contacted"},
     "config": {"churnops_mode", "churnops_home", "scorer_reason_floor", "retention_value_column"},
     "db": {"applied", "database", "grafana_login"},
     "dead-letters": {"dead_letters"},
@@ -195,6 +197,7 @@ def test_each_command_speaks_to_people_and_keeps_its_json(demo_home: Path) -> No
         "generate",
     )
     out = work / "scored" / "predictions.csv"
+    outcomes = work / "scored" / "labelled.csv"
     commands: list[tuple[str, list[str]]] = [
         ("status", ["status"]),
         ("config", ["config"]),
@@ -204,6 +207,8 @@ def test_each_command_speaks_to_people_and_keeps_its_json(demo_home: Path) -> No
         ("psi", ["psi", str(batch)]),
         ("score", ["score", str(batch), "--out", str(out)]),
         ("estimate", ["estimate", str(out)]),
+        ("score", ["score", str(train), "--out", str(outcomes)]),
+        ("evaluate", ["evaluate", str(outcomes), "--labels", str(train)]),
         ("drop", ["drop", str(batch), "--kind", "new_data", "--name", "again.csv"]),
         ("request", ["request", "sweep"]),
         ("monitor", ["monitor"]),
@@ -225,6 +230,7 @@ def test_status_and_monitor_read_as_sentences_and_short_tables(demo_home: Path) 
     _quiet(status, "status")
     text = status.stderr + status.stdout
     assert "Champion: churn-model version" in text
+    assert "Retention campaigns" in text  # the profit cut's totals per scored batch
     assert "s3://" not in text  # embedded mode: paths that exist here
     assert not re.search(r"\d{2}:\d{2}:\d{2}\.\d{6}", text)  # no microsecond timestamps
     assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-", text)  # no UUIDs
