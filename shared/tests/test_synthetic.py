@@ -34,22 +34,24 @@ def test_columns_are_documented() -> None:
     assert list(docs["column"]) == list(generate(10).columns)
 
 
+def _xy(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Features (text as categories) and the target, for a quick model of a table."""
+    features = frame.drop(columns=["customer_id", "churned"])
+    for column in features.columns:
+        if not pd.api.types.is_numeric_dtype(features[column]):
+            features[column] = features[column].astype("category")
+    return features, frame["churned"].to_numpy()
+
+
 @pytest.mark.slow
 def test_a_model_trained_before_drift_degrades_and_retraining_recovers() -> None:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import average_precision_score
 
-    def xy(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-        features = frame.drop(columns=["customer_id", "churned"])
-        for column in features.columns:
-            if not pd.api.types.is_numeric_dtype(features[column]):
-                features[column] = features[column].astype("category")
-        return features, frame["churned"].to_numpy()
-
     model_args = {"categorical_features": "from_dtype", "random_state": 0}
-    x_ref, y_ref = xy(generate(15_000, seed=1))
-    x_new, y_new = xy(generate(15_000, seed=2, drift=1.0))
-    x_test, y_test = xy(generate(5_000, seed=3, drift=1.0))
+    x_ref, y_ref = _xy(generate(15_000, seed=1))
+    x_new, y_new = _xy(generate(15_000, seed=2, drift=1.0))
+    x_test, y_test = _xy(generate(5_000, seed=3, drift=1.0))
     before = HistGradientBoostingClassifier(**model_args).fit(x_ref, y_ref)
     after = HistGradientBoostingClassifier(**model_args).fit(x_new, y_new)
     pr_before = average_precision_score(y_test, before.predict_proba(x_test)[:, 1])
@@ -82,20 +84,13 @@ def test_loyalty_moves_who_the_customers_are_not_how_they_churn() -> None:
     model of the unshifted table stays calibrated on the shifted one."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    def xy(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-        features = frame.drop(columns=["customer_id", "churned"])
-        for column in features.columns:
-            if not pd.api.types.is_numeric_dtype(features[column]):
-                features[column] = features[column].astype("category")
-        return features, frame["churned"].to_numpy()
-
     usual, loyal = generate(20_000, seed=7), generate(20_000, seed=7, loyalty=1.0)
     assert loyal["tenure_months"].mean() > usual["tenure_months"].mean() + 10
     assert (loyal["contract"] == "two-year").mean() > (usual["contract"] == "two-year").mean()
     assert loyal["churned"].mean() < usual["churned"].mean() / 2  # fewer churners to find
-    x, y = xy(usual)
+    x, y = _xy(usual)
     model = HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=0)
-    x_loyal, y_loyal = xy(generate(20_000, seed=8, loyalty=1.0))
+    x_loyal, y_loyal = _xy(generate(20_000, seed=8, loyalty=1.0))
     predicted = model.fit(x, y).predict_proba(x_loyal)[:, 1]
     # Same mechanism: the expected churners match the realized ones, up to how well a tree
     # model fitted elsewhere extrapolates into the sparse corner of loyal customers.
