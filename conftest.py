@@ -39,6 +39,9 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
     saved = dict(os.environ)  # libraries export settings too (MLflow sets MLFLOW_TRACKING_URI)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CHURNOPS_HOME", str(tmp_path / "home"))
+    # Reports before a command returns: no detached process outlives its test (one test
+    # covers the detached path).
+    monkeypatch.setenv("COMMAND_REPORTS", "inline")
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()

@@ -59,6 +59,42 @@ def test_score_defaults_to_the_champion(
     assert pd.read_parquet(out)["model_version"].unique().tolist() == [version]
 
 
+def test_score_renders_the_quality_report_in_a_detached_process(
+    pipeline: ChurnPipeline,
+    scorer_settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The command returns with its outputs; the scored file's quality report follows from a
+    process of its own, recorded on the file's quality run like a worker's."""
+    import time
+
+    from sqlalchemy import select
+
+    from churnops_common.background import log_path
+    from churnops_common.db.engine import make_engine
+    from churnops_common.db.tables import quality_runs
+
+    monkeypatch.setenv("COMMAND_REPORTS", "background")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", str(scorer_settings.mlflow_tracking_uri))
+    monkeypatch.setenv("MLFLOW_MODEL_NAME", scorer_settings.mlflow_model_name)
+    register_champion(scorer_settings, pipeline, None)
+    data = batch_file(tmp_path, 100, seed=43, name="b.csv")
+    assert main(["score", str(data), "--out", str(tmp_path / "scored.parquet"), "--json"]) == 0
+    assert _last_json(capsys)["status"] == "scored"
+    settings = Settings()
+    log = log_path(settings)
+    deadline = time.monotonic() + 180  # the child imports the quality stack: seconds, not ms
+    while "deliveries done" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline, log.read_text() if log.exists() else "no log"
+        time.sleep(0.5)
+    assert "1 handed-over deliveries done" in log.read_text()
+    with make_engine(settings.monitoring_url()).connect() as conn:
+        uri = conn.execute(select(quality_runs.c.report_uri)).scalar()
+    assert uri is not None and uri.endswith("report.html"), log.read_text()
+
+
 def test_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bogus = tmp_path / "bogus.joblib"
     bogus.write_text("not a pickle")

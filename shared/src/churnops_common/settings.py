@@ -302,6 +302,12 @@ class Settings(BaseSettings):
         " model's own predict on LightGBM); shap = exact TreeSHAP"
         " (ChurnPipeline.contributions; hundreds of times slower on deep trees).",
     )
+    command_reports: Literal["background", "inline"] = Field(
+        "background",
+        description="How `churnops score` renders the quality report of the file it scored:"
+        " background (a detached process, logged under CHURNOPS_HOME/logs/, so the command"
+        " returns once its outputs are written) or inline (before the command returns).",
+    )
     scorer_reason_floor: float = Field(
         0.05,
         ge=0,

@@ -17,7 +17,6 @@ from churnops_common.events import (
 from churnops_common.handling import expect, handlers_of
 from churnops_common.routing import QUALITY
 from churnops_common.runtime import Runtime
-from churnops_quality.evidence import render_report
 from churnops_quality.prune import prune
 from churnops_quality.recheck_batch import recheck
 from churnops_quality.refresh import refresh_baseline
@@ -51,6 +50,10 @@ def on_quality_requested(event: Event, runtime: Runtime) -> Sequence[QualityFoll
 
 def on_quality_report_requested(event: Event, runtime: Runtime) -> Sequence[Never]:
     """The report of a run whose verdict has already gone out (people read it; no event waits)."""
+    # Imported here: the report's stack (Evidently, plotting, PDF) costs seconds to import,
+    # which the verdict (and a command waiting for it) never needs.
+    from churnops_quality.evidence import render_report
+
     event = expect(event, QualityReportRequested)
     uri = render_report(runtime, event)
     log.info("report of quality run %s: %s", event.quality_run_id, uri or "not rendered")

@@ -140,11 +140,18 @@ def _score(file: Path, out: Path, name: str | None) -> dict[str, Any]:
 
 
 def _render_reports(quality: EmbeddedPlatform, render_report: Any) -> None:
-    """Deliver the quality report requests held back until the verdict was acted on."""
+    """Deliver the quality report requests held back until the verdict was acted on: to a
+    detached process by default (people read the report; the outputs do not wait for it)."""
+    from churnops_common.background import hand_over
+
     if render_report is None:
         return
+    requests = quality.events_of("QualityReportRequested")
+    if quality.settings.command_reports == "background":
+        hand_over(quality.settings, REPORT_TASK, requests)
+        return
     quality.bus.handlers[REPORT_TASK] = render_report
-    for request in quality.events_of("QualityReportRequested"):
+    for request in requests:
         quality.bus.publish_to(request, REPORT_TASK)
     quality.run()
 
@@ -196,6 +203,8 @@ def _run_scorer(settings: Any, verdict: DataValidated) -> BatchScored:
 
 def _copy_outputs(platform: EmbeddedPlatform, scored: BatchScored, out: Path) -> None:
     """OUT (Parquet as written, or CSV from it) and OUT-retention.csv, each replaced whole."""
+    import shutil
+
     import pyarrow.csv as pa_csv
     import pyarrow.parquet as pq
 
@@ -206,7 +215,7 @@ def _copy_outputs(platform: EmbeddedPlatform, scored: BatchScored, out: Path) ->
     partial = out.with_name(f".{out.name}.partial")
     with store.local_path(ref.bucket, ref.key) as path:
         if out.suffix == ".parquet":
-            partial.write_bytes(path.read_bytes())
+            shutil.copyfile(path, partial)
         else:
             pa_csv.write_csv(pq.read_table(path), partial)
     partial.replace(out)

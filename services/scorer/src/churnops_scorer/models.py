@@ -53,6 +53,11 @@ def _client(settings: Settings) -> Any:
 
 def champion_version(settings: Settings) -> str | None:
     """The version the champion alias names now, or None when there is no champion."""
+    from churnops_scorer.local_registry import alias_version
+
+    answered, version = alias_version(settings, CHAMPION_ALIAS)
+    if answered:  # embedded mode: read from the registry's file, MLflow not imported
+        return version
     from mlflow.exceptions import MlflowException
 
     try:
@@ -93,17 +98,29 @@ def model_version(runtime: Runtime, version: str) -> LoadedModel:
 
 def _load_registered(settings: Settings, version: str, engine: Engine | None) -> LoadedModel:
     """One version, its files verified against the digest recorded at registration (and on
-    its promotion record when there is one) before anything is unpickled."""
+    its promotion record when there is one) before anything is unpickled; in embedded mode
+    from a verified local copy when the promotion record vouches for it."""
+    from churnops_scorer.local_registry import load_cached, store_copy
+
     name = settings.mlflow_model_name
     uri = f"models:/{name}/{version}"
     promoted = promoted_digest(engine, name, version) if engine is not None else None
+    cached = load_cached(settings, name, version, promoted)
+    if cached is not None and isinstance(cached.pipeline, ChurnPipeline):
+        log.info("loaded %s from its verified local copy", uri)
+        return LoadedModel(name, version, uri, cached.pipeline, cached.holdout_pr_auc)
+    pr_auc = holdout_pr_auc(settings, version)
     pipeline = load_verified(
-        settings, name, version, expected_digest(settings, name, version, promoted)
+        settings,
+        name,
+        version,
+        expected_digest(settings, name, version, promoted),
+        on_verified=lambda files: store_copy(settings, name, version, files, pr_auc),
     )
     if not isinstance(pipeline, ChurnPipeline):
         raise PermanentError(f"{uri} is a {type(pipeline).__name__}, not a ChurnPipeline")
     log.info("loaded %s", uri)
-    return LoadedModel(name, version, uri, pipeline, holdout_pr_auc(settings, version))
+    return LoadedModel(name, version, uri, pipeline, pr_auc)
 
 
 def holdout_pr_auc(settings: Settings, version: str) -> float | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,8 +133,15 @@ def expected_digest(
     return found
 
 
-def load_verified(settings: Settings, name: str, version: str, expected: ArtifactDigest) -> Any:
-    """Download the version, check its digest, then (only then) unpickle the checked copy."""
+def load_verified(
+    settings: Settings,
+    name: str,
+    version: str,
+    expected: ArtifactDigest,
+    on_verified: Callable[[Path], None] | None = None,
+) -> Any:
+    """Download the version, check its digest, then (only then) unpickle the checked copy;
+    `on_verified` sees the checked folder first (the scorer keeps a copy of it)."""
     import mlflow.sklearn
 
     uri = f"models:/{name}/{version}"
@@ -146,6 +154,8 @@ def load_verified(settings: Settings, name: str, version: str, expected: Artifac
                 f" recorded {expected.sha256} ({expected.size} bytes): the model files changed"
                 " after registration; not loaded"
             )
+        if on_verified is not None:
+            on_verified(local)
         # MLflow 3.17 refuses to unpickle sklearn-flavour models without this flag; the files
         # were just verified against the registration record.
         os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "true"

@@ -1,0 +1,81 @@
+"""Work a command hands to a detached process, so the command returns when its answer is ready.
+
+In the stack a follow-up that nobody waits for (the quality report of a file whose verdict is
+out) is a task on a worker's queue. A command on a laptop has no worker, so it hands those
+deliveries to a child process of its own, started in a new session so it outlives the command:
+the same handlers on the same events, as a worker would run them, with its log under
+`CHURNOPS_HOME/logs/`. The child rebuilds its settings from the environment it inherits and
+the model name the command used, so it works under the same data contract.
+
+    python -m churnops_common.background < deliveries.json
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from churnops_common.events import Event, parse_event, to_wire
+from churnops_common.settings import Settings
+
+LOG_FILE = "background.log"
+
+
+def log_path(settings: Settings) -> Path:
+    return settings.churnops_home / "logs" / LOG_FILE
+
+
+def hand_over(settings: Settings, task_name: str, events: Sequence[Event]) -> Path | None:
+    """Start a detached process that delivers `events` to `task_name`; returns its log file
+    (None when there was nothing to hand over)."""
+    if not events:
+        return None
+    payload = {
+        "model_name": settings.mlflow_model_name,
+        "service": task_name.split(".")[1],
+        "task": task_name,
+        "events": [to_wire(event) for event in events],
+    }
+    log_file = log_path(settings)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as log:
+        child = subprocess.Popen(  # noqa: S603 - this interpreter, this module, no user input
+            [sys.executable, "-m", __name__],
+            stdin=subprocess.PIPE,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,  # not killed with the command's terminal or process group
+        )
+    assert child.stdin is not None
+    child.stdin.write(json.dumps(payload).encode())
+    child.stdin.close()
+    return log_file
+
+
+def deliver(payload: dict[str, Any]) -> int:
+    """Run the handed-over deliveries in this process; the number delivered."""
+    from churnops_common.cli import contract_settings
+    from churnops_common.embedded import EmbeddedPlatform
+
+    settings, _ = contract_settings(str(payload["model_name"]))
+    platform = EmbeddedPlatform(settings, services={str(payload["service"])}, in_stack=True)
+    for wire in payload["events"]:
+        platform.bus.publish_to(parse_event(wire), str(payload["task"]))
+    return platform.run()
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"
+    )
+    delivered = deliver(json.loads(sys.stdin.read()))
+    logging.getLogger(__name__).info("%d handed-over deliveries done", delivered)
+
+
+if __name__ == "__main__":
+    main()
