@@ -18,6 +18,7 @@ import xgboost as xgb
 import churnops_scorer.forest
 from churnops_common.ml.pipeline import ChurnPipeline, TabularPreprocessor
 from churnops_common.synthetic import generate
+from churnops_scorer.forest import parse_lightgbm_trees, parse_xgboost_trees
 from churnops_scorer.forest import tables as forest_tables
 from churnops_scorer.path_attribution import PathAttribution, _codes_matrix
 from churnops_scorer.scoring import REASON_VALUES, REASONS
@@ -120,15 +121,20 @@ def test_tables_give_lightgbms_margin_and_the_leaf_path_credits(model: ChurnPipe
     np.testing.assert_allclose(probability, model.churn_probability(frame), rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("depth", [4, 8])
-def test_xgboost_tables_land_in_xgboosts_own_leaves(depth: int) -> None:
+def _fit_xgboost(depth: int) -> ChurnPipeline:
     train = generate(3000, seed=13)
     pre = TabularPreprocessor.fit(train, exclude=(ID, TARGET))
     model = xgb.XGBClassifier(
         n_estimators=30, max_depth=depth, enable_categorical=True, tree_method="hist", n_jobs=1
     )
     model.fit(pre.transform(train), train[TARGET])
-    pipeline = ChurnPipeline(pre, model, "xgboost", id_column=ID, target_column=TARGET)
+    return ChurnPipeline(pre, model, "xgboost", id_column=ID, target_column=TARGET)
+
+
+@pytest.mark.parametrize("depth", [4, 8])
+def test_xgboost_tables_land_in_xgboosts_own_leaves(depth: int) -> None:
+    pipeline = _fit_xgboost(depth)
+    model, pre = pipeline.model, pipeline.preprocessor
     frame = _edge_rows(pipeline)
     features = pre.transform(frame)
     compiled = PathAttribution(pipeline).compiled
@@ -146,6 +152,67 @@ def test_xgboost_tables_land_in_xgboosts_own_leaves(depth: int) -> None:
     approx = booster.predict(matrix, pred_contribs=True, approx_contribs=True)
     np.testing.assert_allclose(values, approx[:, :-1], atol=1e-5)
     np.testing.assert_allclose(values.sum(axis=1) + compiled.bias, margin, atol=1e-9)
+
+
+def _dense_reference(
+    attribution: PathAttribution, features: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """(contributions, margin) the plain way: the leaf the library itself sends each row to
+    in each tree (its own `pred_leaf`), that leaf's whole row of credits and its value, added
+    tree after tree in float64."""
+    pipeline, n = attribution.pipeline, attribution.n_features
+    base = 0.0
+    if pipeline.family == "lightgbm":
+        booster = pipeline.model.booster_
+        trees = parse_lightgbm_trees(booster.dump_model(), n)
+        leaves = np.asarray(booster.predict(features, pred_leaf=True)).reshape(len(features), -1)
+    else:
+        counts = attribution._category_counts()
+        trees, base = parse_xgboost_trees(pipeline.model, n, counts)
+        matrix = xgb.DMatrix(features, enable_categorical=True)
+        leaves = pipeline.model.get_booster().predict(matrix, pred_leaf=True).astype(np.int64)
+    contributions, margin = np.zeros((len(features), n)), np.zeros(len(features))
+    for t, tree in enumerate(trees):
+        in_order = np.full(int(tree.leaf_ids.max()) + 1, -1)
+        in_order[tree.leaf_ids] = np.arange(tree.leaves)
+        leaf = in_order[leaves[:, t]]
+        assert (leaf >= 0).all()
+        contributions += tree.credits[leaf]
+        margin += tree.leaf_values[leaf]
+    return contributions, margin + base
+
+
+def _assert_kernel_is_the_dense_sum(pipeline: ChurnPipeline) -> None:
+    frame = _edge_rows(pipeline)
+    if pipeline.family == "xgboost":
+        # A float64 hair above the float32 just below a threshold: read as float32, as XGBoost
+        # reads it, that float32 (left of the threshold); read as it is, above it (right).
+        rng = np.random.default_rng(1)
+        for f, values in _xgboost_thresholds(pipeline).items():
+            rows = rng.choice(len(frame), size=min(len(frame) // 8, 50 * len(values)))
+            thresholds = rng.choice(values, size=len(rows)).astype(np.float32)
+            below = np.nextafter(thresholds, np.float32(-np.inf)).astype(np.float64)
+            frame.loc[frame.index[rows], pipeline.input_columns[f]] = np.nextafter(below, np.inf)
+    features = pipeline.preprocessor.transform(frame)
+    attribution = PathAttribution(pipeline)
+    assert attribution.compiled is not None
+    values, margin = attribution.compiled.contributions(_codes_matrix(features))
+    expected_values, expected_margin = _dense_reference(attribution, features)
+    np.testing.assert_array_equal(values, expected_values)
+    np.testing.assert_array_equal(margin, expected_margin)
+
+
+def test_kernel_sums_the_dense_credits_of_lightgbms_own_leaves(model: ChurnPipeline) -> None:
+    """The compiled pass against the plain dense sum, to the last bit (up to two words per
+    tree, and a model without splits)."""
+    _assert_kernel_is_the_dense_sum(model)
+
+
+@pytest.mark.parametrize("depth", [2, 4, 8])
+def test_kernel_sums_the_dense_credits_of_xgboosts_own_leaves(depth: int) -> None:
+    """The same for XGBoost, depth 2 (what the trainer usually picks) to 8 (64-bit words):
+    the kernel rounds inputs to float32 as it reads them, values on the thresholds included."""
+    _assert_kernel_is_the_dense_sum(_fit_xgboost(depth))
 
 
 def _without_tables(pipeline: ChurnPipeline) -> PathAttribution:

@@ -54,7 +54,7 @@ class ForestTables:
     bias: float  # base margin + the trees' root values: credits + bias = margin
     base_margin: float = 0.0  # added to the leaf values (XGBoost's base score)
     zero_window: float = ZERO_THRESHOLD  # |x| <= this is read as zero (LightGBM); XGBoost: 0
-    float32_inputs: bool = False  # XGBoost compares float32 values: round inputs first
+    float32_inputs: bool = False  # XGBoost compares float32 values: the kernel rounds inputs
 
     @classmethod
     def build(
@@ -127,9 +127,7 @@ class ForestTables:
         """(n x features decision-path contributions, raw margin) for a float64 model matrix:
         numbers as they are, categories as their codes, NaN for missing."""
         x = np.ascontiguousarray(features, dtype=np.float64)
-        if self.float32_inputs:
-            x = x.astype(np.float32).astype(np.float64)
-        contributions = np.zeros(x.shape)
+        contributions = np.empty(x.shape)  # every row written whole by the kernel
         margin = np.empty(len(x))
         kernels.forest_contributions(
             x,
@@ -144,6 +142,7 @@ class ForestTables:
             self.leaf_values,
             self.credits,
             self.zero_window,
+            self.float32_inputs,
             contributions,
             margin,
             words=self.words,
