@@ -75,14 +75,18 @@ class FeatureBins(BaseModel):
             return np.where(missing, missing_bin, codes)
         values = coerce_numeric(series)[0].to_numpy(dtype="float64", na_value=np.nan)
         missing = np.isnan(values)
+        # A few edges or numbers, many values: one comparison per edge is several times
+        # faster than a bisection per value (whose branches a CPU cannot predict).
         if self.kind == "quantile":
-            # side="right": a value equal to an edge lands in the bin above it.
-            codes = np.searchsorted(np.asarray(self.edges), values, side="right")
+            # How many edges are <= the value (np.searchsorted side="right"): a value equal
+            # to an edge lands in the bin above it.
+            codes = np.zeros(len(values), dtype="intp")
+            for edge in self.edges:
+                codes += values >= edge
         else:
-            numbers = np.asarray(self.numbers, dtype="float64")
-            pos = np.searchsorted(numbers, values)
-            hit = numbers[np.minimum(pos, len(numbers) - 1)] == values if len(numbers) else False
-            codes = np.where(hit, pos, len(numbers))
+            codes = np.full(len(values), len(self.numbers), dtype="intp")
+            for index in reversed(range(len(self.numbers))):  # the first equal number wins
+                codes[values == self.numbers[index]] = index
         return np.where(missing, missing_bin, codes)
 
     def count(self, series: pd.Series) -> np.ndarray:
