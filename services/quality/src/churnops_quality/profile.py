@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from churnops_quality.schema import (
     ColumnSpec,
+    Factorized,
     Schema,
     category_codes,
     category_strings,
@@ -66,11 +67,11 @@ class FeatureBins(BaseModel):
     def ref_proportions(self) -> np.ndarray:
         return np.asarray(self.ref_counts, dtype="float64") / max(self.ref_total, 1)
 
-    def bin_index(self, series: pd.Series) -> np.ndarray:
-        """The bin of every value, vectorized."""
+    def bin_index(self, series: pd.Series, factorized: Factorized | None = None) -> np.ndarray:
+        """The bin of every value, vectorized (`factorized`: `factorize(series)`, if known)."""
         missing_bin = self.n_bins - 1
         if self.kind == "categorical":
-            codes, missing = category_codes(series, self.categories)
+            codes, missing = category_codes(series, self.categories, factorized)
             codes = np.where(codes < 0, len(self.categories), codes)
             return np.where(missing, missing_bin, codes)
         values = coerce_numeric(series)[0].to_numpy(dtype="float64", na_value=np.nan)
@@ -89,8 +90,8 @@ class FeatureBins(BaseModel):
                 codes[values == self.numbers[index]] = index
         return np.where(missing, missing_bin, codes)
 
-    def count(self, series: pd.Series) -> np.ndarray:
-        return np.bincount(self.bin_index(series), minlength=self.n_bins)
+    def count(self, series: pd.Series, factorized: Factorized | None = None) -> np.ndarray:
+        return np.bincount(self.bin_index(series, factorized), minlength=self.n_bins)
 
 
 class Profile(BaseModel):

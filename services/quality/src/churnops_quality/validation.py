@@ -19,6 +19,7 @@ from churnops_common.contract import NEGATIVE_WORDS, POSITIVE_WORDS, Schema, col
 from churnops_common.events import DataKind
 from churnops_common.settings import Settings
 from churnops_quality.schema import (
+    Factorized,
     blank_to_na,
     category_strings,
     coerce_numeric,
@@ -154,6 +155,8 @@ class Validator:
         self.seen_ids = np.empty(0, dtype="uint64")
         self.duplicates = _Tally()
         self.target_present = 0
+        # The current chunk's categorical columns as factorized here, for the PSI count.
+        self.factorized: dict[str, Factorized] = {}
 
     # -- header -----------------------------------------------------------------------------
     def check_header(self, columns: list[str]) -> None:
@@ -201,6 +204,7 @@ class Validator:
         """Tally one chunk; returns it with numeric columns as numbers (text ones as missing)."""
         start = self.rows
         self.rows += len(chunk)
+        self.factorized = {}
         for name in self.columns:
             if name not in chunk.columns:
                 continue
@@ -218,7 +222,8 @@ class Validator:
                 self._bad_numbers(series, bad, tally, start)
                 chunk[name] = values
             elif spec is not None and spec.role == "categorical":
-                tally.nulls += self._unseen_categories(series, spec.categories, tally)
+                factors = self.factorized[name] = factorize(series)
+                tally.nulls += self._unseen_categories(factors, spec.categories, tally)
             elif id_missing is not None:
                 tally.nulls += id_missing  # _nulls' rule, already applied by _ids
             else:
@@ -267,9 +272,9 @@ class Validator:
             )
 
     @staticmethod
-    def _unseen_categories(series: pd.Series, categories: list[str], tally: _Tally) -> int:
+    def _unseen_categories(factorized: Factorized, categories: list[str], tally: _Tally) -> int:
         """Count values outside `categories` into the tally; returns the missing count."""
-        codes, uniques, counts = factorize(series)
+        codes, uniques, counts = factorized
         blank = blank_to_na(uniques).isna().to_numpy()
         unseen = ~blank & ~category_strings(uniques).isin(categories).to_numpy()
         for value, count in zip(category_strings(uniques)[unseen], counts[unseen], strict=True):
