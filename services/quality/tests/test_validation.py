@@ -210,6 +210,19 @@ def test_duplicate_ids_across_chunks(
     assert "1 rows repeat an id" in result.verdict.reason
 
 
+def test_ids_repeated_with_spaces_around_them(
+    write_csv: Writer, baseline: Baseline, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reading, "CHUNK_ROWS", 30)
+    frame = _batch()
+    first = frame.loc[3, "customer_id"]
+    frame.loc[40, "customer_id"] = f"  {first} "
+    frame.loc[41, "customer_id"] = f" {first}"
+    result = _check(write_csv("dups.csv", frame), baseline, settings)
+    assert _codes(result) == ["duplicate_ids"]
+    assert "2 rows repeat an id" in result.verdict.reason
+
+
 def test_missing_ids(write_csv: Writer, baseline: Baseline, settings: Settings) -> None:
     frame = _batch()
     frame.loc[[4, 9], "customer_id"] = None

@@ -28,6 +28,8 @@ DEFAULT_CHUNK_ROWS = 100_000
 # pandas reads a column of only these (and no blanks) as booleans.
 _PANDAS_TRUE = frozenset({"True", "TRUE", "true"})
 _PANDAS_FALSE = frozenset({"False", "FALSE", "false"})
+# Rows tried before casting a whole text column to a number type.
+_PROBE_ROWS = 256
 
 
 def table_format(path: Path) -> str:
@@ -99,8 +101,12 @@ def _typed_text(column: pa.ChunkedArray) -> pd.Series:
     if column.null_count == len(column):
         series = column.cast(pa.float64()).to_pandas()
         return series
+    probe = column.slice(0, _PROBE_ROWS)
     for number_type in (pa.int64(), pa.float64()):
         try:
+            # A cast fails when any value fails: a failing head decides it at once, where a
+            # failed cast of the whole column parses every row first (most of a chunk's time).
+            pc.cast(probe, number_type)
             series = pc.cast(column, number_type).to_pandas()
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue

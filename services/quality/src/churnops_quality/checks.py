@@ -94,7 +94,7 @@ def _check(
         for chunk in iter_table(path, facts, rules.id_column):
             chunk = validator.update(chunk)
             if accumulator is not None:
-                accumulator.update(chunk)
+                accumulator.update(chunk, validator.factorized)
         verdict = validator.finish()
     except FileProblem as problem:
         return rejected(problem)

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from churnops_quality.schema import (
     ColumnSpec,
+    Factorized,
     Schema,
     category_codes,
     category_strings,
@@ -66,27 +67,31 @@ class FeatureBins(BaseModel):
     def ref_proportions(self) -> np.ndarray:
         return np.asarray(self.ref_counts, dtype="float64") / max(self.ref_total, 1)
 
-    def bin_index(self, series: pd.Series) -> np.ndarray:
-        """The bin of every value, vectorized."""
+    def bin_index(self, series: pd.Series, factorized: Factorized | None = None) -> np.ndarray:
+        """The bin of every value, vectorized (`factorized`: `factorize(series)`, if known)."""
         missing_bin = self.n_bins - 1
         if self.kind == "categorical":
-            codes, missing = category_codes(series, self.categories)
+            codes, missing = category_codes(series, self.categories, factorized)
             codes = np.where(codes < 0, len(self.categories), codes)
             return np.where(missing, missing_bin, codes)
         values = coerce_numeric(series)[0].to_numpy(dtype="float64", na_value=np.nan)
         missing = np.isnan(values)
+        # A few edges or numbers, many values: one comparison per edge is several times
+        # faster than a bisection per value (whose branches a CPU cannot predict).
         if self.kind == "quantile":
-            # side="right": a value equal to an edge lands in the bin above it.
-            codes = np.searchsorted(np.asarray(self.edges), values, side="right")
+            # How many edges are <= the value (np.searchsorted side="right"): a value equal
+            # to an edge lands in the bin above it.
+            codes = np.zeros(len(values), dtype="intp")
+            for edge in self.edges:
+                codes += values >= edge
         else:
-            numbers = np.asarray(self.numbers, dtype="float64")
-            pos = np.searchsorted(numbers, values)
-            hit = numbers[np.minimum(pos, len(numbers) - 1)] == values if len(numbers) else False
-            codes = np.where(hit, pos, len(numbers))
+            codes = np.full(len(values), len(self.numbers), dtype="intp")
+            for index in reversed(range(len(self.numbers))):  # the first equal number wins
+                codes[values == self.numbers[index]] = index
         return np.where(missing, missing_bin, codes)
 
-    def count(self, series: pd.Series) -> np.ndarray:
-        return np.bincount(self.bin_index(series), minlength=self.n_bins)
+    def count(self, series: pd.Series, factorized: Factorized | None = None) -> np.ndarray:
+        return np.bincount(self.bin_index(series, factorized), minlength=self.n_bins)
 
 
 class Profile(BaseModel):

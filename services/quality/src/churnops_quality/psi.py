@@ -6,7 +6,7 @@ The formula and the verdict are the platform's (`churnops_common.drift`): propor
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from churnops_common.drift import FLOOR, DriftVerdict, psi_value
 from churnops_quality.profile import FeatureBins, Profile
+from churnops_quality.schema import Factorized
 
 __all__ = ["FLOOR", "FeaturePsi", "PsiAccumulator", "PsiResult", "compute_psi", "psi_value"]
 
@@ -62,12 +63,17 @@ class PsiAccumulator:
         self.rows = 0
         self.seen: set[str] = set()
 
-    def update(self, chunk: pd.DataFrame) -> None:
+    def update(
+        self, chunk: pd.DataFrame, factorized: Mapping[str, Factorized] | None = None
+    ) -> None:
+        """Count one chunk; `factorized`: columns of this chunk already factorized (by the
+        validator), so their distinct values are not hashed a second time."""
         self.rows += len(chunk)
+        known = factorized or {}
         for bins in self.profile.features:
             if bins.name in chunk.columns:
                 self.seen.add(bins.name)
-                self.counts[bins.name] += bins.count(chunk[bins.name])
+                self.counts[bins.name] += bins.count(chunk[bins.name], known.get(bins.name))
 
     def result(self) -> PsiResult:
         """PSI of every profiled feature that the batch had (absent columns are left out)."""

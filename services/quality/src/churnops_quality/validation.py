@@ -12,17 +12,20 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from churnops_common.contract import NEGATIVE_WORDS, POSITIVE_WORDS, Schema, columns_hint
 from churnops_common.events import DataKind
 from churnops_common.settings import Settings
 from churnops_quality.schema import (
+    Factorized,
     blank_to_na,
     category_strings,
     coerce_numeric,
     factorize,
 )
+from churnops_quality.text_hash import text_hashes
 
 Severity = Literal["error", "warning"]
 MAX_EXAMPLES = 5
@@ -152,6 +155,8 @@ class Validator:
         self.seen_ids = np.empty(0, dtype="uint64")
         self.duplicates = _Tally()
         self.target_present = 0
+        # The current chunk's categorical columns as factorized here, for the PSI count.
+        self.factorized: dict[str, Factorized] = {}
 
     # -- header -----------------------------------------------------------------------------
     def check_header(self, columns: list[str]) -> None:
@@ -199,13 +204,15 @@ class Validator:
         """Tally one chunk; returns it with numeric columns as numbers (text ones as missing)."""
         start = self.rows
         self.rows += len(chunk)
+        self.factorized = {}
         for name in self.columns:
             if name not in chunk.columns:
                 continue
             series = chunk[name]
             tally = self.tallies[name]
+            id_missing: int | None = None
             if name == self.rules.id_column:
-                self._ids(series, start)
+                id_missing = self._ids(series, start)
             elif name == self.rules.target_column:
                 self._target(series, tally)
             spec = self.schema.column(name) if self.schema else None
@@ -215,12 +222,16 @@ class Validator:
                 self._bad_numbers(series, bad, tally, start)
                 chunk[name] = values
             elif spec is not None and spec.role == "categorical":
-                tally.nulls += self._unseen_categories(series, spec.categories, tally)
+                factors = self.factorized[name] = factorize(series)
+                tally.nulls += self._unseen_categories(factors, spec.categories, tally)
+            elif id_missing is not None:
+                tally.nulls += id_missing  # _nulls' rule, already applied by _ids
             else:
                 tally.nulls += int(_nulls(series))
         return chunk
 
-    def _ids(self, series: pd.Series, start: int) -> None:
+    def _ids(self, series: pd.Series, start: int) -> int:
+        """Tally missing and repeated ids; returns how many rows have no id."""
         text = blank_to_na(series)
         missing = text.isna().to_numpy()
         tally = self.tallies[self.rules.id_column]
@@ -229,7 +240,7 @@ class Validator:
             tally.bad += int(missing.sum())
             tally.bad_examples.extend(f"row {r}" for r in rows)
         present = text[~missing]
-        hashes = pd.util.hash_pandas_object(present, index=False).to_numpy(dtype="uint64")
+        hashes = text_hashes(pa.array(present.array, type=pa.large_string()))
         within = pd.Series(hashes).duplicated().to_numpy()
         repeated = within | _in_sorted(hashes, self.seen_ids)
         if repeated.any():
@@ -241,6 +252,7 @@ class Validator:
         # sorted ids seen so far with this chunk in about linear time (np.union1d and np.isin
         # re-sort everything per chunk: 16 s of a 1M-row file's validation).
         self.seen_ids = np.sort(np.concatenate([self.seen_ids, hashes]), kind="stable")
+        return int(missing.sum())
 
     def _target(self, series: pd.Series, tally: _Tally) -> None:
         text = category_strings(series).str.strip().str.lower()
@@ -260,9 +272,9 @@ class Validator:
             )
 
     @staticmethod
-    def _unseen_categories(series: pd.Series, categories: list[str], tally: _Tally) -> int:
+    def _unseen_categories(factorized: Factorized, categories: list[str], tally: _Tally) -> int:
         """Count values outside `categories` into the tally; returns the missing count."""
-        codes, uniques, counts = factorize(series)
+        codes, uniques, counts = factorized
         blank = blank_to_na(uniques).isna().to_numpy()
         unseen = ~blank & ~category_strings(uniques).isin(categories).to_numpy()
         for value, count in zip(category_strings(uniques)[unseen], counts[unseen], strict=True):
