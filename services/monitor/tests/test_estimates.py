@@ -66,8 +66,10 @@ def test_an_unlabelled_batch_is_estimated_and_its_labels_realize_it(
     }
     pr = rows["pr_auc"]
     assert pr.lower < pr.value < pr.upper and pr.realized is None
+    # The sum of the recalibrated probabilities: on a calibrated model the reference's map moves
+    # them only by its own sampling noise (half-weighted), here under 1%.
     assert rows["expected_churners"].value == pytest.approx(
-        batch.predictions["churn_probability"].sum()
+        batch.predictions["churn_probability"].sum(), rel=0.02
     )
     assert platform.events_of("PerformanceDegraded") == []
 
