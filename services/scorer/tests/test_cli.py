@@ -40,16 +40,21 @@ def test_score_with_a_local_joblib_pipeline(
     assert len(pd.read_csv(out.with_name("scored-retention.csv"))) == 400
 
 
-def test_score_defaults_to_the_champion(
-    pipeline: ChurnPipeline,
-    scorer_settings: Settings,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+@pytest.fixture
+def command_champion(
+    pipeline: ChurnPipeline, scorer_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """A registered champion (its version) that a `churnops` command finds from the
+    environment."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", str(scorer_settings.mlflow_tracking_uri))
     monkeypatch.setenv("MLFLOW_MODEL_NAME", scorer_settings.mlflow_model_name)
-    version = register_champion(scorer_settings, pipeline, None)
+    return register_champion(scorer_settings, pipeline, None)
+
+
+def test_score_defaults_to_the_champion(
+    command_champion: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    version = command_champion
     data = batch_file(tmp_path, 100, seed=42, name="b.parquet")
     out = tmp_path / "scored.parquet"
     assert main(["score", str(data), "--out", str(out), "--json"]) == 0
@@ -60,8 +65,7 @@ def test_score_defaults_to_the_champion(
 
 
 def test_score_renders_the_quality_report_in_a_detached_process(
-    pipeline: ChurnPipeline,
-    scorer_settings: Settings,
+    command_champion: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -77,9 +81,6 @@ def test_score_renders_the_quality_report_in_a_detached_process(
     from churnops_common.db.tables import quality_runs
 
     monkeypatch.setenv("COMMAND_REPORTS", "background")
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", str(scorer_settings.mlflow_tracking_uri))
-    monkeypatch.setenv("MLFLOW_MODEL_NAME", scorer_settings.mlflow_model_name)
-    register_champion(scorer_settings, pipeline, None)
     data = batch_file(tmp_path, 100, seed=43, name="b.csv")
     assert main(["score", str(data), "--out", str(tmp_path / "scored.parquet"), "--json"]) == 0
     assert _last_json(capsys)["status"] == "scored"

@@ -24,6 +24,7 @@ import json
 import logging
 import shutil
 import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,8 +57,9 @@ def alias_version(settings: Settings, alias: str) -> tuple[bool, str | None]:
     if path is None:
         return False, None
     try:
-        # Read-only and immutable=0: MLflow may write meanwhile; SQLite's locking applies.
-        with sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5) as conn:
+        # Read-only; MLflow may write meanwhile, and SQLite's locking applies.
+        # closing(): sqlite3's own context manager ends a transaction, not the connection.
+        with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5)) as conn:
             rows = conn.execute(_ALIAS_QUERY, (settings.mlflow_model_name, alias)).fetchall()
     except sqlite3.Error as exc:
         log.info("registry alias not read directly (%s): asking MLflow", exc)
