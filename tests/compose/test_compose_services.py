@@ -29,7 +29,7 @@ NOT_PASSED_TO_SERVICES = {
     "minio_upload_user": "`churnops drop`'s upload-only user: the host CLI's, not the services'",
     "minio_upload_password": "`churnops drop`'s upload-only user: the host CLI's",
     "grafana_db_password": "Grafana's role: only the schema init (and Grafana) get it",
-    "command_reports": "how the host CLI's `churnops score` renders its report; no service",
+    "command_reports": "how the host CLI's `churnops score` runs its follow-ups; no service",
 }
 # Environment names the services read outside Settings.
 READ_OUTSIDE_SETTINGS = {"CHURNOPS_LOG_LEVEL"}

@@ -93,8 +93,9 @@ def main() -> None:
     assert forest is not None, "this model's trees do not compile into tables"
     chunks = matrices(pipeline, args.rows, args.chunk_rows)
     print(
-        f"{pipeline.family}: {len(forest.word_start) - 1} trees, {len(forest.leaf_values)}"
-        f" leaves, {len(forest.kinds)} features, {forest.words.bits}-bit words;"
+        f"{pipeline.family}: {len(forest.leaf_start)} trees, {len(forest.leaf_values)}"
+        f" leaves, {len(forest.kinds)} features, {forest.words.bits}-bit words,"
+        f" {forest.fields.width} a row;"
         f" {np.count_nonzero(forest.credits) / max(len(forest.credits), 1):.1f} non-zero"
         " credits per leaf;"
         f" {args.rows:,} rows in chunks of {args.chunk_rows:,}",

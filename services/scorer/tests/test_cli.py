@@ -64,14 +64,15 @@ def test_score_defaults_to_the_champion(
     assert pd.read_parquet(out)["model_version"].unique().tolist() == [version]
 
 
-def test_score_renders_the_quality_report_in_a_detached_process(
+def test_score_hands_its_follow_ups_to_a_detached_process(
     command_champion: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """The command returns with its outputs; the scored file's quality report follows from a
-    process of its own, recorded on the file's quality run like a worker's."""
+    """The command returns with its outputs; the scored file's quality report and the
+    monitor's delivery of its BatchScored follow from one process of its own, recorded like a
+    worker's: the report on the file's quality run."""
     import time
 
     from sqlalchemy import select
@@ -90,7 +91,8 @@ def test_score_renders_the_quality_report_in_a_detached_process(
     while "deliveries done" not in (log.read_text() if log.exists() else ""):
         assert time.monotonic() < deadline, log.read_text() if log.exists() else "no log"
         time.sleep(0.5)
-    assert "1 handed-over deliveries done" in log.read_text()
+    assert "2 handed-over deliveries done" in log.read_text(), log.read_text()
+    assert "churnops.monitor.on_batch_scored" in log.read_text(), log.read_text()
     with make_engine(settings.monitoring_url()).connect() as conn:
         uri = conn.execute(select(quality_runs.c.report_uri)).scalar()
     assert uri is not None and uri.endswith("report.html"), log.read_text()

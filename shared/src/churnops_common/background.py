@@ -1,11 +1,12 @@
 """Work a command hands to a detached process, so the command returns when its answer is ready.
 
 In the stack a follow-up that nobody waits for (the quality report of a file whose verdict is
-out) is a task on a worker's queue. A command on a laptop has no worker, so it hands those
-deliveries to a child process of its own, started in a new session so it outlives the command:
-the same handlers on the same events, as a worker would run them, with its log under
-`CHURNOPS_HOME/logs/`. The child rebuilds its settings from the environment it inherits and
-the model name the command used, so it works under the same data contract.
+out, the monitor's label-free estimate of a scored batch) is a task on a worker's queue. A
+command on a laptop has no worker, so it hands those deliveries to one child process of its
+own, started in a new session so it outlives the command: the same handlers on the same events,
+as a worker would run them, with its log under `CHURNOPS_HOME/logs/`. The child rebuilds its
+settings from the environment it inherits and the model name the command used, so it works
+under the same data contract.
 
     python -m churnops_common.background < deliveries.json
 """
@@ -30,16 +31,17 @@ def log_path(settings: Settings) -> Path:
     return settings.churnops_home / "logs" / LOG_FILE
 
 
-def hand_over(settings: Settings, task_name: str, events: Sequence[Event]) -> Path | None:
-    """Start a detached process that delivers `events` to `task_name`; returns its log file
-    (None when there was nothing to hand over)."""
-    if not events:
+Delivery = tuple[str, Event]  # (task name, event)
+
+
+def hand_over(settings: Settings, deliveries: Sequence[Delivery]) -> Path | None:
+    """Start one detached process that makes `deliveries` in order, each event to its task;
+    returns its log file (None when there was nothing to hand over)."""
+    if not deliveries:
         return None
     payload = {
         "model_name": settings.mlflow_model_name,
-        "service": task_name.split(".")[1],
-        "task": task_name,
-        "events": [to_wire(event) for event in events],
+        "deliveries": [{"task": task, "event": to_wire(event)} for task, event in deliveries],
     }
     log_file = log_path(settings)
     log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -63,9 +65,11 @@ def deliver(payload: dict[str, Any]) -> int:
     from churnops_common.embedded import EmbeddedPlatform
 
     settings, _ = contract_settings(str(payload["model_name"]))
-    platform = EmbeddedPlatform(settings, services={str(payload["service"])}, in_stack=True)
-    for wire in payload["events"]:
-        platform.bus.publish_to(parse_event(wire), str(payload["task"]))
+    deliveries = [(str(d["task"]), parse_event(d["event"])) for d in payload["deliveries"]]
+    services = {task.split(".")[1] for task, _ in deliveries}  # churnops.<service>.on_<event>
+    platform = EmbeddedPlatform(settings, services=services, in_stack=True)
+    for task, event in deliveries:
+        platform.bus.publish_to(event, task)
     return platform.run()
 
 

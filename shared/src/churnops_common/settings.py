@@ -304,9 +304,10 @@ class Settings(BaseSettings):
     )
     command_reports: Literal["background", "inline"] = Field(
         "background",
-        description="How `churnops score` renders the quality report of the file it scored:"
-        " background (a detached process, logged under CHURNOPS_HOME/logs/, so the command"
-        " returns once its outputs are written) or inline (before the command returns).",
+        description="How `churnops score` runs what its answer does not depend on (the scored"
+        " file's quality report, the monitor's label-free estimate of the batch): background"
+        " (one detached process, logged under CHURNOPS_HOME/logs/, so the command returns once"
+        " its outputs are written and its run recorded) or inline (before it returns).",
     )
     scorer_reason_floor: float = Field(
         0.05,

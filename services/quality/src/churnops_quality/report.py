@@ -11,16 +11,19 @@ import base64
 import io
 import logging
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 from jinja2 import Environment, select_autoescape
-from matplotlib.figure import Figure
 from pydantic import BaseModel, ConfigDict, Field
 
 from churnops_common.drift import DriftVerdict, headline
 from churnops_quality.data_profile import DataProfile, FeatureShape
 from churnops_quality.psi import FeaturePsi, PsiResult
 from churnops_quality.validation import Verdict
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 # WeasyPrint and fontTools log each layout step and font subset at INFO: hundreds of lines per
@@ -119,6 +122,14 @@ def _environment() -> Environment:
     return Environment(autoescape=select_autoescape(default=True, default_for_string=True))
 
 
+def _figure(width: float, height: float) -> Figure:
+    """A new figure; matplotlib is imported here, not with the module: quality's verdict path
+    imports this module for `ReportInput` and never draws."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height))
+
+
 def _png(figure: Figure) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
@@ -127,7 +138,7 @@ def _png(figure: Figure) -> str:
 
 def psi_chart(psi: PsiResult, threshold: float) -> str:
     features = sorted(psi.features, key=lambda f: f.psi)
-    figure = Figure(figsize=(7, 0.3 * len(features) + 1.2))
+    figure = _figure(7, 0.3 * len(features) + 1.2)
     axes = figure.subplots()
     colours = ["#b00020" if f.psi >= threshold else "#4472c4" for f in features]
     axes.barh([f.name for f in features], [f.psi for f in features], color=colours)
@@ -138,7 +149,7 @@ def psi_chart(psi: PsiResult, threshold: float) -> str:
 
 
 def distribution_chart(feature: FeaturePsi) -> str:
-    figure = Figure(figsize=(6, 3))
+    figure = _figure(6, 3)
     axes = figure.subplots()
     positions = np.arange(len(feature.labels))
     axes.bar(positions - 0.2, feature.ref_proportions, 0.4, label="reference", color="#a5a5a5")
@@ -151,7 +162,7 @@ def distribution_chart(feature: FeaturePsi) -> str:
 
 
 def shape_chart(feature: FeatureShape) -> str:
-    figure = Figure(figsize=(6, 3))
+    figure = _figure(6, 3)
     axes = figure.subplots()
     positions = np.arange(len(feature.labels))
     axes.bar(positions, feature.proportions, 0.6, color="#4472c4")

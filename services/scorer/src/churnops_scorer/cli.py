@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from churnops_common.cli import ModelNameOption
-from churnops_common.routing import QUALITY, SCORER, task_name
+from churnops_common.routing import MONITOR, QUALITY, SCORER, task_name
 
 if TYPE_CHECKING:
     from churnops_common.embedded import EmbeddedPlatform
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 SCORE_TASK = task_name(SCORER, "DataValidated")
 REPORT_TASK = task_name(QUALITY, "QualityReportRequested")
+ESTIMATE_TASK = task_name(MONITOR, "BatchScored")  # the label-free estimate of the batch
 
 
 class Refused(Exception):
@@ -101,7 +102,8 @@ def score(
 
 
 def _score(file: Path, out: Path, name: str | None) -> dict[str, Any]:
-    """Through the platform: quality's verdict, then the scorer's handler with the champion."""
+    """Through the platform: quality's verdict, then the scorer's handler with the champion;
+    then the follow-ups nobody waits for (the file's quality report, the monitor's estimate)."""
     from churnops_common.cli import UserError, contract_settings
     from churnops_common.embedded import EmbeddedPlatform
     from churnops_common.events import DataRejected
@@ -109,20 +111,22 @@ def _score(file: Path, out: Path, name: str | None) -> dict[str, Any]:
 
     settings, contract = contract_settings(name)
     quality = EmbeddedPlatform(settings, services={"quality"}, in_stack=True)
-    # The verdict first; the quality report (for people) is rendered once the outputs are out.
+    # The verdict first; the quality report (for people) follows once the outputs are out.
     render_report = quality.bus.handlers.pop(REPORT_TASK, None)
     landed = quality.drop(file, "new_data")
     quality.run()
+    inline = settings.command_reports == "inline"
+    estimates: list[BatchScored] = []
     try:
         verdict = quality.outcome_of(landed)
         if verdict is None:
             raise UserError(f"{file.name}: no verdict from quality (is it installed?)")
         if isinstance(verdict, DataRejected):
             raise Refused(verdict.reason)
-        scored = _run_scorer(settings, verdict)
+        scored, estimates = _run_scorer(settings, verdict, with_monitor=inline)
         _copy_outputs(quality, scored, out)
     finally:
-        _render_reports(quality, render_report)
+        _follow_up(quality, render_report, estimates)
     return {
         "status": "scored",
         "rows": scored.rows,
@@ -139,26 +143,33 @@ def _score(file: Path, out: Path, name: str | None) -> dict[str, Any]:
     }
 
 
-def _render_reports(quality: EmbeddedPlatform, render_report: Any) -> None:
-    """Deliver the quality report requests held back until the verdict was acted on: to a
-    detached process by default (people read the report; the outputs do not wait for it)."""
+def _follow_up(quality: EmbeddedPlatform, render_report: Any, estimates: list[BatchScored]) -> None:
+    """The deliveries the command's answer does not depend on: the file's quality report and
+    the monitor's label-free estimate of the batch. By default in one detached process (they
+    take seconds nobody waits for); with `COMMAND_REPORTS=inline` the report is rendered here
+    (the estimate already ran beside the scorer)."""
     from churnops_common.background import hand_over
 
-    if render_report is None:
-        return
-    requests = quality.events_of("QualityReportRequested")
+    reports = quality.events_of("QualityReportRequested") if render_report is not None else []
     if quality.settings.command_reports == "background":
-        hand_over(quality.settings, REPORT_TASK, requests)
+        deliveries = [(REPORT_TASK, event) for event in reports]
+        deliveries += [(ESTIMATE_TASK, event) for event in estimates]
+        hand_over(quality.settings, deliveries)
         return
-    quality.bus.handlers[REPORT_TASK] = render_report
-    for request in requests:
+    if render_report is not None:
+        quality.bus.handlers[REPORT_TASK] = render_report
+    for request in reports:
         quality.bus.publish_to(request, REPORT_TASK)
     quality.run()
 
 
-def _run_scorer(settings: Any, verdict: DataValidated) -> BatchScored:
+def _run_scorer(
+    settings: Any, verdict: DataValidated, *, with_monitor: bool
+) -> tuple[BatchScored, list[BatchScored]]:
     """The scorer's own handler on the verdict, under an id fixed by the file and the
-    champion: scoring the same file again with the same champion reuses the recorded run."""
+    champion: scoring the same file again with the same champion reuses the recorded run.
+    Returns the scored batch and the BatchScored events this run published: the monitor
+    estimates them here `with_monitor`, else they are for the follow-up."""
     from churnops_common.cli import UserError
     from churnops_common.embedded import EmbeddedPlatform
     from churnops_common.events import BatchScored, DataValidated, ObjectRef, stable_id
@@ -173,22 +184,21 @@ def _run_scorer(settings: Any, verdict: DataValidated) -> BatchScored:
     request = DataValidated(
         **{**verdict.model_dump(), "event_id": event_id, "causation_id": verdict.event_id}
     )
-    # The monitor estimates the batch before its labels, as it does for a landed file.
-    scorer = EmbeddedPlatform(settings, services={"scorer", "monitor"}, in_stack=True)
+    services = {SCORER, MONITOR} if with_monitor else {SCORER}
+    scorer = EmbeddedPlatform(settings, services=services, in_stack=True)
     scorer.bus.publish_to(request, SCORE_TASK)
     scorer.run()
-    for event in scorer.events_of("BatchScored"):
-        if isinstance(event, BatchScored) and event.input.versioned_uri == (
-            verdict.object.versioned_uri
-        ):
-            return event
+    published = [e for e in scorer.events_of("BatchScored") if isinstance(e, BatchScored)]
+    for event in published:
+        if event.input.versioned_uri == verdict.object.versioned_uri:
+            return event, published
     recorded = records.find_run(
         scorer.runtime.engine,
         records.run_id_for(verdict.object, settings.mlflow_model_name, version),
     )
     if recorded is not None:  # this file and this champion: already scored, reuse the run
         bucket, key = parse_uri(recorded.predictions_uri)
-        return BatchScored(
+        reused = BatchScored(
             input=verdict.object,
             predictions=ObjectRef(bucket=bucket, key=key),
             scoring_run_id=recorded.run_id,
@@ -196,6 +206,7 @@ def _run_scorer(settings: Any, verdict: DataValidated) -> BatchScored:
             model_version=recorded.model_version,
             rows=int(recorded.rows),
         )
+        return reused, published
     raise UserError(
         f"the scorer did not score {verdict.object.uri}: `churnops dead-letters` says why"
     )

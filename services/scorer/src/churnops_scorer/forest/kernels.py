@@ -46,7 +46,9 @@ def _forest_contributions(  # pragma: no cover - runs compiled; covered through 
     n_categories: np.ndarray,
     cuts: np.ndarray,
     cut_start: np.ndarray,
-    word_start: np.ndarray,
+    tree_word: np.ndarray,
+    tree_shift: np.ndarray,
+    tree_mask: np.ndarray,
     leaf_start: np.ndarray,
     leaf_values: np.ndarray,
     credits: np.ndarray,
@@ -61,7 +63,8 @@ def _forest_contributions(  # pragma: no cover - runs compiled; covered through 
     margin: np.ndarray,
 ) -> None:
     """Per row: AND each used feature's interval row into W words, then per tree take the
-    lowest set bit (its exit leaf) and add that leaf's value and credits. See `tables`.
+    lowest set bit of its field (its exit leaf) and add that leaf's value and credits. See
+    `tables` (and its `FieldLayout` for the fields).
 
     `float32_inputs`: each value is rounded to float32 as it is read (XGBoost compares float32)
     rather than the whole matrix copied twice beforehand. Every row of `contributions` is
@@ -75,7 +78,7 @@ def _forest_contributions(  # pragma: no cover - runs compiled; covered through 
     The sparse variant was timed from a copy of this kernel (commit f33e925)."""
     n, n_features = x.shape
     width = table.shape[1]
-    n_trees = word_start.shape[0] - 1
+    n_trees = tree_word.shape[0]
     one = all_ones & (all_ones >> (bits - 1))  # 1, in the words' type
     blocks = (n + BLOCK_ROWS - 1) // BLOCK_ROWS
     for block in prange(blocks):
@@ -107,14 +110,15 @@ def _forest_contributions(  # pragma: no cover - runs compiled; covered through 
                     words[w] &= table[row, w]
             raw = 0.0
             for t in range(n_trees):
-                w = word_start[t]
-                while words[w] == 0:  # only in trees of more leaves than a word has bits
+                w = tree_word[t]
+                word = (words[w] >> tree_shift[t]) & tree_mask[t]
+                while word == 0:  # only in trees of more leaves than a word has bits
                     w += 1
-                word = words[w]
+                    word = words[w]
                 # numba widens 32-bit arithmetic to 64 bits: mask back to the word's width.
                 lowest = word & (all_ones ^ (word - one))
                 bit = lowest_bit[((lowest * de_bruijn) & all_ones) >> shift]
-                leaf = leaf_start[t] + (w - word_start[t]) * bits + bit
+                leaf = leaf_start[t] + (w - tree_word[t]) * bits + bit
                 raw += leaf_values[leaf]
                 for f in range(n_features):
                     total[f] += credits[leaf, f]

@@ -6,11 +6,18 @@ a split that sends a row right rules out its left subtree's leaves, and the left
 split has ruled out is the row's exit leaf. Which splits on a feature a row fails depends only on
 the interval between that feature's thresholds its value falls in (or, for a categorical feature,
 on its category), so the AND of those splits' masks is precomputed per interval: one table row
-of W 32- or 64-bit words (one or more per tree). Scoring a row is then one binary search and one
-W-word AND per feature, then one bit scan per tree, with no branch on the data. The exit leaves
-give the margin (the model's own leaf values, added in its own order: the same number, to the
-last bit) and the decision-path contributions (each leaf's credits, see `trees`). The package's
-docstring works this through on a three-leaf tree.
+of W 32- or 64-bit words. Scoring a row is then one binary search and one W-word AND per
+feature, then one bit scan per tree, with no branch on the data.
+
+The exit leaves give the margin (the model's own leaf values, added in its own order: the same
+number, to the last bit) and the decision-path contributions (each leaf's credits, see
+`trees`). The package's docstring works this through on a three-leaf tree.
+
+Each tree owns a field of the row: a power of two of bits at least its leaf count, several
+fields to a word (eight trees of depth 2 share one 32-bit word), or whole words for a tree of
+more leaves than a word has bits (see `FieldLayout`). Packing shallow trees divides W, and with
+it the tables' size and the per-feature AND, by up to the word's bits over the leaves: on 438
+trees of depth 2, 55 words a row instead of 438, and the pass 1.15x faster.
 
 The tables cost (intervals over all features) x W words: a few MiB for a typical model
 (200 trees of 31 leaves, 14 features: 1083 x 200 32-bit words, 0.8 MiB). `build` raises
@@ -47,7 +54,7 @@ class ForestTables:
     n_categories: np.ndarray  # per categorical feature: codes with a row of their own
     cuts: np.ndarray  # numeric features' sorted thresholds, concatenated
     cut_start: np.ndarray  # per feature: [cut_start[f], cut_start[f + 1]) in `cuts`
-    word_start: np.ndarray  # per tree: [word_start[t], word_start[t + 1]) in a table row
+    fields: FieldLayout  # per tree: where its leaves' bits are in a table row
     leaf_start: np.ndarray  # per tree: its first global (in-order) leaf number
     leaf_values: np.ndarray  # per global leaf
     credits: np.ndarray  # (global leaves, features)
@@ -68,9 +75,8 @@ class ForestTables:
     ) -> ForestTables:
         """`n_categories`: per categorical feature, how many category codes the input can have."""
         words = kernels.Words.for_leaves(max((t.leaves for t in trees), default=1))
-        per_tree = [(t.leaves + words.bits - 1) // words.bits for t in trees]
-        word_start = np.concatenate([[0], np.cumsum(per_tree)]).astype(np.int64)
-        width = int(word_start[-1])
+        fields = FieldLayout.pack([t.leaves for t in trees], words)
+        width = fields.width
         by_feature: list[list[tuple[int, Split]]] = [[] for _ in range(n_features)]
         for t, tree in enumerate(trees):
             for split in tree.splits:
@@ -90,7 +96,7 @@ class ForestTables:
         size = sum(row_counts) * width * words.dtype.itemsize
         if size > MAX_TABLE_BYTES:
             raise TooLarge(f"tables would take {size / 2**20:.0f} MiB")
-        masks = _Masks(word_start, words)
+        masks = _Masks(fields, words)
         rows = [
             _numeric_rows(by_feature[f], cut_lists[f], masks, width)
             if kinds[f] == NUMERIC
@@ -109,7 +115,7 @@ class ForestTables:
             cut_start=np.concatenate([[0], np.cumsum([len(c) for c in cut_lists])]).astype(
                 np.int64
             ),
-            word_start=word_start,
+            fields=fields,
             leaf_start=np.concatenate([[0], np.cumsum(leaf_counts)[:-1]]).astype(np.int64),
             leaf_values=np.concatenate([t.leaf_values for t in trees]),
             credits=np.ascontiguousarray(np.vstack([t.credits for t in trees])),
@@ -137,7 +143,9 @@ class ForestTables:
             self.n_categories,
             self.cuts,
             self.cut_start,
-            self.word_start,
+            self.fields.word,
+            self.fields.shift,
+            self.fields.mask,
             self.leaf_start,
             self.leaf_values,
             self.credits,
@@ -164,11 +172,44 @@ def _kind(
     return CATEGORICAL, max(n_categories.get(feature, 0), highest + 1)
 
 
+@dataclass(frozen=True)
+class FieldLayout:
+    """Where each tree's leaf bits sit in a table row: its first word, the field's lowest bit
+    in that word and the field's mask once shifted down (all ones for a tree of whole words,
+    whose leaves run on over the next words)."""
+
+    word: np.ndarray  # per tree, int64
+    shift: np.ndarray  # per tree, in the words' type (numba mixes no signed with unsigned)
+    mask: np.ndarray  # per tree, in the words' type
+    width: int  # words in a table row
+
+    @classmethod
+    def pack(cls, leaves: list[int], words: kernels.Words) -> FieldLayout:
+        """Fields of a power of two of bits, the widest placed first: every field then starts
+        at a multiple of its own size and never crosses a word. The trees keep their order
+        for the kernel (the margin adds their leaf values in the model's own order)."""
+        bits = words.bits
+        sizes = [
+            bits * -(-n // bits) if n > bits else 1 << max(n - 1, 0).bit_length() for n in leaves
+        ]
+        word = np.zeros(len(leaves), dtype=np.int64)
+        shift = np.zeros(len(leaves), dtype=words.dtype)
+        mask = np.full(len(leaves), words.all_ones, dtype=words.dtype)
+        cursor = 0  # in bits
+        for t in sorted(range(len(leaves)), key=lambda t: -sizes[t]):
+            word[t], offset = divmod(cursor, bits)
+            shift[t] = offset
+            if sizes[t] < bits:
+                mask[t] = (1 << sizes[t]) - 1
+            cursor += sizes[t]
+        return cls(word, shift, mask, -(-cursor // bits))
+
+
 class _Masks:
     """Per split: the words of its tree to AND so that the left subtree's leaves are cleared."""
 
-    def __init__(self, word_start: np.ndarray, words: kernels.Words) -> None:
-        self.word_start = word_start
+    def __init__(self, fields: FieldLayout, words: kernels.Words) -> None:
+        self.fields = fields
         self.words = words
         self._cache: dict[tuple[int, int, int], list[tuple[int, Any]]] = {}
 
@@ -180,11 +221,12 @@ class _Masks:
         """(word, mask) pairs; masks are numpy scalars of the words' type."""
         key = (tree, lo, hi)
         if key not in self._cache:
-            first, bits = int(self.word_start[tree]), self.words.bits
+            first, bits = int(self.fields.word[tree]), self.words.bits
+            offset = int(self.fields.shift[tree])  # 0 for a tree of whole words
             words: list[tuple[int, Any]] = []
             for w in range(lo // bits, (hi - 1) // bits + 1):
                 a, b = max(lo, bits * w) - bits * w, min(hi, bits * w + bits) - bits * w
-                cleared = ((1 << (b - a)) - 1) << a
+                cleared = ((1 << (b - a)) - 1) << (a + offset)
                 mask = self.words.dtype.type(int(self.words.all_ones) ^ cleared)
                 words.append((first + w, mask))
             self._cache[key] = words
