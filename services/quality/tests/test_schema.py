@@ -27,11 +27,50 @@ def test_dates_text_and_constants() -> None:
             "signup": pd.date_range("2024-01-01", periods=300, freq="D").strftime("%Y-%m-%d"),
             "note": [f"free text {i}" for i in range(300)],
             "country": ["NL"] * 300,
-            "x": range(300),
+            "x": [i % 7 for i in range(300)],
+            "row": range(1, 301),
         }
     )
     roles = {c.name: c.role for c in infer_schema(frame).columns}
-    assert roles == {"signup": "datetime", "note": "text", "country": "constant", "x": "numeric"}
+    assert roles == {
+        "signup": "datetime",
+        "note": "text",
+        "country": "constant",
+        "x": "numeric",
+        "row": "row_number",
+    }
+    schema = infer_schema(frame)
+    assert [c.name for c in schema.features] == ["country", "x"]
+    assert [c.name for c in schema.not_features] == ["signup", "note", "row"]
+
+
+def test_row_numbers_are_told_from_numbers_and_customer_numbers() -> None:
+    """A row number: distinct whole numbers in every row filling at least half their range,
+    as in a file's own count or a sample of it (the training split of a numbered file)."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    n = 1000
+    sample = np.sort(rng.choice(np.arange(10_000, 10_000 + 1600), n, replace=False))
+    frame = pd.DataFrame(
+        {
+            "Unnamed: 0": np.arange(n),  # pandas' index written with to_csv
+            "RowNumber": rng.permutation(sample),  # 62% of a numbered file, shuffled
+            "CustomerNumber": rng.choice(np.arange(15_000_000, 16_000_000), n, replace=False),
+            "salary": rng.normal(50_000, 9_000, n).round(2),  # distinct, but not whole
+            "with_gap": np.where(np.arange(n) == 5, np.nan, np.arange(n)),  # one missing
+        }
+    )
+    roles = {c.name: c.role for c in infer_schema(frame).columns}
+    assert roles == {
+        "Unnamed: 0": "row_number",
+        "RowNumber": "row_number",
+        "CustomerNumber": "numeric",
+        "salary": "numeric",
+        "with_gap": "numeric",
+    }
+    small = pd.DataFrame({"n": range(50)})  # too few rows to tell a count from a feature
+    assert infer_schema(small).columns[0].role == "numeric"
 
 
 def test_telco_total_charges_is_numeric(datasets_dir: Path) -> None:

@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import joblib
 import pandas as pd
 import pytest
 
@@ -92,6 +93,9 @@ def test_cli_trains_and_prints_the_json_line(
     data, holdout = tmp_path / "d.parquet", tmp_path / "h.csv"
     frame = generate(1200, seed=4)
     frame["churned"] = frame["churned"].map({1: "yes", 0: "no"})
+    # Columns the contract keeps out of the model: a row number and free text.
+    frame.insert(0, "row", range(1, len(frame) + 1))
+    frame["note"] = [f"called on day {i}" for i in range(len(frame))]
     frame.iloc[:900].to_parquet(data, index=False)
     frame.iloc[900:].to_csv(holdout, index=False)
     code, out, err = _run(
@@ -128,6 +132,10 @@ def test_cli_trains_and_prints_the_json_line(
     } <= set(result)
     assert result["contract"]["target"] == "churned" and result["contract"]["positive"] == "yes"
     assert result["contract"]["id_column"] == "customer_id" and result["baseline_version"] >= 1
+    assert result["contract"]["not_features"] == {"row": "row_number", "note": "text"}
+    (pipeline_file,) = home.glob("objects/models/pipelines/*/v1/pipeline.joblib")
+    learned = joblib.load(pipeline_file).input_columns
+    assert {"row", "note", "customer_id", "churned"}.isdisjoint(learned) and len(learned) == 14
     # Embedded mode has no workers to tell: this process's own stages handle the decision.
     assert result["event"] == "ModelPromoted" and result["workers_notified"] is False
     assert "handled by this process's stages" in result["notice"]

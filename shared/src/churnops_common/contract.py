@@ -33,7 +33,14 @@ if TYPE_CHECKING:
     from churnops_common.settings import Settings
     from churnops_common.storage import ObjectStore
 
-Role = Literal["id", "target", "numeric", "categorical", "datetime", "constant", "text"]
+Role = Literal[
+    "id", "target", "numeric", "categorical", "datetime", "constant", "text", "row_number"
+]
+# Roles a model may learn from (`Schema.features`); a column of any other role is never a
+# feature: the id and the target; dates; free text (more distinct values than a category
+# has); a row number (distinct whole numbers counting the file's rows, such as `RowNumber` or
+# pandas' `Unnamed: 0`: a fact of the file, not of the customer).
+FEATURE_ROLES: tuple[Role, ...] = ("numeric", "categorical", "constant")
 
 SCHEMA_FORMAT = 1
 POSITIVE_WORDS = frozenset(
@@ -92,7 +99,12 @@ class Schema(BaseModel):
     @property
     def features(self) -> list[ColumnSpec]:
         """Columns whose distribution PSI compares (not id, target, dates or free text)."""
-        return [c for c in self.columns if c.role in ("numeric", "categorical", "constant")]
+        return [c for c in self.columns if c.role in FEATURE_ROLES]
+
+    @property
+    def not_features(self) -> list[ColumnSpec]:
+        """Columns the trainer leaves out besides the id and the target (see FEATURE_ROLES)."""
+        return [c for c in self.columns if c.role not in (*FEATURE_ROLES, "id", "target")]
 
     @property
     def fingerprint(self) -> str:

@@ -15,6 +15,10 @@ from churnops_common.contract import ColumnSpec, Role, Schema, positive_label
 
 # A text column with more distinct values than this is free text (names, comments), not a category.
 MAX_CATEGORIES = 100
+# A numeric column is a row number when it holds distinct whole numbers, none missing, that fill
+# at least half of the range they span (a running count of the file's rows, or a sample of
+# one), in a table of at least this many rows. A customer number is sparser than that.
+ROW_NUMBER_MIN_ROWS = 100
 # A text column is numeric when at least this share of its non-blank values parse as numbers;
 # the rest are then "text in a numeric column", which validation reports.
 NUMERIC_PARSE_SHARE = 0.95
@@ -155,6 +159,8 @@ def _numeric_spec(values: pd.Series, name: str, dtype: str, as_text: bool) -> Co
     rows = len(values)
     distinct = int(values.nunique())
     role: Role = "constant" if distinct == 1 else "numeric"
+    if _counts_rows(values, distinct):
+        role = "row_number"
     return ColumnSpec(
         name=name,
         role=role,
@@ -175,6 +181,17 @@ def _finite(value: object) -> float | None:
 
 def _number_text(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _counts_rows(values: pd.Series, distinct: int) -> bool:
+    """Distinct whole numbers in every row, densely covering their range (ROW_NUMBER_*)."""
+    rows = len(values)
+    if rows < ROW_NUMBER_MIN_ROWS or distinct != rows:
+        return False
+    numbers = values.to_numpy(dtype="float64")
+    if not np.isfinite(numbers).all() or not np.array_equal(numbers, np.round(numbers)):
+        return False
+    return float(numbers.max() - numbers.min()) + 1 <= 2 * rows
 
 
 def infer_schema(

@@ -251,6 +251,7 @@ def _contract_summary(contract: Any) -> dict[str, Any]:
         "positive": contract.positive_label,
         "id_column": contract.id_column,
         "features": len(contract.features),
+        "not_features": {c.name: c.role for c in contract.not_features},
     }
 
 
@@ -375,6 +376,13 @@ def _human(result: dict[str, Any], reason: str, train_rows: int, holdout_rows: i
         f" features; baseline v{result['baseline_version']}",
         markup=False,
     )
+    left_out = contract.get("not_features") or {}
+    if left_out:
+        console.print(
+            "not features (by the contract's roles): "
+            + ", ".join(f"{name!r} ({role.replace('_', ' ')})" for name, role in left_out.items()),
+            markup=False,
+        )
     console.print(result["notice"])
 
 

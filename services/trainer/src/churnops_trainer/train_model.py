@@ -80,7 +80,11 @@ def train_and_decide(
     run_id: str | None = None,
 ) -> TrainingResult:
     settings = runtime.settings
-    exclude = tuple(c for c in (target, id_column, *drop) if c)
+    contract = load_contract(runtime.store, settings)
+    # The model learns only what the contract calls a feature: a column it calls free text, a
+    # date or a row number would otherwise be learned without validation or drift watching it.
+    not_features = [c.name for c in contract.not_features] if contract is not None else []
+    exclude = tuple(dict.fromkeys(c for c in (target, id_column, *drop, *not_features) if c))
     config = SearchConfig(
         n_trials=n_trials,
         n_jobs=settings.trainer_n_jobs,
@@ -141,7 +145,6 @@ def train_and_decide(
             "data_objects": data.data_objects,
         }
     )
-    contract = load_contract(runtime.store, settings)
     if contract is not None:  # the data contract travels with the version
         pipeline.metadata["contract"] = contract.model_dump(mode="json")
     tags = {
