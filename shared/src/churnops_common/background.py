@@ -63,10 +63,11 @@ def deliver(payload: dict[str, Any]) -> int:
     """Run the handed-over deliveries in this process; the number delivered."""
     from churnops_common.cli import contract_settings
     from churnops_common.embedded import EmbeddedPlatform
+    from churnops_common.routing import subscription_by_task
 
     settings, _ = contract_settings(str(payload["model_name"]))
     deliveries = [(str(d["task"]), parse_event(d["event"])) for d in payload["deliveries"]]
-    services = {task.split(".")[1] for task, _ in deliveries}  # churnops.<service>.on_<event>
+    services = {subscription_by_task(task).queue for task, _ in deliveries}
     platform = EmbeddedPlatform(settings, services=services, in_stack=True)
     for task, event in deliveries:
         platform.bus.publish_to(event, task)

@@ -98,7 +98,8 @@ class Schema(BaseModel):
 
     @property
     def features(self) -> list[ColumnSpec]:
-        """Columns whose distribution PSI compares (not id, target, dates or free text)."""
+        """Columns a model learns and PSI compares (not id, target, dates, free text or row
+        numbers)."""
         return [c for c in self.columns if c.role in FEATURE_ROLES]
 
     @property

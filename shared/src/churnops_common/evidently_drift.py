@@ -18,6 +18,7 @@ from contextvars import ContextVar
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from churnops_common.contract import FEATURE_ROLES
 from churnops_common.drift import is_drifted
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ def column_types(
     categorical: list[str] = []
     for column in columns:
         spec = schema.column(column) if schema is not None else None
-        if spec is not None and spec.role in ("numeric", "categorical", "constant"):
+        if spec is not None and spec.role in FEATURE_ROLES:
             is_numeric = spec.role == "numeric" or (
                 spec.role == "constant" and spec.minimum is not None
             )
