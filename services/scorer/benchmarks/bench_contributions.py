@@ -1,17 +1,15 @@
 """The compiled trees' pass (exit leaves, margin, decision-path contributions) on 1M rows: the
-kernel as it is (dense credits, inputs rounded to float32 as they are read) against the route
-it replaced, in one process, alternately.
+kernel as it is against the same kernel with dense credits, in one process, alternately.
 
     uv run python services/scorer/benchmarks/bench_contributions.py [--rows N] [--repeat R]
         [--family lightgbm|xgboost | --model pipeline.joblib]
 
-- dense (kernel): `ForestTables.contributions`, each exit leaf's credits over all features;
-- rounded first: the same kernel fed as it was before, an XGBoost model's matrix rounded to
-  float32 by two numpy copies first (a LightGBM model's is not rounded: the same as dense).
-
-Sparse credits (each leaf's path features only, as a CSR slice) were measured with a copy of the
-kernel in this file and found slower (see `forest/kernels.py`); that copy lives in the history
-(commit f33e925), not here, so the kernel has one body to keep right.
+- kernel: `ForestTables.contributions` as built: each root split's credit summed per interval of
+  its feature into the tables, then, per tree, the exit leaf's other credits: as a padded list
+  of (feature, credit) where no leaf has more than `MAX_SPARSE_SLOTS` of them (shallow trees),
+  else as a dense row over all features;
+- dense credits: the same tables with every leaf's other credits as a dense row (the kernel's
+  only form before the root tables, when it added each leaf's whole row, root credit included).
 
 The rows are synthetic (`churnops generate`'s generator), turned into the model's matrix by the
 scorer's own `FeatureMatrix` in chunks of `--chunk-rows` (the scorer's default, 50k), as the
@@ -19,8 +17,9 @@ scorer reads them. The model: the ChurnPipeline bench_score.py fits (LightGBM, 2
 leaves, or XGBoost, 200 trees of depth 6), or one `churnops train` registered (its
 `pipeline.joblib` under the home's objects/models/pipelines/). Each variant runs over all the
 chunks, in turn, --repeat times; the fastest of each counts (others' work on a shared machine
-only ever slows a run), and all must give the same numbers to the last bit. The top-3
-selection that follows in the scorer is timed too. Figures are printed, never asserted.
+only ever slows a run). Both must give the same margin to the last bit and the same credits
+within rounding (they add them in another order). The top-3 selection that follows in the
+scorer is timed too. Figures are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -54,18 +54,15 @@ def matrices(pipeline: ChurnPipeline, rows: int, chunk_rows: int) -> list[np.nda
     ]
 
 
-def rounded_first(forest: ForestTables) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """The kernel as it is, fed as before: the matrix rounded to float32 by two numpy copies,
-    then the rounding in the kernel a no-op (rounding twice changes nothing)."""
-
-    def run(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x = np.ascontiguousarray(features, dtype=np.float64)
-        if forest.float32_inputs:
-            x = x.astype(np.float32).astype(np.float64)
-        values, margin = forest.contributions(x)
-        return values, margin
-
-    return run
+def dense_credits(forest: ForestTables) -> ForestTables:
+    """The same tables with each leaf's credits below the root as a dense row."""
+    if not forest.sparse_credits:
+        return forest
+    dense = np.zeros((len(forest.leaf_values), len(forest.kinds)))
+    leaves = np.repeat(np.arange(len(dense)), forest.leaf_features.shape[1])
+    np.add.at(dense, (leaves, forest.leaf_features.ravel()), forest.leaf_credits.ravel())
+    no_slots = np.zeros((len(dense), 0), dtype=np.int64)
+    return replace(forest, leaf_features=no_slots, leaf_credits=dense, sparse_credits=False)
 
 
 def timed(run: Callable[[np.ndarray], Any], chunks: list[np.ndarray]) -> tuple[float, list[Any]]:
@@ -96,14 +93,14 @@ def main() -> None:
         f"{pipeline.family}: {len(forest.leaf_start)} trees, {len(forest.leaf_values)}"
         f" leaves, {len(forest.kinds)} features, {forest.words.bits}-bit words,"
         f" {forest.fields.width} a row;"
-        f" {np.count_nonzero(forest.credits) / max(len(forest.credits), 1):.1f} non-zero"
+        f" {np.count_nonzero(forest.leaf_credits) / max(len(forest.leaf_credits), 1):.1f} non-zero"
         " credits per leaf;"
         f" {args.rows:,} rows in chunks of {args.chunk_rows:,}",
         flush=True,
     )
     variants = {
-        "dense (kernel)": forest.contributions,
-        "rounded first": rounded_first(forest),
+        "kernel": forest.contributions,
+        "dense credits": dense_credits(forest).contributions,
     }
     warm_up()
     for run in variants.values():
@@ -114,17 +111,18 @@ def main() -> None:
         for name, run in variants.items():
             seconds, results[name] = timed(run, chunks)
             best[name] = min(best[name], seconds)
-        seconds, _ = timed(top_reasons, [values for values, _ in results["dense (kernel)"]])
+        seconds, _ = timed(top_reasons, [values for values, _ in results["kernel"]])
         best["top-3"] = min(best["top-3"], seconds)
         for name, found in results.items():
-            for (a, margin_a), (b, margin_b) in zip(results["dense (kernel)"], found, strict=True):
-                assert np.array_equal(a, b) and np.array_equal(margin_a, margin_b), name
+            for (a, margin_a), (b, margin_b) in zip(results["kernel"], found, strict=True):
+                assert np.array_equal(margin_a, margin_b), name
+                np.testing.assert_allclose(a, b, rtol=0, atol=1e-12, err_msg=name)
         print("  " + ", ".join(f"{k} {v:.3f}s" for k, v in best.items()), flush=True)
-    kernel = best["dense (kernel)"]
+    kernel = best["kernel"]
     print(
         f"best of {args.repeat}: "
         + ", ".join(f"{k} {v:.3f}s ({v / kernel:.2f}x the kernel's)" for k, v in best.items())
-        + "; all the same numbers to the last bit"
+        + "; the same margins to the last bit, the same credits within 1e-12"
     )
 
 

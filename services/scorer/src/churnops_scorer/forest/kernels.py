@@ -51,7 +51,10 @@ def _forest_contributions(  # pragma: no cover - runs compiled; covered through 
     tree_mask: np.ndarray,
     leaf_start: np.ndarray,
     leaf_values: np.ndarray,
-    credits: np.ndarray,
+    root_credit: np.ndarray,
+    leaf_features: np.ndarray,
+    leaf_credits: np.ndarray,
+    sparse_credits: bool,
     zero_window: float,
     float32_inputs: bool,
     bits: int,
@@ -70,15 +73,19 @@ def _forest_contributions(  # pragma: no cover - runs compiled; covered through 
     rather than the whole matrix copied twice beforehand. Every row of `contributions` is
     written whole, so it need not be zeroed.
 
-    The credits stay dense (leaves x features): with a model's dozen or two features, adding a
-    leaf's whole row is a few vector adds, and measured faster than adding only the features on
-    its path from a sparse list, whose scattered, data-dependent adds cost several times more
-    each: on 14 features, one thread's CPU time for 50k rows was 2.1x the dense pass's for 200
-    trees of 31 leaves (5.5 credits per leaf) and 1.26x for 438 trees of depth 2 (2 per leaf).
-    The sparse variant was timed from a copy of this kernel (commit f33e925)."""
+    Credits come in two parts (see `tables._root_credits`). A root split's credit depends on
+    its feature's interval alone, so the roots' credits are summed per table row and added once
+    per feature (`root_credit`). The rest, per exit leaf, come either as a padded list of
+    (feature, credit) (`sparse_credits`: trees of depth 2 or 3 leave one or two a leaf) or as
+    the leaf's dense row over all features. Scattered adds cost more each than a dense row's
+    vector adds, so the list pays only for very few credits a leaf: on 14 features and 300k
+    rows, depth 2: 0.27 s listed vs 0.37 s dense; depth 3: 0.35 vs 0.41; depth 4: 0.45 vs
+    0.42 (whence `tables.MAX_SPARSE_SLOTS`). On the champion `churnops train` made (438 trees
+    of depth 2) the pass went from 1.66 s to 1.19 s per 1M rows (`bench_contributions.py`)."""
     n, n_features = x.shape
     width = table.shape[1]
     n_trees = tree_word.shape[0]
+    slots = leaf_features.shape[1]
     one = all_ones & (all_ones >> (bits - 1))  # 1, in the words' type
     blocks = (n + BLOCK_ROWS - 1) // BLOCK_ROWS
     for block in prange(blocks):
@@ -108,6 +115,7 @@ def _forest_contributions(  # pragma: no cover - runs compiled; covered through 
                         row = row_start[f] + np.searchsorted(cuts[lo:hi], value)
                 for w in range(width):
                     words[w] &= table[row, w]
+                total[f] += root_credit[row]
             raw = 0.0
             for t in range(n_trees):
                 w = tree_word[t]
@@ -120,8 +128,12 @@ def _forest_contributions(  # pragma: no cover - runs compiled; covered through 
                 bit = lowest_bit[((lowest * de_bruijn) & all_ones) >> shift]
                 leaf = leaf_start[t] + (w - tree_word[t]) * bits + bit
                 raw += leaf_values[leaf]
-                for f in range(n_features):
-                    total[f] += credits[leaf, f]
+                if sparse_credits:
+                    for k in range(slots):
+                        total[leaf_features[leaf, k]] += leaf_credits[leaf, k]
+                else:
+                    for f in range(n_features):
+                        total[f] += leaf_credits[leaf, f]
             margin[i] = raw
             for f in range(n_features):
                 contributions[i, f] = total[f]

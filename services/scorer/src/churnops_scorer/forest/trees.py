@@ -61,10 +61,17 @@ class Tree:
     leaf_ids: np.ndarray  # the library's leaf number of each in-order leaf
     credits: np.ndarray  # (leaves, features), in-order
     root_value: float
+    root_credits: tuple[float, float] = (0.0, 0.0)  # the root split's credit: left, right
 
     @property
     def leaves(self) -> int:
         return len(self.leaf_values)
+
+    @property
+    def root(self) -> Split | None:
+        """The root split: its left subtree starts at the first leaf and is the widest such."""
+        firsts = [s for s in self.splits if s.left_lo == 0]
+        return max(firsts, key=lambda s: s.left_hi) if firsts else None
 
 
 def build_tree(root: Node, n_features: int) -> Tree:
@@ -76,6 +83,7 @@ def build_tree(root: Node, n_features: int) -> Tree:
     # Iterative in-order walk: (node, credits so far, whether its left subtree is done).
     stack: list[tuple[Node, np.ndarray, bool]] = [(root, np.zeros(n_features), False)]
     opened: dict[int, int] = {}  # id(node) -> leaves numbered before its left subtree
+    root_credits = (0.0, 0.0)
     while stack:
         node, path, closing = stack.pop()
         if node.rule is None:
@@ -90,6 +98,8 @@ def build_tree(root: Node, n_features: int) -> Tree:
         left_path, right_path = path.copy(), path.copy()
         left_path[node.rule.feature] += expected[id(left)] - expected[id(node)]
         right_path[node.rule.feature] += expected[id(right)] - expected[id(node)]
+        if node is root:  # also kept apart: the tables add it per interval of its feature
+            root_credits = (left_path[node.rule.feature], right_path[node.rule.feature])
         opened[id(node)] = len(values)
         stack.extend([(right, right_path, False), (node, path, True), (left, left_path, False)])
     return Tree(
@@ -98,6 +108,7 @@ def build_tree(root: Node, n_features: int) -> Tree:
         np.asarray(ids, dtype=np.int64),
         np.vstack(credits),
         expected[id(root)],
+        root_credits,
     )
 
 
