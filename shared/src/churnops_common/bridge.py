@@ -19,15 +19,17 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from pydantic import ValidationError
-from redis import Redis
 
 from churnops_common.bus.base import Bus
 from churnops_common.events import DataKind, DataLanded, ObjectRef
 from churnops_common.storage import InvalidObjectKey, validate_key
+
+if TYPE_CHECKING:  # the client is passed in: importing redis costs commands that never bridge
+    from redis import Redis
 
 log = logging.getLogger(__name__)
 

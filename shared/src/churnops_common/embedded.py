@@ -25,6 +25,7 @@ from churnops_common.plugins import load_handlers
 from churnops_common.runtime import Runtime
 from churnops_common.settings import Settings
 from churnops_common.storage import validate_key
+from churnops_common.tabular import shared_reads
 
 # Where a command puts the files it runs through the platform in stack mode: outside the
 # prefixes MinIO notifies the workers of, so the command's own run is the only one.
@@ -72,8 +73,11 @@ class EmbeddedPlatform:
         self.bus.publish(event)
 
     def run(self, on_outcome: Callable[[str, Outcome], None] | None = None) -> int:
-        """Deliver queued events (and their follow-ups) until nothing is left."""
-        return self.bus.run_until_idle(self.runtime, on_outcome=on_outcome)
+        """Deliver queued events (and their follow-ups) until nothing is left. Every stage runs
+        in this process, so a file one stage read whole is kept for the next (`shared_reads`):
+        quality's check and the scoring pass parse a batch once."""
+        with shared_reads():
+            return self.bus.run_until_idle(self.runtime, on_outcome=on_outcome)
 
     def events_of(self, event_type: str) -> list[Event]:
         return [e for e in self.bus.published if e.event_type == event_type]

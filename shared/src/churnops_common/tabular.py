@@ -11,11 +11,18 @@ Two views of the same reading:
   per column as its pipeline does);
 - `iter_frames` / `read_frame`: pandas frames typed as `pandas.read_csv` types them (integers,
   floats, booleans, text), for the stages whose code is written against pandas.
+
+Within `shared_reads()` (embedded mode: several stages in one process), a file read whole, all
+its columns, is kept in memory for the next reader of the same unchanged file: quality's check
+parses a batch and the scorer's pass then takes its columns from memory, one parse for both.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -150,14 +157,70 @@ def read_chunks(
         offset = end
 
 
+# A kept read costs about twice the file's bytes (text plus offsets); bigger files stream.
+KEEP_MAX_FILE_BYTES = 256 * 2**20
+
+
+@dataclass
+class _KeptRead:
+    """The batches of the last file read whole within `shared_reads`, and what it was."""
+
+    identity: tuple[int, ...] = ()  # device, inode, size, mtime: the same unchanged file
+    batches: list[pa.RecordBatch] = field(default_factory=list)
+
+
+_kept: _KeptRead | None = None  # None: reads are not kept (outside `shared_reads`)
+
+
+@contextmanager
+def shared_reads() -> Iterator[None]:
+    """Within the block, keep the last file read whole (all columns, at most
+    `KEEP_MAX_FILE_BYTES`) for the next reader of that same file. For one thread of one
+    process that runs several stages over one file; the kept batches go at the block's end."""
+    global _kept
+    previous, _kept = _kept, _KeptRead()
+    try:
+        yield
+    finally:
+        _kept = previous
+
+
+def _identity(path: Path) -> tuple[int, ...]:
+    stat = os.stat(path)
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
 def _batches(
     path: Path, chunk_rows: int, columns: Collection[str] | None
 ) -> Iterator[pa.RecordBatch]:
+    """The file's batches of text columns: from memory when the file was kept whole, else
+    parsed (and kept, when inside `shared_reads`, it is read whole and small enough)."""
+    names = columns_of(path)
+    wanted = names if columns is None else [c for c in names if c in set(columns)]
+    kept = _kept
+    if kept is None:
+        yield from _parsed(path, chunk_rows, wanted)
+        return
+    identity = _identity(path)
+    if kept.identity == identity:
+        for batch in kept.batches:
+            yield batch.select(wanted)
+        return
+    keep = columns is None and identity[2] <= KEEP_MAX_FILE_BYTES
+    kept.identity, kept.batches = (), []  # the previous file's batches go now
+    batches: list[pa.RecordBatch] = []
+    for batch in _parsed(path, chunk_rows, wanted):
+        if keep:
+            batches.append(batch)
+        yield batch
+    if keep:  # only a read that reached the end is kept
+        kept.identity, kept.batches = identity, batches
+
+
+def _parsed(path: Path, chunk_rows: int, wanted: list[str]) -> Iterator[pa.RecordBatch]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    names = columns_of(path)
-    wanted = names if columns is None else [c for c in names if c in set(columns)]
     if table_format(path) == "parquet":
         yield from pq.ParquetFile(path).iter_batches(batch_size=chunk_rows, columns=wanted)
         return

@@ -14,7 +14,6 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 import numpy as np
-from jinja2 import Environment, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field
 
 from churnops_common.drift import DriftVerdict, headline
@@ -23,6 +22,7 @@ from churnops_quality.psi import FeaturePsi, PsiResult
 from churnops_quality.validation import Verdict
 
 if TYPE_CHECKING:
+    from jinja2 import Environment
     from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,8 @@ def verdict_words(data: ReportInput) -> str:
 
 @cache
 def _environment() -> Environment:
+    from jinja2 import Environment, select_autoescape  # imported when a report is drawn
+
     return Environment(autoescape=select_autoescape(default=True, default_for_string=True))
 
 

@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
 from churnops_common.ml.pipeline import ChurnPipeline
 from churnops_scorer.forest import (
@@ -167,6 +166,8 @@ class PathAttribution:
         return (np.vstack([v for v, _ in parts]), np.concatenate([m for _, m in parts]))
 
     def _lightgbm_slice(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        from scipy import sparse  # here only: the compiled route, taken far more, needs none
+
         leaves = np.asarray(self.pipeline.model.booster_.predict(features, pred_leaf=True))
         leaves = leaves.reshape(len(features), -1)
         n, used = leaves.shape  # `used` < trees when the model stops at its best iteration
