@@ -3,20 +3,27 @@ a version trusted only while it matches its promotion record."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pytest
 from mlflow import MlflowClient
 
 from churnops_common.bus.local_bus import LocalBus
 from churnops_common.db.migrations import upgrade
-from churnops_common.db.tables import model_promotions
+from churnops_common.db.tables import model_promotions, scoring_forms
 from churnops_common.ml.integrity import registered_digest
 from churnops_common.ml.pipeline import ChurnPipeline
 from churnops_common.runtime import Runtime
 from churnops_common.settings import Settings
-from churnops_scorer import local_registry, models
+from churnops_common.synthetic import generate
+from churnops_scorer import local_registry, models, scoring_form
 from churnops_scorer.local_registry import RECORD_FILE, alias_version
+from churnops_scorer.reasons import Attributor
 
 from .conftest import register_champion
 
@@ -105,3 +112,99 @@ def test_without_a_promotion_record_nothing_is_served_from_the_copy(
     models._load_registered(scorer_settings, version, None)
     name = scorer_settings.mlflow_model_name
     assert local_registry.load_cached(scorer_settings, name, version, None) is None
+
+
+def _loaded_twice(
+    runtime: Runtime, pipeline: ChurnPipeline
+) -> tuple[models.LoadedModel, models.LoadedModel, Path]:
+    """(the version loaded from its files, then again from its scoring form, the form's file)."""
+    settings = runtime.settings
+    upgrade(runtime.engine)
+    version = register_champion(settings, pipeline, holdout_pr_auc=0.61)
+    _promotion_record(runtime, version)
+    first = models._load_registered(settings, version, runtime.engine)
+    folder = settings.churnops_home / "cache" / "models" / settings.mlflow_model_name
+    form = folder / f"v{version}" / scoring_form.FORM_FILE
+    assert form.is_file()
+    return first, models._load_registered(settings, version, runtime.engine), form
+
+
+def test_the_scoring_form_serves_the_next_load_and_scores_the_same(
+    xgb_pipeline: ChurnPipeline, scorer_settings: Settings
+) -> None:
+    runtime = Runtime.from_settings(scorer_settings, LocalBus({}))
+    first, again, _ = _loaded_twice(runtime, xgb_pipeline)
+    assert isinstance(again.pipeline.model, scoring_form.DeferredModel)
+    assert again.holdout_pr_auc == 0.61
+    chunk = pa.Table.from_pandas(generate(700, seed=9).astype(str), preserve_index=False)
+    expected = Attributor(first.pipeline, "path").contributions(chunk)
+    found = Attributor(again.pipeline, "path").contributions(chunk)
+    np.testing.assert_array_equal(found[0], expected[0])
+    np.testing.assert_array_equal(found[1], expected[1])
+    # What needs the model itself loads it, from the verified copy, on first use.
+    frame = generate(50, seed=10)
+    np.testing.assert_array_equal(
+        again.pipeline.predict_proba(frame), first.pipeline.predict_proba(frame)
+    )
+
+
+def test_a_scoring_form_is_loaded_only_while_its_record_vouches_for_it(
+    xgb_pipeline: ChurnPipeline, scorer_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    runtime = Runtime.from_settings(scorer_settings, LocalBus({}))
+    first, _, form = _loaded_twice(runtime, xgb_pipeline)
+    version, name = first.version, first.name
+
+    form.write_bytes(form.read_bytes() + b"\0")  # changed after its record was written
+    caplog.set_level("WARNING", logger=scoring_form.__name__)
+    reloaded = models._load_registered(scorer_settings, version, runtime.engine)
+    assert "does not match its record" in caplog.text
+    assert not isinstance(reloaded.pipeline.model, scoring_form.DeferredModel)
+    assert form.is_file()  # written again from the verified files, with a new record
+
+    with runtime.engine.begin() as conn:  # a record of a form built from other files
+        conn.execute(
+            scoring_forms.update()
+            .where(scoring_forms.c.model_name == name)
+            .values(artifact_sha256="0" * 64)
+        )
+    reloaded = models._load_registered(scorer_settings, version, runtime.engine)
+    assert not isinstance(reloaded.pipeline.model, scoring_form.DeferredModel)
+    assert isinstance(
+        models._load_registered(scorer_settings, version, runtime.engine).pipeline.model,
+        scoring_form.DeferredModel,
+    )  # the form written again on that load serves the next
+
+
+LOAD_IN_A_NEW_PROCESS = """
+import sys
+from churnops_common.bus.local_bus import LocalBus
+from churnops_common.runtime import Runtime
+from churnops_common.settings import Settings
+from churnops_scorer import models
+settings = Settings.model_validate_json(sys.argv[1])
+engine = Runtime.from_settings(settings, LocalBus({})).engine
+loaded = models._load_registered(settings, sys.argv[2], engine)
+heavy = {"xgboost", "sklearn", "scipy"} & set(sys.modules)
+print(type(loaded.pipeline.model).__name__, *sorted(heavy))
+"""
+
+
+def test_a_command_loading_the_scoring_form_imports_no_model_library(
+    xgb_pipeline: ChurnPipeline, scorer_settings: Settings
+) -> None:
+    runtime = Runtime.from_settings(scorer_settings, LocalBus({}))
+    first, _, _ = _loaded_twice(runtime, xgb_pipeline)
+    out = subprocess.run(  # this interpreter, a fixed script
+        [
+            sys.executable,
+            "-c",
+            LOAD_IN_A_NEW_PROCESS,
+            scorer_settings.model_dump_json(),
+            first.version,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert out == ["DeferredModel"]

@@ -13,6 +13,10 @@ command without MLflow:
   trusted only while its digest equals the one on the version's promotion record in the
   monitoring database (hashed again at every load), exactly as a download is checked; without
   a promotion record the caller loads through MLflow.
+- **The scoring form.** Beside a verified copy, the pipeline with its trees already compiled
+  (`scoring_form`), so a command need not import the model's own library to unpickle it. It
+  is trusted only while the copy's files match the promotion record and the form's bytes
+  match its own row in the monitoring database.
 
 In stack mode neither applies: workers keep the champion in memory between batches, and the
 registry is a server.
@@ -29,8 +33,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from churnops_common.ml.integrity import ArtifactDigest, digest_dir
+from sqlalchemy import Engine
+
+from churnops_common.ml.integrity import ArtifactDigest, ModelIntegrityError, digest_dir
+from churnops_common.ml.pipeline import ChurnPipeline
 from churnops_common.settings import Settings
+from churnops_scorer import scoring_form
 
 log = logging.getLogger(__name__)
 
@@ -80,24 +88,65 @@ def _folder(settings: Settings, name: str, version: str) -> Path:
 
 
 def load_cached(
-    settings: Settings, name: str, version: str, expected: ArtifactDigest | None
+    settings: Settings,
+    name: str,
+    version: str,
+    expected: ArtifactDigest | None,
+    engine: Engine | None = None,
 ) -> CachedVersion | None:
     """The version from its verified local copy, or None (no copy, no record to check it
-    against, or a copy that no longer matches the record: removed, and loaded as usual)."""
+    against, or a copy that no longer matches the record: removed, and loaded as usual).
+    With the monitoring database (`engine`), from the copy's scoring form when its record
+    vouches for it, else from the files, then keeping their form for the next command."""
     folder = _folder(settings, name, version)
     if settings.is_stack or expected is None or not (folder / RECORD_FILE).is_file():
         return None
     files = folder / "files"
-    if digest_dir(files) != expected:
+    if digest_dir(files) != expected:  # its form goes with it: it was built from these files
         log.warning("cached copy of %s v%s differs from its record: removed", name, version)
         shutil.rmtree(folder, ignore_errors=True)
         return None
-    record = json.loads((folder / RECORD_FILE).read_text())
+    pr_auc = json.loads((folder / RECORD_FILE).read_text()).get("holdout_pr_auc")
+    holdout = float(pr_auc) if pr_auc is not None else None
+    if engine is not None:
+        formed = scoring_form.load(
+            engine, folder, name, version, expected, lambda: _verified_model(files, expected)
+        )
+        if formed is not None:
+            return CachedVersion(formed, holdout)
     pipeline = _unpickle(files)
     if pipeline is None:
         return None
-    pr_auc = record.get("holdout_pr_auc")
-    return CachedVersion(pipeline, float(pr_auc) if pr_auc is not None else None)
+    if engine is not None:
+        scoring_form.store(engine, folder, name, version, expected, pipeline)
+    return CachedVersion(pipeline, holdout)
+
+
+def keep_form(
+    settings: Settings,
+    engine: Engine | None,
+    name: str,
+    version: str,
+    expected: ArtifactDigest | None,
+    pipeline: Any,
+) -> None:
+    """After a verified download kept as a copy: keep its scoring form too (embedded mode)."""
+    folder = _folder(settings, name, version)
+    if settings.is_stack or engine is None or expected is None:
+        return
+    if (folder / RECORD_FILE).is_file():
+        scoring_form.store(engine, folder, name, version, expected, pipeline)
+
+
+def _verified_model(files: Path, expected: ArtifactDigest) -> Any:
+    """The model itself, for a pipeline loaded from its scoring form: from the copy's files,
+    verified again as they are read."""
+    if digest_dir(files) != expected:
+        raise ModelIntegrityError(f"the local model copy in {files} differs from its record")
+    pipeline = _unpickle(files)
+    if not isinstance(pipeline, ChurnPipeline):
+        raise ModelIntegrityError(f"the local model copy in {files} holds no ChurnPipeline")
+    return pipeline.model
 
 
 def _unpickle(files: Path) -> Any:

@@ -100,12 +100,12 @@ def _load_registered(settings: Settings, version: str, engine: Engine | None) ->
     """One version, its files verified against the digest recorded at registration (and on
     its promotion record when there is one) before anything is unpickled; in embedded mode
     from a verified local copy when the promotion record vouches for it."""
-    from churnops_scorer.local_registry import load_cached, store_copy
+    from churnops_scorer.local_registry import keep_form, load_cached, store_copy
 
     name = settings.mlflow_model_name
     uri = f"models:/{name}/{version}"
     promoted = promoted_digest(engine, name, version) if engine is not None else None
-    cached = load_cached(settings, name, version, promoted)
+    cached = load_cached(settings, name, version, promoted, engine)
     if cached is not None and isinstance(cached.pipeline, ChurnPipeline):
         log.info("loaded %s from its verified local copy", uri)
         return LoadedModel(name, version, uri, cached.pipeline, cached.holdout_pr_auc)
@@ -120,6 +120,7 @@ def _load_registered(settings: Settings, version: str, engine: Engine | None) ->
     if not isinstance(pipeline, ChurnPipeline):
         raise PermanentError(f"{uri} is a {type(pipeline).__name__}, not a ChurnPipeline")
     log.info("loaded %s", uri)
+    keep_form(settings, engine, name, version, promoted, pipeline)
     return LoadedModel(name, version, uri, pipeline, pr_auc)
 
 

@@ -46,14 +46,18 @@ def sigmoid(margin: np.ndarray) -> np.ndarray:
 class PathAttribution:
     """Contributions and probability per row, by decision path, for one fitted pipeline."""
 
-    def __init__(self, pipeline: ChurnPipeline) -> None:
+    def __init__(self, pipeline: ChurnPipeline, tables: ForestTables | None = None) -> None:
+        """`tables`: the pipeline's trees compiled before (its scoring form); its model is then
+        not read at all."""
         self.pipeline = pipeline
         self.n_features = len(pipeline.input_columns)
-        self.compiled: ForestTables | None = None
+        self.compiled: ForestTables | None = tables
         self._credits = np.zeros((0, self.n_features))
         self._offsets = np.zeros(0, dtype=np.int64)
         self._root_values = np.zeros(0)
         self._ones_cache = np.ones(0)
+        if tables is not None:
+            return
         if pipeline.family == "lightgbm":
             self._prepare_lightgbm()
         else:
@@ -64,13 +68,19 @@ class PathAttribution:
         """One per loaded model and process: compiling the trees takes a fraction of a second,
         once, rather than once per batch."""
         with _CACHE_LOCK:
-            for key, (ref, _) in list(_CACHE.items()):
-                if ref() is None:
-                    del _CACHE[key]
-            hit = _CACHE.get(id(pipeline))
-            if hit is not None and hit[0]() is pipeline:
-                return hit[1]
+            hit = _cached(pipeline)
+            if hit is not None:
+                return hit
             attribution = cls(pipeline)
+            _CACHE[id(pipeline)] = (weakref.ref(pipeline), attribution)
+            return attribution
+
+    @classmethod
+    def adopt(cls, pipeline: ChurnPipeline, tables: ForestTables) -> PathAttribution:
+        """The pipeline's attribution from tables compiled before, as `of` will return it."""
+        with _CACHE_LOCK:
+            _cached(pipeline)  # drops entries of pipelines gone
+            attribution = cls(pipeline, tables)
             _CACHE[id(pipeline)] = (weakref.ref(pipeline), attribution)
             return attribution
 
@@ -197,6 +207,16 @@ class PathAttribution:
             )
         )
         return np.asarray(raw[:, :-1], dtype="float64")
+
+
+def _cached(pipeline: ChurnPipeline) -> PathAttribution | None:
+    """The pipeline's attribution in `_CACHE` (held under `_CACHE_LOCK`), after dropping the
+    entries whose pipelines are gone (an id can be reused by a new object)."""
+    for key, (ref, _) in list(_CACHE.items()):
+        if ref() is None:
+            del _CACHE[key]
+    hit = _CACHE.get(id(pipeline))
+    return hit[1] if hit is not None and hit[0]() is pipeline else None
 
 
 def _codes_matrix(features: pd.DataFrame) -> np.ndarray:
