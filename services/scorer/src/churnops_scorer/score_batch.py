@@ -104,8 +104,8 @@ def score_batch(
             outputs = local_outputs(Path(tmp), settings)
             retention = new_retention(settings)
             warning = retention.value_warning(columns_of(path))
-            if warning:
-                log.warning("%s: %s", ref.uri, warning)
+            if warning:  # INFO: workers log it (they run at INFO); commands print it once
+                log.info("%s: %s", ref.uri, warning)
             chunks = read_chunks(
                 path, settings.scorer_chunk_rows, columns=needed_columns(scorer, retention)
             )
