@@ -149,7 +149,8 @@ class ForestTables:
 
     @property
     def nbytes(self) -> int:
-        return int(self.table.nbytes + self.leaf_features.nbytes + self.leaf_credits.nbytes)
+        credits = self.root_credit.nbytes + self.leaf_features.nbytes + self.leaf_credits.nbytes
+        return int(self.table.nbytes + credits)
 
     def contributions(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(n x features decision-path contributions, raw margin) for a float64 model matrix:
