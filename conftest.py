@@ -138,3 +138,19 @@ def moto_endpoint() -> Iterator[str]:
     host, port = server.get_host_and_port()
     yield f"{host}:{port}"
     server.stop()
+
+
+@pytest.fixture
+def parsed_files(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The files the one reader parses (rather than takes from a kept read), in order."""
+    from churnops_common import tabular
+
+    parsed: list[Path] = []
+    parse = tabular._parsed
+
+    def counting(path: Path, chunk_rows: int, wanted: list[str]) -> object:
+        parsed.append(path)
+        return parse(path, chunk_rows, wanted)
+
+    monkeypatch.setattr(tabular, "_parsed", counting)
+    return parsed

@@ -111,26 +111,13 @@ def test_ids_stay_text_and_parquet_keeps_its_types(tmp_path: Path) -> None:
     assert typed["a"].dtype == np.float64 and typed["b"].tolist() == ["x", "y"]
 
 
-def _parse_counter(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """The files the reader parses (rather than takes from memory), in order."""
-    parsed: list[Path] = []
-    parse = tabular._parsed
-
-    def counting(path: Path, chunk_rows: int, wanted: list[str]) -> object:
-        parsed.append(path)
-        return parse(path, chunk_rows, wanted)
-
-    monkeypatch.setattr(tabular, "_parsed", counting)
-    return parsed
-
-
 def _rows(chunks: list[tuple[int, pa.Table]]) -> list[tuple[int, dict[str, list[object]]]]:
     return [(offset, table.to_pydict()) for offset, table in chunks]
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_a_file_read_whole_is_parsed_once_within_shared_reads(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+    tmp_path: Path, parsed_files: list[Path], suffix: str
 ) -> None:
     frame = generate(5000, seed=3)
     path = tmp_path / f"batch{suffix}"
@@ -140,7 +127,7 @@ def test_a_file_read_whole_is_parsed_once_within_shared_reads(
         frame.to_parquet(path, index=False)
     columns = [ID, "tenure_months", "contract"]
     expected = _rows(list(read_chunks(path, 700, start=100, stop=4100, columns=columns)))
-    parsed = _parse_counter(monkeypatch)
+    parsed = parsed_files
     with tabular.shared_reads():
         whole = list(iter_frames(path, 2000))  # quality's view: every column
         again = _rows(list(read_chunks(path, 700, start=100, stop=4100, columns=columns)))
@@ -152,11 +139,11 @@ def test_a_file_read_whole_is_parsed_once_within_shared_reads(
 
 
 def test_only_an_unchanged_file_read_whole_and_small_enough_is_kept(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parsed_files: list[Path]
 ) -> None:
     path = tmp_path / "batch.csv"
     generate(3000, seed=4).to_csv(path, index=False)
-    parsed = _parse_counter(monkeypatch)
+    parsed = parsed_files
     with tabular.shared_reads():
         list(read_chunks(path, 500, columns=[ID]))  # some columns only: not kept
         next(read_chunks(path, 500))  # stopped after the first chunk: not kept
@@ -165,7 +152,7 @@ def test_only_an_unchanged_file_read_whole_and_small_enough_is_kept(
         changed = pa.concat_tables(t for _, t in read_chunks(path, 500, columns=[ID]))
     assert len(parsed) == 4
     assert changed.column(ID).to_pylist() == generate(3000, seed=5)[ID].tolist()
-    monkeypatch.setattr(tabular, "KEEP_MAX_FILE_BYTES", path.stat().st_size - 1)
+    monkeypatch.setattr(tabular, "KEEP_MAX_BYTES", path.stat().st_size // 2)
     with tabular.shared_reads():  # over the size kept: every reader parses
         list(read_chunks(path, 500))
         list(read_chunks(path, 500, columns=[ID]))

@@ -64,6 +64,22 @@ def test_score_defaults_to_the_champion(
     assert pd.read_parquet(out)["model_version"].unique().tolist() == [version]
 
 
+def test_score_parses_the_file_once_for_quality_and_the_scorer(
+    command_champion: str,
+    tmp_path: Path,
+    parsed_files: list[Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Quality's check reads the landed file whole; the scoring pass takes its columns from
+    that read (the two run on their own platforms, in one `shared_reads` block)."""
+    data = batch_file(tmp_path, 300, seed=43)
+    out = tmp_path / "scored.parquet"
+    assert main(["score", str(data), "--out", str(out), "--json"]) == 0
+    assert _last_json(capsys)["rows"] == 300
+    assert len(parsed_files) == 1
+    assert len(pd.read_parquet(out)) == 300
+
+
 def test_score_hands_its_follow_ups_to_a_detached_process(
     command_champion: str,
     tmp_path: Path,

@@ -3,6 +3,7 @@ a version trusted only while it matches its promotion record."""
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -129,11 +130,12 @@ def _loaded_twice(
     return first, models._load_registered(settings, version, runtime.engine), form
 
 
+@pytest.mark.parametrize("family", ["xgb_pipeline", "pipeline"])  # XGBoost, LightGBM
 def test_the_scoring_form_serves_the_next_load_and_scores_the_same(
-    xgb_pipeline: ChurnPipeline, scorer_settings: Settings
+    family: str, scorer_settings: Settings, request: pytest.FixtureRequest
 ) -> None:
     runtime = Runtime.from_settings(scorer_settings, LocalBus({}))
-    first, again, _ = _loaded_twice(runtime, xgb_pipeline)
+    first, again, _ = _loaded_twice(runtime, request.getfixturevalue(family))
     assert isinstance(again.pipeline.model, scoring_form.DeferredModel)
     assert again.holdout_pr_auc == 0.61
     chunk = pa.Table.from_pandas(generate(700, seed=9).astype(str), preserve_index=False)
@@ -174,6 +176,31 @@ def test_a_scoring_form_is_loaded_only_while_its_record_vouches_for_it(
         models._load_registered(scorer_settings, version, runtime.engine).pipeline.model,
         scoring_form.DeferredModel,
     )  # the form written again on that load serves the next
+
+    _set_form_row(runtime, name, code_sha256="0" * 64)  # written by other code
+    assert _loads_from_files(scorer_settings, runtime, version)
+
+    garbage = b"not a pickle"  # recorded as it is: vouched for, yet unreadable
+    form.write_bytes(garbage)
+    _set_form_row(
+        runtime, name, form_sha256=hashlib.sha256(garbage).hexdigest(), form_size=len(garbage)
+    )
+    caplog.clear()
+    assert _loads_from_files(scorer_settings, runtime, version)
+    assert "not loaded" in caplog.text
+    assert form.read_bytes() != garbage  # rebuilt from the verified files
+
+
+def _set_form_row(runtime: Runtime, name: str, **values: object) -> None:
+    with runtime.engine.begin() as conn:
+        conn.execute(
+            scoring_forms.update().where(scoring_forms.c.model_name == name).values(**values)
+        )
+
+
+def _loads_from_files(settings: Settings, runtime: Runtime, version: str) -> bool:
+    loaded = models._load_registered(settings, version, runtime.engine)
+    return not isinstance(loaded.pipeline.model, scoring_form.DeferredModel)
 
 
 LOAD_IN_A_NEW_PROCESS = """

@@ -157,15 +157,18 @@ def read_chunks(
         offset = end
 
 
-# A kept read costs about twice the file's bytes (text plus offsets); bigger files stream.
-KEEP_MAX_FILE_BYTES = 256 * 2**20
+# The most a kept read may hold in memory (Arrow's bytes: a CSV's text about doubles with its
+# offsets; a Parquet file decodes to several times its size); a bigger read is not kept.
+KEEP_MAX_BYTES = 512 * 2**20
 
 
 @dataclass
 class _KeptRead:
     """The batches of the last file read whole within `shared_reads`, and what it was."""
 
-    identity: tuple[int, ...] = ()  # device, inode, size, mtime: the same unchanged file
+    # Device, inode, size, mtime: the same unchanged file. Not ctime: pinning a version by a
+    # hard link (the object store's local_path) changes it, not the content.
+    identity: tuple[int, ...] = ()
     batches: list[pa.RecordBatch] = field(default_factory=list)
 
 
@@ -174,15 +177,19 @@ _kept: _KeptRead | None = None  # None: reads are not kept (outside `shared_read
 
 @contextmanager
 def shared_reads() -> Iterator[None]:
-    """Within the block, keep the last file read whole (all columns, at most
-    `KEEP_MAX_FILE_BYTES`) for the next reader of that same file. For one thread of one
-    process that runs several stages over one file; the kept batches go at the block's end."""
+    """Within the block, keep the last file read whole (all columns, at most `KEEP_MAX_BYTES`
+    in memory) for the next reader of that same file. For one thread of one process that runs
+    several stages over one file; the kept batches go at the end of the outermost block (an
+    inner block shares it: a command's stages may each run their own platform)."""
     global _kept
-    previous, _kept = _kept, _KeptRead()
+    if _kept is not None:
+        yield
+        return
+    _kept = _KeptRead()
     try:
         yield
     finally:
-        _kept = previous
+        _kept = None
 
 
 def _identity(path: Path) -> tuple[int, ...]:
@@ -206,10 +213,14 @@ def _batches(
         for batch in kept.batches:
             yield batch.select(wanted)
         return
-    keep = columns is None and identity[2] <= KEEP_MAX_FILE_BYTES
+    keep = columns is None
     kept.identity, kept.batches = (), []  # the previous file's batches go now
     batches: list[pa.RecordBatch] = []
+    held = 0
     for batch in _parsed(path, chunk_rows, wanted):
+        held += batch.nbytes
+        if keep and held > KEEP_MAX_BYTES:
+            keep, batches = False, []
         if keep:
             batches.append(batch)
         yield batch

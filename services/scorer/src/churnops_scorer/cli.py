@@ -103,7 +103,15 @@ def score(
 
 def _score(file: Path, out: Path, name: str | None) -> dict[str, Any]:
     """Through the platform: quality's verdict, then the scorer's handler with the champion;
-    then the follow-ups nobody waits for (the file's quality report, the monitor's estimate)."""
+    then the follow-ups nobody waits for (the file's quality report, the monitor's estimate).
+    Quality's check reads the file whole; the scoring pass takes its columns from that read."""
+    from churnops_common.tabular import shared_reads
+
+    with shared_reads():
+        return _score_through_platform(file, out, name)
+
+
+def _score_through_platform(file: Path, out: Path, name: str | None) -> dict[str, Any]:
     from churnops_common.cli import UserError, contract_settings
     from churnops_common.embedded import EmbeddedPlatform
     from churnops_common.events import DataRejected

@@ -11,9 +11,11 @@ model's, so a form is trusted as the copy is: it is built only from a pipeline w
 just verified against the version's promotion record; its SHA-256 and size go to
 `scoring_forms` in the monitoring database with the artifact digest it was built from; and it is
 loaded only while the copy's files still match the promotion record (the caller hashes them
-first, as for any load), its bytes hash to its row, and the row names that same digest.
-Anything else (no row, another digest, a changed file) removes the form, and the version loads
-from its files as before and writes a new one.
+first, as for any load), its bytes hash to its row, the row names that same digest, and the row
+names the code that wrote it (`code_digest`: the source of the modules whose objects the form
+holds or whose loop reads its tables, so an upgrade that changes them never reads an old form).
+Anything else (no row, another digest, a changed file, a form that fails to load) removes the
+form, and the version loads from its files as before and writes a new one.
 
 The pipeline a form gives back holds a `DeferredModel`: code that needs the model itself (exact
 SHAP reasons, a library's own predict) loads it then, from the same verified files.
@@ -24,15 +26,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import pickle
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import SQLAlchemyError
 
 from churnops_common.db.inserts import insert_for
 from churnops_common.db.tables import scoring_forms
@@ -43,6 +46,23 @@ from churnops_scorer.path_attribution import PathAttribution
 
 log = logging.getLogger(__name__)
 FORM_FILE = "scoring-form.pkl"
+# The modules whose classes a form pickles (pipeline, tables) or whose loop reads its tables.
+CODE_MODULES = (
+    "churnops_common.ml.pipeline",
+    "churnops_scorer.forest.kernels",
+    "churnops_scorer.forest.tables",
+    "churnops_scorer.forest.trees",
+    __name__,
+)
+
+
+@cache
+def code_digest() -> str:
+    """SHA-256 of those modules' source: a form is read only by the code that wrote it."""
+    digest = hashlib.sha256()
+    for name in CODE_MODULES:
+        digest.update(Path(str(sys.modules[name].__file__)).read_bytes())
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -85,9 +105,9 @@ def store(
     try:
         data = pickle.dumps(ScoringForm(replace(pipeline, model=None), tables), protocol=5)
         partial.write_bytes(data)
+        _record(engine, name, version, source, data)  # before the file: never a file unrecorded
         partial.replace(folder / FORM_FILE)
-        _record(engine, name, version, source, data)
-    except (OSError, SQLAlchemyError, pickle.PicklingError) as exc:  # must not fail the batch
+    except Exception as exc:  # whatever fails here, the batch must not
         log.info("scoring form of %s v%s not kept (%s)", name, version, exc)
         partial.unlink(missing_ok=True)
 
@@ -95,6 +115,7 @@ def store(
 def _record(engine: Engine, name: str, version: str, source: ArtifactDigest, data: bytes) -> None:
     values = {
         "artifact_sha256": source.sha256,
+        "code_sha256": code_digest(),
         "form_sha256": hashlib.sha256(data).hexdigest(),
         "form_size": len(data),
         "built_at": datetime.now(UTC),
@@ -124,6 +145,23 @@ def load(
     path = folder / FORM_FILE
     if not path.is_file():
         return None
+    try:
+        form = _vouched(engine, path, name, version, source)
+    except Exception as exc:  # a form that cannot be read is rebuilt, never fatal
+        log.warning("scoring form of %s v%s not loaded (%s): removed", name, version, exc)
+        form = None
+    if form is None:
+        path.unlink(missing_ok=True)
+        return None
+    pipeline = replace(form.pipeline, model=DeferredModel(load_model))
+    PathAttribution.adopt(pipeline, form.tables)
+    return pipeline
+
+
+def _vouched(
+    engine: Engine, path: Path, name: str, version: str, source: ArtifactDigest
+) -> ScoringForm | None:
+    """The form at `path` when its row vouches for it (else None, logged)."""
     query = select(scoring_forms).where(
         scoring_forms.c.model_name == name, scoring_forms.c.model_version == version
     )
@@ -133,15 +171,11 @@ def load(
     if (
         row is None
         or row.artifact_sha256 != source.sha256
+        or row.code_sha256 != code_digest()
         or row.form_size != len(data)
         or row.form_sha256 != hashlib.sha256(data).hexdigest()
     ):
-        log.warning("scoring form of %s v%s does not match its record: removed", name, version)
-        path.unlink(missing_ok=True)
+        log.warning("scoring form of %s v%s does not match its record", name, version)
         return None
     form = pickle.loads(data)  # noqa: S301 - its digest was just checked against its record
-    if not isinstance(form, ScoringForm):
-        return None
-    pipeline = replace(form.pipeline, model=DeferredModel(load_model))
-    PathAttribution.adopt(pipeline, form.tables)
-    return pipeline
+    return form if isinstance(form, ScoringForm) else None

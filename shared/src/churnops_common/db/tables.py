@@ -351,13 +351,15 @@ realized_profits = Table(
 
 # 013 (scorer, embedded mode): the compiled scoring form kept beside a verified model copy
 # (its trees' tables, preprocessing and calibration, loadable without the model's library),
-# trusted only while its digest equals this row's and the row names the artifact it came from.
+# trusted only while its digest equals this row's and the row names the artifact it came from
+# and the code that wrote it.
 scoring_forms = Table(
     "scoring_forms",
     metadata,
     Column("model_name", Text, nullable=False),
     Column("model_version", Text, nullable=False),
     Column("artifact_sha256", Text, nullable=False),
+    Column("code_sha256", Text, nullable=False),
     Column("form_sha256", Text, nullable=False),
     Column("form_size", BigInteger, nullable=False),
     Column("built_at", TZ, nullable=False),

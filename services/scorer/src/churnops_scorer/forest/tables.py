@@ -120,10 +120,13 @@ class ForestTables:
         root_credit, below_root = _root_credits(
             trees, sum(row_counts), row_start, cut_lists, cats, leaf_start
         )
-        leaf_features, leaf_credits = _padded(below_root)
-        sparse = leaf_credits.shape[1] <= MAX_SPARSE_SLOTS
-        if not sparse:
-            leaf_features, leaf_credits = np.zeros((len(below_root), 0), np.int64), below_root
+        slots = int(np.count_nonzero(below_root, axis=1).max(initial=0))
+        sparse = slots <= MAX_SPARSE_SLOTS
+        leaf_features, leaf_credits = (
+            _padded(below_root, slots)
+            if sparse
+            else (np.zeros((len(below_root), 0), np.int64), below_root)
+        )
         return cls(
             table=np.vstack(rows) if rows else np.zeros((0, width), dtype=words.dtype),
             words=words,
@@ -223,11 +226,10 @@ def _goes_left(rule: Rule, cuts: np.ndarray, categories: int) -> np.ndarray:
     return np.array([*intervals, rule.zero_left, rule.nan_left])
 
 
-def _padded(credits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(features, credits) of each row's non-zero credits, padded to the most any row has with
+def _padded(credits: np.ndarray, slots: int) -> tuple[np.ndarray, np.ndarray]:
+    """(features, credits) of each row's non-zero credits (at most `slots`), padded with
     feature 0 and a credit of zero (adding it changes nothing)."""
     nonzero = credits != 0
-    slots = int(nonzero.sum(axis=1).max(initial=0))
     features = np.zeros((len(credits), slots), dtype=np.int64)
     values = np.zeros((len(credits), slots))
     for leaf, used in enumerate(nonzero):
