@@ -203,7 +203,8 @@ def _batches(
     """The file's batches of text columns: from memory when the file was kept whole, else
     parsed (and kept, when inside `shared_reads`, it is read whole and small enough)."""
     names = columns_of(path)
-    wanted = names if columns is None else [c for c in names if c in set(columns)]
+    chosen = set(columns) if columns is not None else None
+    wanted = names if chosen is None else [c for c in names if c in chosen]
     kept = _kept
     if kept is None:
         yield from _parsed(path, chunk_rows, wanted)

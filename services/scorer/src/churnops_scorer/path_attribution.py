@@ -64,22 +64,17 @@ class PathAttribution:
             self._prepare_xgboost()
 
     @classmethod
-    def of(cls, pipeline: ChurnPipeline) -> PathAttribution:
+    def of(cls, pipeline: ChurnPipeline, tables: ForestTables | None = None) -> PathAttribution:
         """One per loaded model and process: compiling the trees takes a fraction of a second,
-        once, rather than once per batch."""
+        once, rather than once per batch. `tables`: compiled before (a scoring form), used
+        when the pipeline has no attribution yet."""
         with _CACHE_LOCK:
-            hit = _cached(pipeline)
-            if hit is not None:
-                return hit
-            attribution = cls(pipeline)
-            _CACHE[id(pipeline)] = (weakref.ref(pipeline), attribution)
-            return attribution
-
-    @classmethod
-    def adopt(cls, pipeline: ChurnPipeline, tables: ForestTables) -> PathAttribution:
-        """The pipeline's attribution from tables compiled before, as `of` will return it."""
-        with _CACHE_LOCK:
-            _cached(pipeline)  # drops entries of pipelines gone
+            for key, (ref, _) in list(_CACHE.items()):
+                if ref() is None:  # a gone pipeline's id can be reused by a new object
+                    del _CACHE[key]
+            hit = _CACHE.get(id(pipeline))
+            if hit is not None and hit[0]() is pipeline:
+                return hit[1]
             attribution = cls(pipeline, tables)
             _CACHE[id(pipeline)] = (weakref.ref(pipeline), attribution)
             return attribution
@@ -207,16 +202,6 @@ class PathAttribution:
             )
         )
         return np.asarray(raw[:, :-1], dtype="float64")
-
-
-def _cached(pipeline: ChurnPipeline) -> PathAttribution | None:
-    """The pipeline's attribution in `_CACHE` (held under `_CACHE_LOCK`), after dropping the
-    entries whose pipelines are gone (an id can be reused by a new object)."""
-    for key, (ref, _) in list(_CACHE.items()):
-        if ref() is None:
-            del _CACHE[key]
-    hit = _CACHE.get(id(pipeline))
-    return hit[1] if hit is not None and hit[0]() is pipeline else None
 
 
 def _codes_matrix(features: pd.DataFrame) -> np.ndarray:

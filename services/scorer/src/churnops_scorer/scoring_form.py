@@ -154,7 +154,7 @@ def load(
         path.unlink(missing_ok=True)
         return None
     pipeline = replace(form.pipeline, model=DeferredModel(load_model))
-    PathAttribution.adopt(pipeline, form.tables)
+    PathAttribution.of(pipeline, form.tables)  # the form's tables, not compiled again
     return pipeline
 
 
